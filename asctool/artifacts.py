@@ -1,0 +1,687 @@
+"""HDF5 artifacts: features and scores files, provenance, atomic writes, checks.
+
+Every stage reads and writes its HDF5 artifacts through this module. The
+format is documented in ``docs/artifacts.md``; change both together.
+
+Layout (schema version 1)
+-------------------------
+features file (``asctool_kind = "features"``)
+    ``features``  (N, freq, time, channels) float16 or float32, one clip per chunk
+    ``id``, ``scene``, ``device``, ``location``  UTF-8 strings, length N
+    attribute ``config``: the front-end configuration as JSON
+scores file (``asctool_kind = "scores"``)
+    ``scores`` (N, K) float32 probabilities, rows sum to 1
+    ``id`` and, where known, ``scene`` and ``device``
+    attribute ``classes``: JSON list of the K class names, in column order
+
+Both carry ``asctool_kind``, ``schema_version``, ``asctool_version``,
+``created``, ``command`` and ``inputs`` (JSON).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .errors import ArtifactError, MismatchError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "KIND_FEATURES",
+    "KIND_SCORES",
+    "atomic_path",
+    "set_command",
+    "current_command",
+    "describe_inputs",
+    "provenance_attrs",
+    "FeaturesWriter",
+    "FeaturesFile",
+    "open_features",
+    "combine_features",
+    "Scores",
+    "write_scores",
+    "read_scores",
+    "check_same_ids",
+    "align_ids",
+    "check_same_classes",
+    "check_same_config",
+    "config_diff",
+    "check_probabilities",
+    "read_kind",
+    "check_unique_ids",
+    "inspect",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+KIND_FEATURES = "features"
+KIND_SCORES = "scores"
+STR_DTYPE = h5py.string_dtype("utf-8")
+_SMALL_FILE_BYTES = 1 << 20  # inputs below this size are recorded by SHA-256
+_META_FIELDS = ("scene", "device", "location")
+
+_command: str | None = None
+
+
+# --------------------------------------------------------------------------
+# atomic writes and provenance
+# --------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary file is ``<name>.tmp-<pid><suffix>`` in the same folder (so
+    the rename is atomic and relative links inside the file stay valid). On
+    any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def set_command(command: str | Sequence[str] | None) -> None:
+    """Record the command line that artifacts written from now on will carry."""
+    global _command
+    if command is None or isinstance(command, str):
+        _command = command
+    else:
+        _command = shlex.join(list(command))
+
+
+def current_command() -> str:
+    """The command line recorded in provenance (``sys.argv`` unless set)."""
+    if _command is not None:
+        return _command
+    return shlex.join(["asctool", *sys.argv[1:]])
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_inputs(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Describe input files for provenance: size and mtime, or SHA-256 if small."""
+    described = []
+    for raw in paths:
+        path = Path(raw)
+        entry: dict[str, Any] = {"path": str(path)}
+        try:
+            stat = path.stat()
+        except OSError:
+            entry["missing"] = True
+        else:
+            entry["size"] = stat.st_size
+            if path.is_file() and stat.st_size < _SMALL_FILE_BYTES:
+                entry["sha256"] = _sha256(path)
+            else:
+                entry["mtime"] = _dt.datetime.fromtimestamp(
+                    stat.st_mtime, tz=_dt.timezone.utc
+                ).isoformat(timespec="seconds")
+        described.append(entry)
+    return described
+
+
+def provenance_attrs(kind: str, inputs: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:
+    """The attributes every HDF5 artifact carries."""
+    return {
+        "asctool_kind": kind,
+        "schema_version": SCHEMA_VERSION,
+        "asctool_version": __version__,
+        "created": _dt.datetime.now(tz=_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": current_command(),
+        "inputs": json.dumps(describe_inputs(inputs)),
+    }
+
+
+def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
+    group.create_dataset(name, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
+
+
+def _read_strings(group: h5py.Group, name: str) -> np.ndarray | None:
+    if name not in group:
+        return None
+    return np.asarray(group[name].asstr()[()], dtype=object)
+
+
+def _open_checked(path: str | os.PathLike, kind: str) -> h5py.File:
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: file not found")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise ArtifactError(f"{path}: not a readable HDF5 file ({exc})") from None
+    found = handle.attrs.get("asctool_kind")
+    if found != kind:
+        handle.close()
+        what = f"a {found!r} artifact" if found else "not an asctool artifact"
+        raise ArtifactError(f"{path}: expected a {kind} file, found {what}")
+    version = int(handle.attrs.get("schema_version", -1))
+    if version != SCHEMA_VERSION:
+        handle.close()
+        raise ArtifactError(
+            f"{path}: schema_version {version} is not supported (this asctool reads {SCHEMA_VERSION})"
+        )
+    return handle
+
+
+def read_kind(path: str | os.PathLike) -> str | None:
+    """Return the ``asctool_kind`` of an HDF5 file, or None if it has none."""
+    try:
+        with h5py.File(path, "r") as handle:
+            kind = handle.attrs.get("asctool_kind")
+    except OSError as exc:
+        raise ArtifactError(f"{path}: not a readable HDF5 file ({exc})") from None
+    return None if kind is None else str(kind)
+
+
+# --------------------------------------------------------------------------
+# features files
+# --------------------------------------------------------------------------
+class FeaturesWriter:
+    """Write a features file clip by clip, atomically.
+
+    Parameters
+    ----------
+    path : path of the final file; written as a temporary file until closed
+    n : number of clips
+    feature_shape : (freq, time, channels) of one clip
+    config : front-end configuration (JSON-serialisable)
+    ids, scenes, devices, locations : per-clip metadata, length ``n``
+        (use "" for unknown scene/device/location)
+    dtype : "float16" or "float32"
+    inputs : files recorded in provenance
+    extra_attrs : further root attributes (e.g. ``shard``)
+
+    Use as a context manager; ``write(i, array)`` stores clip ``i``. If the
+    block raises, or not every clip was written, nothing appears at ``path``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        n: int,
+        feature_shape: Sequence[int],
+        config: Mapping[str, Any],
+        ids: Sequence[str],
+        scenes: Sequence[str] | None = None,
+        devices: Sequence[str] | None = None,
+        locations: Sequence[str] | None = None,
+        dtype: str = "float16",
+        inputs: Sequence[str | os.PathLike] = (),
+        extra_attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        if dtype not in ("float16", "float32"):
+            raise ArtifactError(f"{path}: dtype must be float16 or float32, got {dtype!r}")
+        self.path = Path(path)
+        self.n = int(n)
+        self.feature_shape = tuple(int(s) for s in feature_shape)
+        self.dtype = np.dtype(dtype)
+        self._meta = {"id": list(ids)}
+        for name, values in zip(_META_FIELDS, (scenes, devices, locations)):
+            self._meta[name] = [""] * self.n if values is None else list(values)
+        for name, values in self._meta.items():
+            if len(values) != self.n:
+                raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {self.n}")
+        check_unique_ids(self._meta["id"], self.path)
+        self._attrs = provenance_attrs(KIND_FEATURES, inputs)
+        self._attrs["config"] = json.dumps(dict(config), sort_keys=True)
+        self._attrs.update(extra_attrs or {})
+        self._atomic = None
+        self._handle: h5py.File | None = None
+        self._written = np.zeros(self.n, dtype=bool)
+
+    def __enter__(self) -> "FeaturesWriter":
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._handle = h5py.File(tmp, "w")
+        for key, value in self._attrs.items():
+            self._handle.attrs[key] = value
+        self._handle.create_dataset(
+            "features",
+            shape=(self.n, *self.feature_shape),
+            dtype=self.dtype,
+            chunks=(1, *self.feature_shape) if self.n else None,
+        )
+        for name, values in self._meta.items():
+            _write_strings(self._handle, name, values)
+        return self
+
+    def write(self, index: int, array: np.ndarray) -> None:
+        """Store the features of clip ``index`` (shape ``feature_shape``)."""
+        array = np.asarray(array)
+        if array.shape != self.feature_shape:
+            raise ArtifactError(
+                f"{self.path}: clip {self._meta['id'][index]} has features of shape "
+                f"{array.shape}, expected {self.feature_shape}"
+            )
+        self._handle["features"][index] = array.astype(self.dtype, copy=False)
+        self._written[index] = True
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        handle, self._handle = self._handle, None
+        handle.close()
+        if exc_type is None and not self._written.all():
+            missing = int((~self._written).sum())
+            exc = ArtifactError(f"{self.path}: {missing} of {self.n} clips were never written")
+            self._atomic.__exit__(type(exc), exc, None)
+            raise exc
+        self._atomic.__exit__(exc_type, exc, tb)
+
+
+@dataclass
+class FeaturesFile:
+    """A features file opened read-only. ``features`` is the h5py dataset:
+    slice it (``f.features[i:j]``) rather than reading it whole."""
+
+    path: Path
+    handle: h5py.File
+    ids: np.ndarray
+    scenes: np.ndarray
+    devices: np.ndarray
+    locations: np.ndarray
+    config: dict[str, Any]
+
+    @property
+    def features(self) -> h5py.Dataset:
+        return self.handle["features"]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.features.shape)
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.features.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.features.dtype
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self.handle.attrs)
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> "FeaturesFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_features(path: str | os.PathLike) -> FeaturesFile:
+    """Open a features file read-only, after checking kind and schema."""
+    path = Path(path)
+    handle = _open_checked(path, KIND_FEATURES)
+    try:
+        if "features" not in handle or "id" not in handle:
+            raise ArtifactError(f"{path}: features file lacks the 'features' or 'id' dataset")
+        ids = _read_strings(handle, "id")
+        meta = {}
+        for name in _META_FIELDS:
+            values = _read_strings(handle, name)
+            meta[name] = np.array([""] * len(ids), dtype=object) if values is None else values
+        try:
+            config = json.loads(handle.attrs["config"])
+        except (KeyError, ValueError):
+            raise ArtifactError(f"{path}: features file has no valid 'config' attribute") from None
+        if handle["features"].shape[0] != len(ids):
+            raise ArtifactError(
+                f"{path}: {handle['features'].shape[0]} feature rows but {len(ids)} ids"
+            )
+    except BaseException:
+        handle.close()
+        raise
+    return FeaturesFile(path, handle, ids, meta["scene"], meta["device"], meta["location"], config)
+
+
+def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """Combine shard features files into one without copying the features.
+
+    ``out`` holds an HDF5 virtual dataset pointing at the shards (by path
+    relative to ``out``'s folder, so keep them together), plus the metadata.
+    Shards must share config, dtype and feature shape and have disjoint ids.
+    """
+    out = Path(out)
+    if not shards:
+        raise ArtifactError(f"{out}: no shard files given to combine")
+    opened = [open_features(p) for p in shards]
+    try:
+        first = opened[0]
+        for other in opened[1:]:
+            check_same_config(first.config, other.config, first.path, other.path)
+            if other.dtype != first.dtype or other.feature_shape != first.feature_shape:
+                raise MismatchError(
+                    f"{other.path}: features {other.dtype} {other.feature_shape} differ from "
+                    f"{first.path}: {first.dtype} {first.feature_shape}"
+                )
+        ids = np.concatenate([f.ids for f in opened])
+        check_unique_ids(ids, out)
+        total = len(ids)
+        layout = h5py.VirtualLayout(shape=(total, *first.feature_shape), dtype=first.dtype)
+        offset = 0
+        for f in opened:
+            n = len(f)
+            rel = os.path.relpath(Path(f.path).resolve(), out.resolve().parent)
+            if n:
+                layout[offset:offset + n] = h5py.VirtualSource(rel, "features", shape=f.shape)
+            offset += n
+        attrs = provenance_attrs(KIND_FEATURES, [f.path for f in opened])
+        attrs["config"] = json.dumps(first.config, sort_keys=True)
+        attrs["shards"] = json.dumps([os.path.relpath(Path(f.path).resolve(), out.resolve().parent) for f in opened])
+        with atomic_path(out) as tmp:
+            with h5py.File(tmp, "w") as handle:
+                for key, value in attrs.items():
+                    handle.attrs[key] = value
+                handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
+                _write_strings(handle, "id", ids)
+                for name, attr in zip(_META_FIELDS, ("scenes", "devices", "locations")):
+                    _write_strings(handle, name, np.concatenate([getattr(f, attr) for f in opened]))
+    finally:
+        for f in opened:
+            f.close()
+    return out
+
+
+# --------------------------------------------------------------------------
+# scores files
+# --------------------------------------------------------------------------
+@dataclass
+class Scores:
+    """Class probabilities of N clips, with their ids and class list."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    classes: list[str]
+    scenes: np.ndarray | None = None
+    devices: np.ndarray | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def reindex(self, ids: Sequence[str]) -> "Scores":
+        """Return these scores in the order of ``ids`` (same id set required)."""
+        order = align_ids(ids, self.ids, "requested ids", self.path or "scores")
+        pick = lambda a: None if a is None else a[order]  # noqa: E731
+        return Scores(np.asarray(ids, dtype=object), self.scores[order], list(self.classes),
+                      pick(self.scenes), pick(self.devices), dict(self.attrs), self.path)
+
+
+def check_probabilities(scores: np.ndarray, where: str | os.PathLike, atol: float = 1e-3) -> None:
+    """Raise unless every row is finite, non-negative and sums to 1 (within ``atol``)."""
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ArtifactError(f"{where}: scores must be 2-D (N, K), got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ArtifactError(f"{where}: scores contain NaN or Inf")
+    if (scores < -atol).any():
+        raise ArtifactError(f"{where}: scores contain negative values")
+    sums = scores.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > atol)
+    if bad.size:
+        raise ArtifactError(
+            f"{where}: {bad.size} score rows do not sum to 1 (row {bad[0]} sums to {sums[bad[0]]:.4f})"
+        )
+
+
+def write_scores(
+    path: str | os.PathLike,
+    *,
+    ids: Sequence[str],
+    scores: np.ndarray,
+    classes: Sequence[str],
+    scenes: Sequence[str] | None = None,
+    devices: Sequence[str] | None = None,
+    inputs: Sequence[str | os.PathLike] = (),
+    extra_attrs: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a scores file atomically after checking shapes and probabilities."""
+    path = Path(path)
+    scores = np.asarray(scores, dtype=np.float32)
+    ids = list(ids)
+    classes = [str(c) for c in classes]
+    if scores.ndim != 2 or scores.shape != (len(ids), len(classes)):
+        raise ArtifactError(
+            f"{path}: scores of shape {scores.shape} do not match {len(ids)} ids x {len(classes)} classes"
+        )
+    if len(set(classes)) != len(classes):
+        raise ArtifactError(f"{path}: duplicate class names in {classes}")
+    check_unique_ids(ids, path)
+    check_probabilities(scores, path)
+    attrs = provenance_attrs(KIND_SCORES, inputs)
+    attrs["classes"] = json.dumps(classes)
+    attrs.update(extra_attrs or {})
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            for key, value in attrs.items():
+                handle.attrs[key] = value
+            handle.create_dataset("scores", data=scores)
+            _write_strings(handle, "id", ids)
+            for name, values in (("scene", scenes), ("device", devices)):
+                if values is not None:
+                    values = list(values)
+                    if len(values) != len(ids):
+                        raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {len(ids)}")
+                    _write_strings(handle, name, values)
+    return path
+
+
+def read_scores(path: str | os.PathLike) -> Scores:
+    """Read a scores file, checking kind, schema, shapes and probabilities."""
+    path = Path(path)
+    with _open_checked(path, KIND_SCORES) as handle:
+        if "scores" not in handle or "id" not in handle:
+            raise ArtifactError(f"{path}: scores file lacks the 'scores' or 'id' dataset")
+        scores = np.asarray(handle["scores"][()], dtype=np.float32)
+        ids = _read_strings(handle, "id")
+        scenes = _read_strings(handle, "scene")
+        devices = _read_strings(handle, "device")
+        try:
+            classes = [str(c) for c in json.loads(handle.attrs["classes"])]
+        except (KeyError, ValueError):
+            raise ArtifactError(f"{path}: scores file has no valid 'classes' attribute") from None
+        attrs = dict(handle.attrs)
+    if scores.ndim != 2 or scores.shape != (len(ids), len(classes)):
+        raise ArtifactError(
+            f"{path}: scores of shape {scores.shape} do not match {len(ids)} ids x {len(classes)} classes"
+        )
+    check_probabilities(scores, path)
+    return Scores(ids, scores, classes, scenes, devices, attrs, path)
+
+
+# --------------------------------------------------------------------------
+# checks shared by the stages
+# --------------------------------------------------------------------------
+def _few(items, k: int = 3) -> str:
+    items = sorted(items)
+    shown = ", ".join(str(i) for i in items[:k])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > k else "")
+
+
+def check_unique_ids(ids: Sequence[str], where: str | os.PathLike) -> None:
+    """Raise if an id occurs twice."""
+    seen: set[str] = set()
+    dups = {i for i in ids if i in seen or seen.add(i)}
+    if dups:
+        raise ArtifactError(f"{where}: duplicate ids: {_few(dups)}")
+
+
+def check_same_ids(a: Sequence[str], b: Sequence[str], a_name, b_name) -> None:
+    """Raise :class:`MismatchError` unless ``a`` and ``b`` hold the same id set."""
+    sa, sb = set(a), set(b)
+    if sa == sb:
+        return
+    parts = []
+    if sa - sb:
+        parts.append(f"{len(sa - sb)} ids only in {a_name} ({_few(sa - sb)})")
+    if sb - sa:
+        parts.append(f"{len(sb - sa)} ids only in {b_name} ({_few(sb - sa)})")
+    raise MismatchError(f"{a_name} and {b_name} hold different clips: " + "; ".join(parts))
+
+
+def align_ids(reference: Sequence[str], other: Sequence[str], reference_name, other_name) -> np.ndarray:
+    """Indices ``idx`` such that ``other[idx]`` lists the ids of ``reference`` in order.
+
+    This is how artifacts are joined: by id, never by row order.
+    """
+    check_same_ids(reference, other, reference_name, other_name)
+    position = {clip: i for i, clip in enumerate(other)}
+    return np.fromiter((position[clip] for clip in reference), dtype=np.int64, count=len(reference))
+
+
+def check_same_classes(a: Sequence[str], b: Sequence[str], a_name, b_name) -> None:
+    """Raise unless two class lists are identical, order included."""
+    if list(a) != list(b):
+        if set(a) == set(b):
+            detail = "same classes in a different order"
+        else:
+            detail = f"{a_name} has {list(a)}, {b_name} has {list(b)}"
+        raise MismatchError(f"class lists of {a_name} and {b_name} differ: {detail}")
+
+
+def config_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """Human-readable differences between two flat-ish configurations."""
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            diffs.append(f"{key}: {a.get(key, '<absent>')!r} vs {b.get(key, '<absent>')!r}")
+    return diffs
+
+
+def check_same_config(a: Mapping[str, Any], b: Mapping[str, Any], a_name, b_name) -> None:
+    """Raise unless two front-end configurations are identical."""
+    diffs = config_diff(a, b)
+    if diffs:
+        raise MismatchError(
+            f"front-end configs of {a_name} and {b_name} differ: " + "; ".join(diffs[:4])
+        )
+
+
+# --------------------------------------------------------------------------
+# inspect
+# --------------------------------------------------------------------------
+def _counts(values) -> str:
+    if values is None:
+        return "-"
+    uniq, counts = np.unique(np.asarray([str(v) for v in values], dtype=object).astype(str), return_counts=True)
+    return ", ".join(f"{u or '(none)'}: {c}" for u, c in zip(uniq, counts)) or "-"
+
+
+def _provenance_lines(attrs: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"schema_version: {attrs.get('schema_version')}",
+        f"asctool_version: {attrs.get('asctool_version')}",
+        f"created: {attrs.get('created')}",
+        f"command: {attrs.get('command')}",
+    ]
+    try:
+        inputs = json.loads(attrs.get("inputs", "[]"))
+    except ValueError:
+        inputs = []
+    for entry in inputs:
+        detail = entry.get("sha256", "")[:12] or entry.get("mtime", "")
+        lines.append(f"input: {entry.get('path')} ({entry.get('size', '?')} bytes {detail})".rstrip())
+    return lines
+
+
+def inspect(path: str | os.PathLike) -> str:
+    """A human-readable description of an artifact (HDF5, .keras, .tflite, .tsv)."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        kind = read_kind(path)
+        if kind == KIND_FEATURES:
+            with open_features(path) as f:
+                lines = [
+                    f"{path}: features",
+                    f"features: shape {f.shape} dtype {f.dtype}"
+                    + (" (virtual dataset over shards)" if f.features.is_virtual else ""),
+                    f"config: {json.dumps(f.config, sort_keys=True)}",
+                    *_provenance_lines(f.attrs),
+                    f"clips: {len(f)}",
+                    f"scenes: {_counts(f.scenes)}",
+                    f"devices: {_counts(f.devices)}",
+                    f"locations: {len(set(f.locations))}",
+                ]
+            return "\n".join(lines)
+        if kind == KIND_SCORES:
+            s = read_scores(path)
+            predicted = np.asarray(s.classes, dtype=object)[s.scores.argmax(axis=1)] if len(s) else []
+            lines = [
+                f"{path}: scores",
+                f"scores: shape {s.scores.shape} dtype {s.scores.dtype}",
+                f"classes: {', '.join(s.classes)}",
+                *_provenance_lines(s.attrs),
+                f"clips: {len(s)}",
+                f"scenes: {_counts(s.scenes)}",
+                f"devices: {_counts(s.devices)}",
+                f"predicted: {_counts(predicted)}",
+            ]
+            return "\n".join(lines)
+        raise ArtifactError(f"{path}: HDF5 file is not an asctool artifact (no asctool_kind attribute)")
+    if suffix == ".tsv":
+        from .manifest import read_csv_rows
+
+        header, rows = read_csv_rows(path)
+        line = f"{path}: TSV, {len(rows)} rows, columns {', '.join(header)}"
+        if "scene" in header:
+            line += f"; scenes {len({r['scene'] for r in rows if r.get('scene')})}"
+        if "device" in header:
+            line += f"; devices {_counts([r['device'] for r in rows])}"
+        return line
+    if suffix == ".keras":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            raise ArtifactError(f"{path}: not a readable Keras archive ({exc})") from None
+        name = config.get("config", {}).get("name", "?")
+        layers = config.get("config", {}).get("layers", [])
+        return f"{path}: Keras model {name!r}, {len(layers)} layers, {path.stat().st_size} bytes"
+    if suffix == ".tflite":
+        size_json = path.with_name("size.json")
+        extra = ""
+        if size_json.exists():
+            try:
+                extra = "; " + ", ".join(f"{k} {v}" for k, v in json.loads(size_json.read_text()).items())
+            except ValueError:
+                pass
+        return f"{path}: TensorFlow Lite model, {path.stat().st_size} bytes{extra}"
+    raise ArtifactError(f"{path}: unknown artifact type {suffix or '(no suffix)'!r}")

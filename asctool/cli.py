@@ -1,0 +1,280 @@
+"""The ``asctool`` command line: one thin command per stage.
+
+Each command parses its options, calls one stage function and renders the
+result. Heavy imports (TensorFlow, librosa) happen inside the command bodies so
+that ``asctool --help`` stays fast. Errors raised as
+:class:`asctool.errors.AsctoolError` become a one-line message and exit 1.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import AsctoolError
+
+__all__ = ["main", "cli"]
+
+log = logging.getLogger(__name__)
+
+INPUT_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+OUT_FILE = click.Path(dir_okay=False, path_type=Path)
+DIRECTORY = click.Path(file_okay=False, path_type=Path)
+AUGMENT_METHODS = ("pitch", "speed", "noise", "mix", "spectrum-correction", "reverb", "reverb-drc")
+
+
+class _Group(click.Group):
+    """Maps project errors to one-line messages (tracebacks with -v)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AsctoolError as exc:
+            if ctx.obj and ctx.obj.get("verbose"):
+                import traceback
+
+                traceback.print_exc()
+            raise click.ClickException(str(exc)) from None
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a shape like 128x423x3") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("-v", "--verbose", count=True, help="More logging; show tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.version_option(__version__, prog_name="asctool")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Acoustic scene classification, one stage per command.
+
+    Stages read and write artifacts on disk (manifests as TSV, features and
+    scores as HDF5, models as .keras/.tflite) so that a shell recipe can chain
+    them and every intermediate file can be inspected (asctool inspect FILE).
+    """
+    from .artifacts import set_command
+    from .console import configure
+
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    configure(-1 if quiet else verbose)
+    set_command(["asctool", *sys.argv[1:]])
+
+
+def _echo_summary(summary) -> None:
+    """Print a stage's summary (a dict) as JSON on stdout, if it returned one."""
+    if summary:
+        click.echo(json.dumps(summary, indent=2, default=str))
+
+
+# --------------------------------------------------------------------------
+@cli.command()
+@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a TAU dataset (meta.csv, audio/, evaluation_setup/).")
+@click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the manifests.")
+@click.option("--setup", default="fold1", help="Evaluation setup name (prefix of the split files).")
+@click.option("--check-audio/--no-check-audio", default=True, help="Check that every listed audio file exists.")
+@click.option("--force", is_flag=True, help="Overwrite existing manifests.")
+def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool) -> None:
+    """Read a TAU dataset layout and write manifests (SETUP_train/evaluate/test.tsv)."""
+    from .manifest import prepare as run
+
+    _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force))
+
+
+@cli.command()
+@click.option("--out-dir", required=True, type=DIRECTORY, help="Folder to write the dataset to (TAU layout).")
+@click.option("--clips-per-class", default=12, type=click.IntRange(min=2), help="Device-a training clips per scene.")
+@click.option("--duration", default=10.0, type=click.FloatRange(min=1.0), help="Clip duration in seconds.")
+@click.option("--sr", default=44100, type=click.IntRange(min=8000), help="Sample rate in Hz.")
+@click.option("--seed", default=0, help="Random seed; the same seed gives byte-identical files.")
+@click.option("--force", is_flag=True, help="Write into a non-empty folder.")
+def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, seed: int, force: bool) -> None:
+    """Synthesize the small demo dataset in the TAU layout."""
+    from .synth import synthesize
+
+    _echo_summary(synthesize(out_dir, clips_per_class=clips_per_class, duration=duration, sr=sr, seed=seed, force=force))
+
+
+@cli.command()
+@click.argument("method", type=click.Choice(AUGMENT_METHODS))
+@click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
+@click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the augmented audio.")
+@click.option("--out-manifest", required=True, type=OUT_FILE, help="Manifest of the augmented clips.")
+@click.option("--rir-dir", type=DIRECTORY, default=None, help="Measured room impulse responses (reverb, reverb-drc).")
+@click.option("--simulate-rooms", type=click.IntRange(min=1), default=None, help="Simulate N shoebox rooms instead of --rir-dir.")
+@click.option("--exclude-locations", type=INPUT_FILE, default=None, help="Evaluation manifest: drop sources recorded at its locations.")
+@click.option("--devices", default=None, help="Comma-separated source devices (default: a, or all for noise/pitch/speed/mix when the manifest has one device).")
+@click.option("--per-device", is_flag=True, help="spectrum-correction: one response (and one copy) per target device.")
+@click.option("--format", "audio_format", type=click.Choice(["flac", "wav"]), default="flac", help="Audio file format.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a method parameter (e.g. n_steps_max=2).")
+@click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
+@click.option("--seed", default=0, help="Random seed; per-clip seeds derive from it and the clip id.")
+def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path, rir_dir, simulate_rooms,
+            exclude_locations, devices, per_device, audio_format, params, nj, seed) -> None:
+    """Write one augmented copy of the clips of a manifest (METHOD as in REFERENCE.md 5)."""
+    from .augment import run
+
+    _echo_summary(run(
+        method, manifest_path, out_dir=out_dir, out_manifest=out_manifest, rir_dir=rir_dir,
+        simulate_rooms=simulate_rooms, exclude_locations=exclude_locations, devices=devices,
+        per_device=per_device, audio_format=audio_format, params=params, nj=nj, seed=seed,
+    ))
+
+
+@cli.command()
+@click.option("--manifest", "manifest_path", type=INPUT_FILE, default=None, help="Input manifest (TSV).")
+@click.option("--out", required=True, type=OUT_FILE, help="Features file to write (HDF5).")
+@click.option("--preset", type=click.Choice(["1a", "1b"]), default=None, help="Packaged front end (default 1a).")
+@click.option("--config", "config_path", type=INPUT_FILE, default=None, help="Front-end YAML config (instead of --preset).")
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", help="Stored precision.")
+@click.option("--resample/--no-resample", default=False, help="Resample audio at another rate instead of failing.")
+@click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
+@click.option("--shard", default=None, metavar="K/N", help="Process only shard K of N (1-based) of the manifest.")
+@click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force) -> None:
+    """Compute model-input features (log-mel + deltas) for every clip of a manifest."""
+    from .features import featurize as run
+
+    _echo_summary(run(
+        manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample,
+        nj=nj, shard=shard, combine=combine, force=force,
+    ))
+
+
+@cli.command()
+@click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
+@click.option("--model", "model_name", required=True, help="Model name (see asctool models).")
+@click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
+@click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
+@click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")
+@click.option("--valid-split", type=click.FloatRange(0.0, 0.9), default=None, help="Hold out this fraction of training locations for validation.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the profile's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (default: the profile's).")
+@click.option("--profile", type=click.Choice(["paper", "demo"]), default="paper", help="Training profile.")
+@click.option("--width", type=click.FloatRange(min=0.01), default=None, help="Width multiplier (default: the profile's).")
+@click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra model option (e.g. base_filters=24).")
+@click.option("--snapshots", type=click.IntRange(min=0), default=0, help="Average the weights of the last K cycle-end snapshots.")
+@click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", help="tf.distribute strategy.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out-dir.")
+@click.option("--seed", default=0, help="Random seed.")
+@click.option("--force", is_flag=True, help="Start over in an existing run folder.")
+def train(**kwargs) -> None:
+    """Train a model on features files; writes RUN/model.keras and its history."""
+    from .training import train as run
+
+    _echo_summary(run(**kwargs))
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras or FILE.tflite.")
+@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
+@click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
+@click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
+def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -> None:
+    """Score every clip of a features file with a trained model."""
+    from .inference import predict as run
+
+    _echo_summary(run(model_path, features_path, out, batch_size=batch_size))
+
+
+@cli.command()
+@click.argument("members", nargs=-1, required=True, type=INPUT_FILE)
+@click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
+@click.option("--method", type=click.Choice(["mean", "logreg"]), default="mean", help="How to combine.")
+@click.option("--weights", default=None, help="Comma-separated member weights (mean).")
+@click.option("--fit", "fit_paths", multiple=True, type=INPUT_FILE, help="Validation scores of each member, same order (logreg).")
+def ensemble(members, out, method, weights, fit_paths) -> None:
+    """Combine the scores of several models of one stage (joined by clip id)."""
+    from .fusion import ensemble as run
+
+    _echo_summary(run(list(members), out, method=method, weights=weights, fit_paths=list(fit_paths)))
+
+
+@cli.command()
+@click.option("--fine", required=True, type=INPUT_FILE, help="Fine (10-class) scores.")
+@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse (3-class) scores.")
+@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the packaged DCASE 2020 map).")
+@click.option("--coarse-weight", type=float, default=1.0, help="Exponent on the coarse scores.")
+@click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
+def fuse(fine, coarse, hierarchy, coarse_weight, out) -> None:
+    """Two-stage fusion: p(fine) proportional to p_fine * p_coarse(parent)^w."""
+    from .fusion import fuse as run
+
+    _echo_summary(run(fine, coarse, out, hierarchy=hierarchy, coarse_weight=coarse_weight))
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras.")
+@click.option("--out", required=True, type=OUT_FILE, help=".tflite file to write.")
+@click.option("--mode", type=click.Choice(["dynamic", "float16", "int8"]), default="dynamic", help="Quantisation mode.")
+@click.option("--calibration", type=INPUT_FILE, default=None, help="Features for int8 calibration.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None, help="Fail when the file is larger.")
+def quantize(model_path, out, mode, calibration, max_bytes) -> None:
+    """TensorFlow Lite post-training quantisation; writes FILE.tflite and size.json."""
+    from .quantize import quantize as run
+
+    _echo_summary(run(model_path, out, mode=mode, calibration=calibration, max_bytes=max_bytes))
+
+
+@cli.command()
+@click.argument("scores_path", type=INPUT_FILE)
+@click.option("--json", "json_path", type=OUT_FILE, default=None, help="Write the full report as JSON.")
+@click.option("--submission", type=OUT_FILE, default=None, help="Write a DCASE submission file.")
+@click.option("--groups", type=INPUT_FILE, default=None, help="YAML of device groups (default: DCASE 2020 groups).")
+@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label.")
+@click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
+def score(scores_path, json_path, submission, groups, labels, plot) -> None:
+    """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
+    from .scoring import format_report, score as run
+
+    report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot)
+    click.echo(format_report(report))
+
+
+@cli.command()
+@click.option("--model", "model_paths", required=True, multiple=True, type=INPUT_FILE, help="RUN/model.keras (repeat: coarse then fine).")
+@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
+@click.option("--ids", required=True, help="Comma-separated clip ids.")
+@click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the PNGs.")
+def cam(model_paths, features_path, ids, out_dir) -> None:
+    """Class activation maps of chosen clips, one PNG per clip."""
+    from .saliency import cam as run
+
+    _echo_summary(run(list(model_paths), features_path, [i for i in ids.split(",") if i], out_dir))
+
+
+@cli.command()
+@click.argument("path", type=INPUT_FILE)
+def inspect(path: Path) -> None:
+    """Describe an artifact: kind, shapes, config, provenance, counts."""
+    from .artifacts import inspect as run
+
+    click.echo(run(path))
+
+
+@cli.command()
+@click.option("--classes", default=10, type=click.IntRange(min=2), help="Number of classes.")
+@click.option("--input", "input_shape", default="128x423x3", help="Input shape FREQxTIMExCHANNELS.")
+def models(classes: int, input_shape: str) -> None:
+    """List the model registry with parameter counts."""
+    from .models import summary_table
+
+    click.echo(summary_table(num_classes=classes, input_shape=_parse_shape(input_shape)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="asctool")
+
+
+if __name__ == "__main__":
+    main()

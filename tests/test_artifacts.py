@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from asctool import artifacts
+from asctool.errors import ArtifactError, MismatchError
+
+
+def _write_features(path, ids, config=None, value=None, dtype="float16"):
+    config = config or {"sr": 44100, "n_mels": 4}
+    with artifacts.FeaturesWriter(
+        path, n=len(ids), feature_shape=(4, 5, 3), config=config, ids=ids,
+        scenes=["bus"] * len(ids), devices=["a"] * len(ids), locations=["bus-x-1"] * len(ids), dtype=dtype,
+    ) as writer:
+        for i in range(len(ids)):
+            writer.write(i, np.full((4, 5, 3), i if value is None else value, dtype=np.float32))
+    return path
+
+
+def test_features_round_trip_and_provenance(tmp_path):
+    path = _write_features(tmp_path / "f.h5", ["c1", "c2", "c3"])
+    with artifacts.open_features(path) as f:
+        assert f.shape == (3, 4, 5, 3)
+        assert f.dtype == np.float16
+        assert list(f.ids) == ["c1", "c2", "c3"]
+        assert f.config == {"sr": 44100, "n_mels": 4}
+        np.testing.assert_array_equal(f.features[2], np.full((4, 5, 3), 2))
+        assert f.features.chunks == (1, 4, 5, 3)
+        attrs = f.attrs
+    assert attrs["asctool_kind"] == "features"
+    assert attrs["schema_version"] == 1
+    for key in ("asctool_version", "created", "command", "inputs"):
+        assert key in attrs
+    with h5py.File(path) as handle:
+        assert h5py.check_string_dtype(handle["id"].dtype).encoding == "utf-8"
+
+
+def test_features_writer_leaves_nothing_on_error(tmp_path):
+    path = tmp_path / "f.h5"
+    with pytest.raises(RuntimeError):
+        with artifacts.FeaturesWriter(path, n=2, feature_shape=(4, 5, 3), config={}, ids=["a", "b"]) as w:
+            w.write(0, np.zeros((4, 5, 3)))
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_features_writer_refuses_incomplete_file(tmp_path):
+    path = tmp_path / "f.h5"
+    with pytest.raises(ArtifactError, match="1 of 2 clips were never written"):
+        with artifacts.FeaturesWriter(path, n=2, feature_shape=(4, 5, 3), config={}, ids=["a", "b"]) as w:
+            w.write(0, np.zeros((4, 5, 3)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_duplicate_ids_rejected(tmp_path):
+    with pytest.raises(ArtifactError, match="duplicate ids: a"):
+        artifacts.FeaturesWriter(tmp_path / "f.h5", n=2, feature_shape=(1, 1, 1), config={}, ids=["a", "a"])
+
+
+def test_scores_round_trip_and_checks(tmp_path):
+    path = tmp_path / "s.h5"
+    probs = np.array([[0.2, 0.8], [0.5, 0.5]])
+    artifacts.write_scores(path, ids=["x", "y"], scores=probs, classes=["bus", "tram"], scenes=["tram", "bus"])
+    s = artifacts.read_scores(path)
+    assert s.classes == ["bus", "tram"]
+    np.testing.assert_allclose(s.scores, probs)
+    assert list(s.scenes) == ["tram", "bus"]
+    assert s.devices is None
+    assert list(s.reindex(["y", "x"]).ids) == ["y", "x"]
+    np.testing.assert_allclose(s.reindex(["y", "x"]).scores, probs[::-1])
+
+    with pytest.raises(ArtifactError, match="do not sum to 1"):
+        artifacts.write_scores(tmp_path / "bad.h5", ids=["x"], scores=[[0.5, 0.9]], classes=["bus", "tram"])
+    with pytest.raises(ArtifactError, match="do not match 1 ids x 3 classes"):
+        artifacts.write_scores(tmp_path / "bad.h5", ids=["x"], scores=[[0.5, 0.5]], classes=["a", "b", "c"])
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def test_read_scores_rejects_rows_not_summing_to_one(tmp_path):
+    path = tmp_path / "s.h5"
+    artifacts.write_scores(path, ids=["x"], scores=[[0.5, 0.5]], classes=["a", "b"])
+    with h5py.File(path, "a") as handle:
+        handle["scores"][0] = [0.9, 0.9]
+    with pytest.raises(ArtifactError, match=r"s\.h5: 1 score rows do not sum to 1"):
+        artifacts.read_scores(path)
+
+
+def test_wrong_kind_is_refused(tmp_path):
+    path = _write_features(tmp_path / "f.h5", ["a"])
+    with pytest.raises(ArtifactError, match="expected a scores file, found a 'features' artifact"):
+        artifacts.read_scores(path)
+    with pytest.raises(ArtifactError, match="file not found"):
+        artifacts.open_features(tmp_path / "missing.h5")
+
+
+def test_align_ids_joins_by_id_and_names_differences():
+    order = artifacts.align_ids(["b", "c", "a"], ["a", "b", "c"], "fine", "coarse")
+    assert list(order) == [1, 2, 0]
+    with pytest.raises(MismatchError, match=r"1 ids only in fine \(d\); 1 ids only in coarse \(a\)"):
+        artifacts.align_ids(["b", "c", "d"], ["a", "b", "c"], "fine", "coarse")
+
+
+def test_check_same_classes_and_config():
+    artifacts.check_same_classes(["a", "b"], ["a", "b"], "x", "y")
+    with pytest.raises(MismatchError, match="different order"):
+        artifacts.check_same_classes(["a", "b"], ["b", "a"], "x", "y")
+    with pytest.raises(MismatchError, match="sr: 44100 vs 48000"):
+        artifacts.check_same_config({"sr": 44100}, {"sr": 48000}, "train.h5", "valid.h5")
+
+
+def test_combine_features_makes_a_virtual_dataset(tmp_path):
+    _write_features(tmp_path / "s1.h5", ["a", "b"], value=1.0)
+    _write_features(tmp_path / "s2.h5", ["c"], value=2.0)
+    out = artifacts.combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
+    with artifacts.open_features(out) as f:
+        assert f.features.is_virtual
+        assert list(f.ids) == ["a", "b", "c"]
+        assert f.features[1].max() == 1.0 and f.features[2].min() == 2.0
+    # the combined file keeps working when the folder moves (relative source paths)
+    moved = tmp_path.rename(tmp_path.with_name("moved"))
+    with artifacts.open_features(moved / "all.h5") as f:
+        assert float(f.features[2].mean()) == 2.0
+    with pytest.raises(ArtifactError, match="duplicate ids"):
+        artifacts.combine_features([moved / "s1.h5", moved / "s1.h5"], moved / "dup.h5")
+
+
+def test_combine_refuses_different_configs(tmp_path):
+    _write_features(tmp_path / "s1.h5", ["a"], config={"sr": 44100})
+    _write_features(tmp_path / "s2.h5", ["b"], config={"sr": 48000})
+    with pytest.raises(MismatchError, match="front-end configs"):
+        artifacts.combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
+    assert not (tmp_path / "all.h5").exists()
+
+
+def test_inspect_features_and_scores(tmp_path):
+    path = _write_features(tmp_path / "f.h5", ["a", "b"])
+    text = artifacts.inspect(path)
+    assert "features: shape (2, 4, 5, 3) dtype float16" in text
+    assert "scenes: bus: 2" in text and "devices: a: 2" in text
+    spath = tmp_path / "s.h5"
+    artifacts.write_scores(spath, ids=["a", "b"], scores=[[1, 0], [0, 1]], classes=["bus", "tram"])
+    text = artifacts.inspect(spath)
+    assert "classes: bus, tram" in text and "predicted: bus: 1, tram: 1" in text
+    with pytest.raises(ArtifactError, match="unknown artifact type"):
+        (tmp_path / "x.bin").write_bytes(b"")
+        artifacts.inspect(tmp_path / "x.bin")
+
+
+def test_describe_inputs_hashes_small_files(tmp_path):
+    small = tmp_path / "m.tsv"
+    small.write_text("id\tpath\n")
+    (entry,) = artifacts.describe_inputs([small])
+    assert entry["size"] == 8 and len(entry["sha256"]) == 64
+    assert json.loads(json.dumps(entry)) == entry
