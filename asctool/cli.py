@@ -192,24 +192,30 @@ def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -
 @click.option("--method", type=click.Choice(["mean", "logreg"]), default="mean", help="How to combine.")
 @click.option("--weights", default=None, help="Comma-separated member weights (mean).")
 @click.option("--fit", "fit_paths", multiple=True, type=INPUT_FILE, help="Validation scores of each member, same order (logreg).")
-def ensemble(members, out, method, weights, fit_paths) -> None:
+@click.option("--labels", default=None, help="Map reference scenes to the class list: coarse or a TSV scene<TAB>label.")
+def ensemble(members, out, method, weights, fit_paths, labels) -> None:
     """Combine the scores of several models of one stage (joined by clip id)."""
     from .fusion import ensemble as run
 
-    _echo_summary(run(list(members), out, method=method, weights=weights, fit_paths=list(fit_paths)))
+    _echo_summary(run(list(members), out, method=method, weights=weights, fit_paths=list(fit_paths), labels=labels))
 
 
 @cli.command()
 @click.option("--fine", required=True, type=INPUT_FILE, help="Fine (10-class) scores.")
 @click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse (3-class) scores.")
 @click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the packaged DCASE 2020 map).")
-@click.option("--coarse-weight", type=float, default=1.0, help="Exponent on the coarse scores.")
+@click.option("--coarse-weight", type=click.FloatRange(min=0.0), default=None, show_default=False,
+              help="Exponent w on the coarse scores  [default: 1.0]")
+@click.option("--choose-weight-on", nargs=2, type=INPUT_FILE, default=None, metavar="VALID_FINE.h5 VALID_COARSE.h5",
+              help="Choose the coarse weight on labelled validation scores of both stages.")
+@click.option("--weight-grid", default="0,0.25,0.5,0.75,1,1.5,2,3", help="Comma-separated weights tried by --choose-weight-on.")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
-def fuse(fine, coarse, hierarchy, coarse_weight, out) -> None:
-    """Two-stage fusion: p(fine) proportional to p_fine * p_coarse(parent)^w."""
+def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, out) -> None:
+    """Two-stage fusion: p(fine) proportional to p_fine * p_coarse(parent)^w, joined by clip id."""
     from .fusion import fuse as run
 
-    _echo_summary(run(fine, coarse, out, hierarchy=hierarchy, coarse_weight=coarse_weight))
+    _echo_summary(run(fine, coarse, out, hierarchy=hierarchy, coarse_weight=coarse_weight,
+                      choose_weight_on=choose_weight_on or None, weight_grid=weight_grid))
 
 
 @cli.command()

@@ -1,11 +1,536 @@
-"""Metrics and reports (not implemented yet: owned by issue 2)."""
+"""Metrics, device groups, reports and submission files (``asctool score``).
+
+The pure functions at the top take arrays and return numbers; :func:`score`
+is the stage entry point (reads a scores file, writes the JSON report, the
+DCASE submission file and the confusion-matrix plot) and
+:func:`format_report` renders a report as the table ``asctool score`` prints.
+
+Conventions
+-----------
+- *accuracy* is the micro accuracy: correct clips / all clips.
+- *macro accuracy* is the class-averaged accuracy: the mean of the per-class
+  accuracies over the classes that occur in the reference labels. The DCASE
+  challenge ranks by it; the reference code reports the micro one.
+- *log loss* is the multi-class log loss computed on normalised
+  probabilities: rows are divided by their sum first, then clipped to
+  ``[1e-15, 1]`` (REFERENCE.md 7.2: clipping before normalising hides
+  unnormalised scores).
+- the confusion matrix has one row per reference class and one column per
+  predicted class, both in the class order of the scores file.
+"""
 from __future__ import annotations
 
-from .errors import NotImplementedYet
+import json
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .artifacts import atomic_path, read_scores
+from .errors import ArtifactError, ConfigError, MismatchError
+
+__all__ = [
+    "EPS",
+    "normalise_rows",
+    "accuracy",
+    "macro_accuracy",
+    "log_loss",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "read_groups",
+    "packaged_groups",
+    "resolve_label_map",
+    "map_labels",
+    "reference_indices",
+    "compute_report",
+    "submission_text",
+    "write_submission",
+    "plot_confusion",
+    "score",
+    "format_report",
+]
+
+log = logging.getLogger(__name__)
+
+#: Lower clipping bound of probabilities in the log loss.
+EPS = 1e-15
 
 
-def _not_yet(*args, **kwargs):
-    raise NotImplementedYet("asctool score is not implemented yet")
+# --------------------------------------------------------------------------
+# pure metric functions
+# --------------------------------------------------------------------------
+def normalise_rows(probs: np.ndarray) -> np.ndarray:
+    """Divide each row by its sum.
 
-score = _not_yet
-format_report = _not_yet
+    Parameters
+    ----------
+    probs : np.ndarray [shape=(n, k)]
+        Non-negative scores.
+
+    Returns
+    -------
+    np.ndarray [shape=(n, k)], float64
+        Rows summing to 1. A row summing to 0 becomes uniform.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    sums = probs.sum(axis=1, keepdims=True)
+    k = probs.shape[1] if probs.ndim == 2 else 1
+    return np.divide(probs, sums, out=np.full_like(probs, 1.0 / max(k, 1)), where=sums > 0)
+
+
+def accuracy(reference: np.ndarray, predicted: np.ndarray) -> float:
+    """Micro accuracy: the fraction of clips whose predicted class is the reference.
+
+    Parameters
+    ----------
+    reference, predicted : np.ndarray [shape=(n,)]
+        Class indices.
+
+    Returns
+    -------
+    float in [0, 1], NaN when ``n`` is 0.
+    """
+    reference = np.asarray(reference)
+    if reference.size == 0:
+        return float("nan")
+    return float(np.mean(reference == np.asarray(predicted)))
+
+
+def per_class_accuracy(reference: np.ndarray, predicted: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Number of clips and accuracy of each reference class.
+
+    Returns
+    -------
+    counts : np.ndarray [shape=(n_classes,)], int
+    accuracies : np.ndarray [shape=(n_classes,)], float; NaN for a class with no clips
+    """
+    cm = confusion_matrix(reference, predicted, n_classes)
+    counts = cm.sum(axis=1)
+    correct = np.diag(cm).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(counts > 0, correct / np.maximum(counts, 1), np.nan)
+    return counts, acc
+
+
+def macro_accuracy(reference: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    """Class-averaged accuracy over the classes present in ``reference``.
+
+    Returns
+    -------
+    float in [0, 1], NaN when ``reference`` is empty.
+    """
+    counts, acc = per_class_accuracy(reference, predicted, n_classes)
+    if not (counts > 0).any():
+        return float("nan")
+    return float(np.mean(acc[counts > 0]))
+
+
+def log_loss(reference: np.ndarray, probs: np.ndarray, *, eps: float = EPS) -> float:
+    """Multi-class log loss (mean negative log probability of the reference class).
+
+    Rows are normalised first, then clipped to ``[eps, 1]``.
+
+    Parameters
+    ----------
+    reference : np.ndarray [shape=(n,)]
+        Reference class indices.
+    probs : np.ndarray [shape=(n, k)]
+        Class probabilities (or any non-negative scores).
+
+    Returns
+    -------
+    float (nats), NaN when ``n`` is 0.
+    """
+    reference = np.asarray(reference, dtype=np.int64)
+    if reference.size == 0:
+        return float("nan")
+    p = np.clip(normalise_rows(probs), eps, 1.0)
+    return float(-np.mean(np.log(p[np.arange(reference.size), reference])))
+
+
+def confusion_matrix(reference: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (reference, predicted) pairs.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_classes, n_classes)], int64
+        Rows are reference classes, columns predicted classes.
+    """
+    reference = np.asarray(reference, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    flat = np.bincount(reference * n_classes + predicted, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes)
+
+
+# --------------------------------------------------------------------------
+# groups and label maps
+# --------------------------------------------------------------------------
+def _check_groups(data: Any, where: str) -> dict[str, list[str]]:
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError(f"{where}: device groups must be a mapping 'group: [device, ...]'")
+    groups: dict[str, list[str]] = {}
+    for name, devices in data.items():
+        if isinstance(devices, str):
+            devices = [devices]
+        if not isinstance(devices, list) or not devices or not all(isinstance(d, (str, int)) for d in devices):
+            raise ConfigError(f"{where}: group {name!r} must list device names, got {devices!r}")
+        groups[str(name)] = [str(d) for d in devices]
+    return groups
+
+
+def read_groups(path: str | os.PathLike) -> dict[str, list[str]]:
+    """Read a YAML file of device groups ``name: [device, ...]`` (order kept)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read device groups ({str(exc).splitlines()[0]})") from None
+    return _check_groups(data, str(path))
+
+
+def packaged_groups() -> dict[str, list[str]]:
+    """The DCASE 2020 Task 1a evaluation groups shipped with asctool."""
+    ref = resources.files("asctool") / "conf" / "device_groups.yaml"
+    with resources.as_file(ref) as path:
+        return read_groups(path)
+
+
+def resolve_label_map(labels: str | os.PathLike | None) -> dict[str, str] | None:
+    """The label map ``--labels`` names: None, ``coarse`` (packaged map) or a TSV."""
+    from .manifest import packaged_hierarchy, read_label_map
+
+    if labels is None or str(labels) == "":
+        return None
+    if str(labels) == "coarse":
+        return packaged_hierarchy()
+    if str(labels) == "scene":
+        return None
+    return read_label_map(labels)
+
+
+def map_labels(scenes: Sequence[str], label_map: Mapping[str, str], where: str | os.PathLike) -> np.ndarray:
+    """Map reference scenes through ``label_map``; empty scenes stay empty."""
+    missing = sorted({s for s in scenes if s and s not in label_map})
+    if missing:
+        raise MismatchError(
+            f"{where}: reference scene(s) {', '.join(missing)} not in the label map "
+            f"(it maps {', '.join(sorted(label_map))})"
+        )
+    return np.asarray([label_map[s] if s else "" for s in scenes], dtype=object)
+
+
+def reference_indices(
+    scenes: Sequence[str] | None,
+    classes: Sequence[str],
+    where: str | os.PathLike,
+    label_map: Mapping[str, str] | None = None,
+) -> np.ndarray | None:
+    """Class index of each clip's reference label, or None for an unlabelled file.
+
+    Raises
+    ------
+    MismatchError
+        when only some clips are labelled, or a label is not in ``classes``.
+    """
+    if scenes is None:
+        return None
+    scenes = [str(s) for s in scenes]
+    labelled = [bool(s) for s in scenes]
+    if not any(labelled):
+        return None
+    if not all(labelled):
+        raise MismatchError(
+            f"{where}: {labelled.count(False)} of {len(scenes)} clips have no reference label"
+        )
+    if label_map is not None:
+        scenes = list(map_labels(scenes, label_map, where))
+    position = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({s for s in scenes if s not in position})
+    if unknown:
+        hint = ""
+        if label_map is None:
+            from .manifest import packaged_hierarchy
+
+            hierarchy = packaged_hierarchy()
+            if all(s in hierarchy for s in unknown) and set(classes) <= set(hierarchy.values()):
+                hint = " (use --labels coarse to map scenes to the coarse classes)"
+        raise MismatchError(
+            f"{where}: reference label {unknown[0]!r} is not in the class list "
+            f"[{', '.join(classes)}]: the class list of the scores does not match its labels{hint}"
+        )
+    return np.asarray([position[s] for s in scenes], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------
+def _metrics(reference: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    predicted = probs.argmax(axis=1)
+    return {
+        "n": int(reference.size),
+        "accuracy": accuracy(reference, predicted),
+        "log_loss": log_loss(reference, probs),
+    }
+
+
+def compute_report(
+    probs: np.ndarray,
+    classes: Sequence[str],
+    reference: np.ndarray | None,
+    devices: Sequence[str] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """All metrics of one evaluation, as the dict written to the JSON report.
+
+    Parameters
+    ----------
+    probs : np.ndarray [shape=(n, k)]
+        Class probabilities.
+    classes : list of k class names, in column order
+    reference : np.ndarray [shape=(n,)] or None
+        Reference class indices; None for an unlabelled set (only the counts of
+        predicted classes are reported).
+    devices : n device names or None ("" = unknown: left out of the per-device
+        and per-group figures)
+    groups : ``{group: [device, ...]}``; a group is reported when at least one
+        of its devices occurs in ``devices``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``labelled``, ``class_order``, ``overall`` (``accuracy`` = micro,
+        ``macro_accuracy`` = class-averaged, ``log_loss``), ``devices``,
+        ``groups``, ``classes`` (per class ``n`` and ``accuracy``, in class
+        order), ``confusion`` (rows reference, columns predicted). Accuracies
+        are fractions; NaN becomes None.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    classes = [str(c) for c in classes]
+    k = len(classes)
+    predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
+    report: dict[str, Any] = {"n": int(len(probs)), "labelled": reference is not None, "class_order": classes}
+    pred_counts = np.bincount(predicted, minlength=k)
+    report["predicted"] = {c: int(n) for c, n in zip(classes, pred_counts)}
+    if reference is None:
+        return report
+    reference = np.asarray(reference, dtype=np.int64)
+    overall = _metrics(reference, probs)
+    report["overall"] = {
+        "accuracy": overall["accuracy"],
+        "macro_accuracy": macro_accuracy(reference, predicted, k),
+        "log_loss": overall["log_loss"],
+    }
+    device_arr = None if devices is None else np.asarray([str(d) for d in devices], dtype=object)
+    report["devices"] = {}
+    report["groups"] = {}
+    if device_arr is not None:
+        present = sorted({d for d in device_arr if d}, key=_device_key)
+        for device in present:
+            rows = device_arr == device
+            report["devices"][device] = _metrics(reference[rows], probs[rows])
+        for name, members in (groups or {}).items():
+            rows = np.isin(device_arr, [str(m) for m in members])
+            if rows.any():
+                entry = _metrics(reference[rows], probs[rows])
+                entry["devices"] = [d for d in members if d in report["devices"]]
+                report["groups"][name] = entry
+    counts, accs = per_class_accuracy(reference, predicted, k)
+    report["classes"] = {
+        c: {"n": int(n), "accuracy": None if np.isnan(a) else float(a)} for c, n, a in zip(classes, counts, accs)
+    }
+    report["confusion"] = confusion_matrix(reference, predicted, k).tolist()
+    return _nan_to_none(report)
+
+
+def _device_key(device: str) -> tuple:
+    """Order devices a, b, c, d, s1, s2, ..., s10 (numbers compared as numbers)."""
+    head = device.rstrip("0123456789")
+    tail = device[len(head):]
+    return (head, int(tail) if tail else -1, device)
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------
+# submission and plot
+# --------------------------------------------------------------------------
+def submission_text(ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> str:
+    """The DCASE output format: tab-separated, header ``filename scene_label <classes>``.
+
+    One row per clip, in the given order: ``audio/<id>.wav``, the predicted
+    class, then the class probabilities (6 decimals).
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    classes = [str(c) for c in classes]
+    lines = ["\t".join(["filename", "scene_label", *classes])]
+    for clip, row in zip(ids, probs):
+        lines.append("\t".join([f"audio/{clip}.wav", classes[int(row.argmax())], *(f"{p:.6f}" for p in row)]))
+    return "\n".join(lines) + "\n"
+
+
+def write_submission(path: str | os.PathLike, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> Path:
+    """Write :func:`submission_text` to ``path`` atomically."""
+    path = Path(path)
+    text = submission_text(ids, probs, classes)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def plot_confusion(path: str | os.PathLike, confusion: np.ndarray, classes: Sequence[str], *, title: str = "") -> Path:
+    """Write a confusion-matrix PNG (colour = row-normalised fraction, text = count)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    cm = np.asarray(confusion, dtype=np.int64)
+    k = len(classes)
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    size = 2.5 + 0.55 * k
+    fig = Figure(figsize=(size + 1.0, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the reference class")
+    ax.set_xticks(range(k), labels=list(classes), rotation=45, ha="right")
+    ax.set_yticks(range(k), labels=list(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    if title:
+        ax.set_title(title)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if frac[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return path
+
+
+# --------------------------------------------------------------------------
+# stage entry point
+# --------------------------------------------------------------------------
+def score(
+    scores_path: str | os.PathLike,
+    *,
+    json_path: str | os.PathLike | None = None,
+    submission: str | os.PathLike | None = None,
+    groups: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    plot: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Evaluate a scores file; optionally write the report, a submission and a plot.
+
+    Parameters
+    ----------
+    scores_path : scores file (HDF5)
+    json_path : where to write the report as JSON
+    submission : where to write the DCASE submission file
+    groups : YAML of device groups (default: the packaged DCASE 2020 groups)
+    labels : ``coarse`` or a TSV ``scene<TAB>label``: map the reference scenes
+        before scoring (e.g. 3-class scores of 10-scene-labelled clips)
+    plot : where to write the confusion-matrix PNG (needs labels)
+
+    Returns
+    -------
+    dict
+        The report (see :func:`compute_report`) plus ``scores`` (the path) and
+        the paths written. Everything is checked before anything is written.
+    """
+    scores_path = Path(scores_path)
+    s = read_scores(scores_path)
+    group_map = packaged_groups() if groups is None else read_groups(groups)
+    label_map = resolve_label_map(labels)
+    reference = reference_indices(s.scenes, s.classes, scores_path, label_map)
+    if plot is not None and reference is None:
+        raise ArtifactError(f"{scores_path}: no reference labels, so no confusion matrix to plot")
+    report = {"scores": str(scores_path)}
+    if labels is not None:
+        report["labels"] = str(labels)
+    report.update(compute_report(s.scores, s.classes, reference, s.devices, group_map))
+    if reference is None:
+        log.warning("%s: no reference labels; only the predicted classes are counted", scores_path)
+    outputs = {}
+    if submission is not None:
+        outputs["submission"] = str(write_submission(submission, s.ids, s.scores, s.classes))
+        log.info("wrote submission %s", submission)
+    if plot is not None:
+        outputs["plot"] = str(plot_confusion(plot, np.asarray(report["confusion"]), s.classes, title=scores_path.name))
+        log.info("wrote confusion matrix %s", plot)
+    if json_path is not None:
+        outputs["json"] = str(json_path)
+    report["outputs"] = outputs
+    if json_path is not None:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        log.info("wrote report %s", json_path)
+    return report
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100.0 * value:6.2f} %"
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """Render a report (from :func:`score`) as the plain-text table ``asctool score`` prints."""
+    classes = list(report.get("class_order", []))
+    head = f"{report.get('scores', 'scores')}: {report['n']} clips, {len(classes)} classes"
+    if report.get("labels"):
+        head += f" (reference labels mapped through {report['labels']})"
+    lines = [head]
+    if not report.get("labelled"):
+        lines.append("no reference labels: nothing to score")
+        lines.append("predicted classes: " + ", ".join(f"{c} {n}" for c, n in report.get("predicted", {}).items()))
+        for name, path in report.get("outputs", {}).items():
+            lines.append(f"wrote {name}: {path}")
+        return "\n".join(lines)
+    overall = report["overall"]
+    lines += [
+        "",
+        f"accuracy, micro (share of all clips)        {_pct(overall['accuracy']):>8}",
+        f"accuracy, macro (mean of class accuracies)  {_pct(overall['macro_accuracy']):>8}",
+        f"log loss (normalised probabilities)         {_loss(overall['log_loss']):>8}",
+    ]
+    width = max([len(n) for n in list(report["devices"]) + list(report["groups"]) + ["device", "group"]])
+    for title, table in (("device", report["devices"]), ("group", report["groups"])):
+        if not table:
+            continue
+        lines += ["", f"{title:<{width}}  {'n':>6}  {'accuracy':>8}  {'log loss':>8}"]
+        for name, m in table.items():
+            lines.append(f"{name:<{width}}  {m['n']:>6d}  {_pct(m['accuracy']):>8}  {_loss(m['log_loss']):>8}")
+    cwidth = max(len(c) for c in classes + ["class"])
+    lines += ["", f"{'class':<{cwidth}}  {'n':>6}  {'accuracy':>8}"]
+    for name, m in report["classes"].items():
+        lines.append(f"{name:<{cwidth}}  {m['n']:>6d}  {_pct(m['accuracy']):>8}")
+    cm = report["confusion"]
+    cell = max(4, len(str(max((max(r) for r in cm), default=0))) + 1)
+    lines += ["", "confusion matrix (rows: reference, columns: predicted, numbered as the rows)"]
+    lines.append(" " * (cwidth + 4) + "".join(f"{j:>{cell}d}" for j in range(len(classes))))
+    for i, (name, row) in enumerate(zip(classes, cm)):
+        lines.append(f"{i:>2d} {name:<{cwidth}} " + "".join(f"{v:>{cell}d}" for v in row))
+    if report.get("outputs"):
+        lines.append("")
+        for name, path in report["outputs"].items():
+            lines.append(f"wrote {name}: {path}")
+    return "\n".join(lines)
