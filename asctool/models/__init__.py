@@ -1,12 +1,61 @@
-"""Model registry (not implemented yet: owned by issue 3)."""
+"""Model registry and architectures (Keras 3, channels last).
+
+``build(name, num_classes, input_shape, **options)`` returns an uncompiled
+``keras.Model`` mapping ``(batch, freq, time, channels)`` to softmax
+probabilities ``(batch, num_classes)``; ``available()`` lists the names.
+Importing this package registers the custom layers, so a saved ``.keras`` model
+loads with :func:`load_model` (or ``keras.saving.load_model`` after
+``import asctool.models``).
+"""
 from __future__ import annotations
 
-from ..errors import NotImplementedYet
+from pathlib import Path
+
+from ..errors import ArtifactError
+from . import layers  # noqa: F401  (registers the custom layers)
+from . import fcnn  # noqa: F401  (each import registers one architecture)
+from .complexity import complexity, summary_table
+from .registry import available, build, parse_input_shape, register, spec
+
+__all__ = [
+    "build",
+    "available",
+    "register",
+    "spec",
+    "load_model",
+    "complexity",
+    "summary_table",
+    "parse_input_shape",
+]
 
 
-def _not_yet(*args, **kwargs):
-    raise NotImplementedYet("asctool models is not implemented yet")
+def load_model(path: str | Path, *, compile: bool = False):
+    """Load a saved ``.keras`` model with asctool's custom layers registered.
 
-summary_table = _not_yet
-build = _not_yet
-available = _not_yet
+    Parameters
+    ----------
+    path : str or Path
+        A ``.keras`` file written by ``model.save``.
+    compile : bool
+        Restore the training configuration too (default False: inference).
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    ArtifactError
+        When the file is missing or not a loadable Keras model.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: model file not found")
+    if path.suffix != ".keras":
+        raise ArtifactError(f"{path}: expected a .keras model file")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{path}: cannot load the model ({exc})") from None

@@ -1,0 +1,215 @@
+"""The model registry: architecture name -> builder function.
+
+A new architecture is one module in :mod:`asctool.models` whose builder is
+decorated with :func:`register`::
+
+    @register("mynet", "one line for `asctool models`")
+    def build_mynet(num_classes, input_shape, *, width=1.0, l2=0.0):
+        ...
+
+Builders take ``num_classes`` and ``input_shape`` positionally and every option
+as a keyword with a default; :func:`build` checks option names and types against
+that signature before calling the builder.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import AsctoolError, ConfigError
+
+__all__ = ["ModelSpec", "register", "build", "available", "spec", "parse_input_shape"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``asctool train --model NAME``).
+    builder : callable
+        ``builder(num_classes, input_shape, **options) -> keras.Model``.
+    description : str
+        One line shown by ``asctool models``.
+    defaults : dict
+        The builder's keyword options and their defaults.
+    """
+
+    name: str
+    builder: Callable[..., Any]
+    description: str
+    defaults: dict
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(name: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator adding a builder to the registry under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name; must be new.
+    description : str
+        One-line description.
+
+    Returns
+    -------
+    callable
+        The decorator (returns the builder unchanged).
+    """
+
+    def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(builder).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        _REGISTRY[name] = ModelSpec(name, builder, description, defaults)
+        return builder
+
+    return decorate
+
+
+def available() -> list[str]:
+    """Names of the registered architectures, sorted.
+
+    Returns
+    -------
+    list of str
+    """
+    return sorted(_REGISTRY)
+
+
+def spec(name: str) -> ModelSpec:
+    """The registry entry of ``name``; :class:`AsctoolError` listing the known names if unknown."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise AsctoolError(
+            f"unknown model {name!r}; known models: {', '.join(available())}"
+        ) from None
+
+
+def _coerce(name: str, key: str, value: Any, default: Any) -> Any:
+    """Convert an option given as a string (``--option key=value``) to the default's type."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(default, int):
+            number = float(value)
+            if number != int(number):
+                raise ValueError(value)
+            return int(number)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            kind = type(default[0]) if default else int
+            return tuple(kind(float(v)) if kind is int else kind(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"model {name!r}: option {key}={value!r} is not a valid {type(default).__name__}"
+        ) from None
+    return value
+
+
+def parse_input_shape(input_shape: Any) -> tuple[int, int | None, int]:
+    """Check an input shape ``(freq, time, channels)``; ``time`` may be None.
+
+    Accepts a sequence of three positive integers or a string ``"128x423x3"``.
+
+    Returns
+    -------
+    tuple of (int, int or None, int)
+
+    Raises
+    ------
+    ConfigError
+        When the shape is not three positive integers.
+    """
+    raw = input_shape
+    if isinstance(input_shape, str):
+        input_shape = [None if p.strip().lower() in ("none", "?") else p for p in input_shape.split("x")]
+    try:
+        dims = tuple(None if d is None else int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input shape {raw!r}: expected FREQxTIMExCHANNELS integers") from None
+    if len(dims) != 3 or dims[0] is None or dims[2] is None or any(d is not None and d < 1 for d in dims):
+        raise ConfigError(f"input shape {raw!r}: expected three positive integers (freq, time, channels)")
+    return dims  # type: ignore[return-value]
+
+
+def build(name: str, num_classes: int, input_shape: Any, **options: Any):
+    """Build an uncompiled model of a registered architecture.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (see :func:`available`).
+    num_classes : int
+        Number of output classes (>= 2).
+    input_shape : sequence of int
+        ``(freq, time, channels)``, e.g. ``(128, 423, 3)``; ``time`` may be None
+        (the models are fully convolutional).
+    **options
+        Architecture options (e.g. ``width``, ``base_filters``, ``l2``). Values
+        given as strings are converted to the default's type.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(batch, freq, time, channels)``, output ``(batch, num_classes)``
+        softmax probabilities; its last body feature map is the layer
+        ``features_out``. L2 regularisation, where the architecture has it, is
+        already attached to the kernels.
+
+    Raises
+    ------
+    AsctoolError
+        Unknown model name (the message lists the known ones).
+    ConfigError
+        Unknown option, bad option value, bad class count or input shape.
+    """
+    entry = spec(name)
+    try:
+        classes = int(num_classes)
+    except (TypeError, ValueError):
+        raise ConfigError(f"model {name!r}: num_classes={num_classes!r} is not an integer") from None
+    if classes < 2:
+        raise ConfigError(f"model {name!r}: num_classes={classes} must be at least 2")
+    shape = parse_input_shape(input_shape)
+    unknown = sorted(set(options) - set(entry.defaults))
+    if unknown:
+        raise ConfigError(
+            f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
+            f"known options: {', '.join(sorted(entry.defaults))}"
+        )
+    kwargs = {k: _coerce(name, k, v, entry.defaults[k]) for k, v in options.items()}
+    if "width" in kwargs and not kwargs["width"] > 0:
+        raise ConfigError(f"model {name!r}: width={kwargs['width']} must be > 0")
+    if "l2" in kwargs and kwargs["l2"] < 0:
+        raise ConfigError(f"model {name!r}: l2={kwargs['l2']} must be >= 0")
+    if "dropout" in kwargs and not 0 <= kwargs["dropout"] < 1:
+        raise ConfigError(f"model {name!r}: dropout={kwargs['dropout']} must be in [0, 1)")
+    log.debug("building %s for %d classes, input %s, options %s", name, classes, shape, kwargs)
+    try:
+        return entry.builder(classes, shape, **kwargs)
+    except ValueError as exc:  # shape problems found while wiring the graph
+        raise ConfigError(f"model {name!r} with input {shape}: {exc}") from None
