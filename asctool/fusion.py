@@ -352,15 +352,19 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def _refuse_leakage(fit: Sequence[Scores], evaluated: Sequence[Scores], what: str) -> None:
-    """Refuse fitting on the evaluated files or on any of their clips."""
+def _refuse_same_files(fit: Sequence[Path], evaluated: Sequence[Path], what: str) -> None:
+    """Refuse fitting on one of the evaluated files."""
     for f in fit:
         for e in evaluated:
-            if _same_file(f.path, e.path):
+            if _same_file(f, e):
                 raise ConfigError(
-                    f"{f.path}: is also an evaluated input; {what} must be fitted on validation "
+                    f"{f}: is also an evaluated input; {what} must be fitted on validation "
                     f"scores, never on the scores it combines"
                 )
+
+
+def _refuse_shared_ids(fit: Sequence[Scores], evaluated: Sequence[Scores], what: str) -> None:
+    """Refuse fitting on scores that share any clip with the evaluated scores."""
     evaluated_ids = set(evaluated[0].ids)
     for f in fit:
         shared = evaluated_ids & set(f.ids)
@@ -447,10 +451,11 @@ def ensemble(
         attrs["weights"] = json.dumps(w.tolist())
         summary["weights"] = w.tolist()
     else:
+        _refuse_same_files(fit_paths, members, "logistic regression")
         fit = _load_joined(fit_paths)
         for f, m in zip(fit, joined):
             check_same_classes(m.classes, f.classes, m.path, f.path)
-        _refuse_leakage(fit, joined, "logistic regression")
+        _refuse_shared_ids(fit, joined, "logistic regression")
         fit_scenes = _merge_meta(fit[0], fit[1:], "scenes")
         y = reference_indices(fit_scenes, classes, fit[0].path, label_map)
         if y is None:
@@ -577,10 +582,11 @@ def fuse(
         "hierarchy": json.dumps({k: mapping[k] for k in f.classes}),
     }
     if choose_weight_on is not None:
+        _refuse_same_files(valid_paths, [fine, coarse], "the coarse weight")
         vf, vc = _load_pair(*valid_paths)
         check_same_classes(f.classes, vf.classes, fine, vf.path)
         check_same_classes(c.classes, vc.classes, coarse, vc.path)
-        _refuse_leakage([vf, vc], [f, c], "the coarse weight")
+        _refuse_shared_ids([vf, vc], [f, c], "the coarse weight")
         v_ref = reference_indices(_fine_scenes(vf, vc), vf.classes, vf.path)
         if v_ref is None:
             raise ConfigError(f"{vf.path}: validation scores have no reference labels to choose the weight on")
