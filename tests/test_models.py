@@ -21,11 +21,23 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_COUNTS = [
     ("fcnn", 10, (128, 423, 3), {}, 11_786_711),
     ("fcnn", 3, (128, 423, 3), {}, 11_782_546),
+    ("fsfcnn", 10, (128, 423, 3), {}, 16_539_703),
+    ("resnet", 10, (128, 423, 3), {}, 12_980_492),
+    ("resnet", 3, (128, 423, 3), {"base_filters": 24}, 3_247_758),
+    ("mobnet", 3, (128, 461, 6), {}, 152_838),
+    ("small_fcnn", 3, (128, 461, 6), {}, 350_470),
+    # asctool's own design (docs/models.md): pinned so that changes are deliberate
+    ("fsfcnn_s", 10, (128, 423, 3), {}, 10_936_771),
 ]
 
 # small, fast variants of every model for the save/load round trip
 SMALL = {
     "fcnn": ((32, 40, 3), {"width": 0.05}),
+    "small_fcnn": ((32, 40, 6), {"width": 0.1}),
+    "fsfcnn": ((32, 40, 3), {"width": 0.03}),
+    "fsfcnn_s": ((32, 40, 3), {"width": 0.05}),
+    "resnet": ((32, 40, 3), {"width": 0.1}),
+    "mobnet": ((32, 40, 6), {"width": 0.25}),
 }
 
 
@@ -43,8 +55,8 @@ def test_reference_parameter_counts(name, classes, shape, options, expected):
     assert model.get_layer("features_out").output.shape[-1] > 0
 
 
-def test_available_lists_every_small_variant():
-    assert set(SMALL) <= set(models.available())
+def test_available_lists_every_model():
+    assert set(SMALL) == set(models.available())
     assert models.available() == sorted(models.available())
 
 
@@ -128,3 +140,116 @@ def test_load_model_errors(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ArtifactError, match="bad.keras"):
         models.load_model(bad)
+
+
+def _conv_regularisation(model):
+    """{conv layer name: L2 weight or None} for every (depthwise) conv."""
+    out = {}
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+            reg = getattr(layer, "kernel_regularizer", None) or getattr(layer, "depthwise_regularizer", None)
+            out[layer.name] = None if reg is None else float(reg.get_config()["l2"])
+    return out
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("fcnn", {}), ("fsfcnn", {}), ("fsfcnn_s", {}), ("small_fcnn", {}),
+    ("resnet", "all"), ("mobnet", {"head_1_conv", "head_2_conv"}),
+])
+def test_l2_as_in_reference(name, expected):
+    shape, options = SMALL[name]
+    regs = _conv_regularisation(models.build(name, 3, shape, **options))
+    assert regs
+    with_l2 = {k for k, v in regs.items() if v is not None}
+    if expected == "all":
+        assert with_l2 == set(regs)
+    else:
+        assert with_l2 == set(expected)
+    assert all(v == pytest.approx(1e-3) for v in regs.values() if v is not None)
+
+
+def test_l2_option_overrides_default():
+    shape, options = SMALL["resnet"]
+    regs = _conv_regularisation(models.build("resnet", 3, shape, l2=0, **options))
+    assert all(v is None for v in regs.values())
+    shape, options = SMALL["fcnn"]
+    regs = _conv_regularisation(models.build("fcnn", 3, shape, l2=1e-4, **options))
+    assert all(v == pytest.approx(1e-4) for v in regs.values())
+
+
+def test_no_lambda_layers_and_block_names():
+    for name in models.available():
+        shape, options = SMALL[name]
+        model = models.build(name, 3, shape, **options)
+        assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers), name
+        assert model.layers[-1].name == "softmax"
+        assert model.get_layer("features_out").output.shape[1] > 1  # frequency axis kept
+        keras.backend.clear_session()
+
+
+def test_frequency_split_layers():
+    model = models.build("resnet", 3, (32, 40, 3), width=0.1, split=12)
+    assert model.get_layer("low_split").output.shape[1] == 12
+    assert model.get_layer("high_split").output.shape[1] == 20
+    with pytest.raises(ConfigError, match="split"):
+        models.build("mobnet", 3, (32, 40, 6), split=40)
+
+
+def test_channel_attention_parameters_and_values():
+    from asctool.models.layers import ChannelAttention
+
+    layer = ChannelAttention(2)
+    x = np.random.default_rng(0).random((2, 4, 5, 10), dtype=np.float32)
+    y = np.asarray(layer(x))
+    assert layer.count_params() == 115
+    w1, b1, w2, b2 = (np.asarray(w) for w in layer.weights)
+
+    def mlp(v):
+        return np.maximum(v @ w1 + b1, 0) @ w2 + b2
+
+    s = 1 / (1 + np.exp(-(mlp(x.mean(axis=(1, 2))) + mlp(x.max(axis=(1, 2))))))
+    np.testing.assert_allclose(y, x * s[:, None, None, :], rtol=1e-5, atol=1e-6)
+
+
+def test_channel_pad():
+    from asctool.models.layers import ChannelPad
+
+    x = np.ones((1, 2, 3, 4), "float32")
+    y = np.asarray(ChannelPad(6)(x))
+    assert y.shape == (1, 2, 3, 6)
+    np.testing.assert_array_equal(y[..., :4], 1)
+    np.testing.assert_array_equal(y[..., 4:], 0)
+
+
+def test_complexity_small_model():
+    model = models.build("fcnn", 3, (32, 40, 3), width=0.05)
+    info = models.complexity(model)
+    assert info["params"] == model.count_params()
+    assert info["float32_bytes"] == 4 * info["params"]
+    first = model.get_layer("block1_conv1_conv")
+    # 5x5 stride 2 on 36x44 padded input -> 16x20 map
+    assert info["macs"] > 16 * 20 * first.filters * 5 * 5 * 3
+    assert models.complexity(models.build("fcnn", 3, (32, None, 3), width=0.05))["macs"] is None
+
+
+def test_cli_models_table():
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    result = CliRunner().invoke(cli, ["models", "--classes", "3", "--input", "128x461x6"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines()[2:]}
+    assert set(rows) == set(models.available())
+    assert rows["mobnet"][1] == "152,838"
+    assert rows["small_fcnn"][1] == "350,470"
+    assert "3 classes, input 128x461x6" in result.output.splitlines()[0]
+
+
+def test_cli_models_bad_input():
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    result = CliRunner().invoke(cli, ["models", "--input", "128x423"])
+    assert result.exit_code != 0
