@@ -1,0 +1,256 @@
+"""Training data: which clips of which features files, with which labels.
+
+Only metadata is held in memory (ids, labels, locations: a few bytes per
+clip); the features stay in the HDF5 files and are read batch by batch by
+:mod:`asctool.training.pipeline`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..artifacts import check_same_config, check_unique_ids, open_features
+from ..errors import ArtifactError, ConfigError, ManifestError, MismatchError
+from ..manifest import location_of, packaged_hierarchy, read_label_map
+
+__all__ = ["SourceInfo", "ClipSet", "read_sources", "resolve_label_map", "make_clip_set",
+           "split_by_location", "clip_locations"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceInfo:
+    """Metadata of one features file (the features themselves are not read)."""
+
+    path: Path
+    n: int
+    feature_shape: tuple[int, int, int]
+    dtype: np.dtype
+    config: dict[str, Any]
+    ids: np.ndarray
+    scenes: np.ndarray
+    locations: np.ndarray
+
+
+@dataclass
+class ClipSet:
+    """A set of clips addressed as (file, row), with integer labels.
+
+    Attributes
+    ----------
+    paths : list of Path
+        The features files; ``file_index`` points into this list.
+    file_index : np.ndarray [shape=(n,)], int32
+    row : np.ndarray [shape=(n,)], int64
+    labels : np.ndarray [shape=(n,)], int32
+        Class indices into the run's class list.
+    feature_shape : (freq, time, channels)
+    dtype : np.dtype
+        float16 when every file is float16, else float32.
+    """
+
+    paths: list[Path]
+    file_index: np.ndarray
+    row: np.ndarray
+    labels: np.ndarray
+    feature_shape: tuple[int, int, int]
+    dtype: np.dtype
+
+    def __len__(self) -> int:
+        return int(self.row.shape[0])
+
+    def subset(self, mask: np.ndarray) -> "ClipSet":
+        """The clips where ``mask`` is true (same files)."""
+        return ClipSet(self.paths, self.file_index[mask], self.row[mask], self.labels[mask],
+                       self.feature_shape, self.dtype)
+
+
+def read_sources(paths: Sequence[str | os.PathLike], role: str) -> list[SourceInfo]:
+    """Read the metadata of features files and check that they can be used together.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Features files.
+    role : str
+        ``"training"`` or ``"validation"`` (for messages).
+
+    Raises
+    ------
+    ArtifactError
+        A file is missing, not a features file, or holds no clips.
+    MismatchError
+        Two files differ in front-end config or feature shape, or share ids.
+    """
+    sources: list[SourceInfo] = []
+    for raw in paths:
+        with open_features(raw) as f:
+            if len(f) == 0:
+                raise ArtifactError(f"{f.path}: {role} features file holds no clips")
+            shape = f.feature_shape
+            if len(shape) != 3:
+                raise ArtifactError(f"{f.path}: features of shape {shape}, expected (freq, time, channels)")
+            sources.append(SourceInfo(Path(raw), len(f), tuple(int(s) for s in shape), np.dtype(f.dtype),
+                                      f.config, f.ids, f.scenes, f.locations))
+    first = sources[0]
+    for other in sources[1:]:
+        check_same_config(first.config, other.config, first.path, other.path)
+        if other.feature_shape != first.feature_shape:
+            raise MismatchError(
+                f"{other.path}: features of shape {other.feature_shape} differ from "
+                f"{first.path}: {first.feature_shape}"
+            )
+    if len(sources) > 1:
+        check_unique_ids(np.concatenate([s.ids for s in sources]),
+                         " + ".join(str(s.path) for s in sources))
+    return sources
+
+
+def resolve_label_map(labels: str) -> dict[str, str] | None:
+    """The scene -> label map of ``--labels``: None for ``scene``.
+
+    ``coarse`` is the packaged DCASE 2020 3-class hierarchy; anything else is
+    read as a TSV ``scene<TAB>label``.
+    """
+    if labels == "scene":
+        return None
+    if labels == "coarse":
+        return packaged_hierarchy()
+    path = Path(labels)
+    if not path.is_file():
+        raise ConfigError(f"--labels {labels}: not 'scene', 'coarse' or an existing TSV file")
+    try:
+        return read_label_map(path)
+    except ManifestError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _scenes_to_labels(source: SourceInfo, mapping: dict[str, str] | None, where: str) -> np.ndarray:
+    scenes = np.asarray(source.scenes, dtype=object)
+    empty = np.flatnonzero(scenes == "")
+    if empty.size:
+        raise ArtifactError(
+            f"{source.path}: {empty.size} clip(s) have no scene label (e.g. {source.ids[empty[0]]}); "
+            "training needs labelled clips"
+        )
+    if mapping is None:
+        return scenes
+    outside = sorted(set(scenes) - set(mapping))
+    if outside:
+        raise ConfigError(
+            f"{source.path}: scene(s) {', '.join(outside)} are not in the label map {where}"
+        )
+    return np.array([mapping[s] for s in scenes], dtype=object)
+
+
+def make_clip_set(sources: Sequence[SourceInfo], mapping: dict[str, str] | None,
+                  classes: Sequence[str] | None, *, labels_name: str) -> tuple[ClipSet, list[str]]:
+    """Label every clip of ``sources``.
+
+    Parameters
+    ----------
+    sources : sequence of SourceInfo
+    mapping : dict or None
+        Scene -> label map (None: the scene is the label).
+    classes : sequence of str or None
+        The class list; None derives it: the sorted labels of the map, or the
+        sorted scenes present when there is no map.
+    labels_name : str
+        How ``--labels`` was given (for messages).
+
+    Returns
+    -------
+    (ClipSet, classes)
+
+    Raises
+    ------
+    ConfigError
+        A scene outside the map, or a label outside ``classes``.
+    """
+    per_file = [_scenes_to_labels(s, mapping, f"({labels_name})") for s in sources]
+    if classes is None:
+        if mapping is not None:
+            classes = sorted(set(mapping.values()))
+        else:
+            classes = sorted(set(np.concatenate(per_file)))
+    classes = list(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = []
+    for source, values in zip(sources, per_file):
+        outside = sorted(set(values) - set(index))
+        if outside:
+            raise ConfigError(
+                f"{source.path}: label(s) {', '.join(outside)} are not among the training classes "
+                f"({', '.join(classes)})"
+            )
+        labels.append(np.fromiter((index[v] for v in values), dtype=np.int32, count=len(values)))
+    file_index = np.concatenate([np.full(s.n, i, dtype=np.int32) for i, s in enumerate(sources)])
+    rows = np.concatenate([np.arange(s.n, dtype=np.int64) for s in sources])
+    dtype = np.dtype(np.float16) if all(s.dtype == np.float16 for s in sources) else np.dtype(np.float32)
+    clip_set = ClipSet([s.path for s in sources], file_index, rows, np.concatenate(labels),
+                       sources[0].feature_shape, dtype)
+    return clip_set, classes
+
+
+def clip_locations(source: SourceInfo) -> np.ndarray:
+    """Recording location of every clip: the ``location`` dataset, else parsed from the TAU id.
+
+    Raises
+    ------
+    ConfigError
+        When a clip has no location and its id is not a TAU file stem.
+    """
+    locations = np.asarray(source.locations, dtype=object).copy()
+    for i in np.flatnonzero(locations == ""):
+        try:
+            locations[i] = location_of(str(source.ids[i]))
+        except ManifestError:
+            raise ConfigError(
+                f"{source.path}: clip {source.ids[i]} has no recording location; "
+                "--valid-split needs locations (or give --valid FILE)"
+            ) from None
+    return locations
+
+
+def split_by_location(clips: ClipSet, locations: np.ndarray, fraction: float,
+                      seed: int) -> tuple[np.ndarray, list[str]]:
+    """Choose validation clips by recording location, class by class.
+
+    For each class, ``round(fraction * n)`` of its ``n`` locations (at least
+    one when it has two or more, none when it has only one) go to validation,
+    drawn with a generator seeded by ``seed``; no location is on both sides.
+
+    Parameters
+    ----------
+    clips : ClipSet
+    locations : np.ndarray [shape=(len(clips),)], str
+    fraction : float
+        In (0, 1).
+    seed : int
+
+    Returns
+    -------
+    (mask, held_out) : boolean mask of validation clips, and the held-out locations.
+    """
+    rng = np.random.default_rng([int(seed), 0x5A11])
+    # a location's class: the most common label of its clips
+    uniq, inverse = np.unique(locations.astype(str), return_inverse=True)
+    counts = np.zeros((len(uniq), int(clips.labels.max()) + 1), dtype=np.int64)
+    np.add.at(counts, (inverse, clips.labels), 1)
+    loc_class = counts.argmax(axis=1)
+    held: list[int] = []
+    for cls in np.unique(loc_class):
+        members = np.flatnonzero(loc_class == cls)
+        if len(members) < 2:
+            continue
+        k = max(1, int(round(fraction * len(members))))
+        k = min(k, len(members) - 1)
+        held.extend(rng.choice(members, size=k, replace=False).tolist())
+    mask = np.isin(inverse, np.array(held, dtype=np.int64))
+    return mask, sorted(uniq[held].tolist())

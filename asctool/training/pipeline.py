@@ -1,0 +1,202 @@
+"""Input pipeline: stream batches from features files into ``tf.data``.
+
+A Python generator does the I/O: each epoch it shuffles the (file, row) pairs
+of all training files with a generator seeded by ``(seed, epoch)``, cuts the
+permutation into batches, and reads each batch with one HDF5 read per run of
+consecutive rows (rows sorted within the batch, one clip per chunk). The
+generator yields raw features (float16 as stored), class indices and a
+per-batch seed; :func:`asctool.training.batch_augment.augment_batch` then runs
+as a parallel ``tf.data`` map, outside the Python interpreter lock, and a
+small prefetch buffer overlaps all of it with training. At most a handful of
+batches are in memory at any time, whatever the number of clips.
+
+HDF5 handles are opened by the generator itself, in the thread that reads
+them, and closed when it ends.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+from .batch_augment import AugmentConfig, augment_batch
+from .data import ClipSet
+
+__all__ = ["BatchReader", "steps_per_epoch", "epoch_batches", "train_batches", "eval_batches",
+           "train_dataset", "eval_dataset"]
+
+log = logging.getLogger(__name__)
+
+#: Batches computed ahead of the training step (bounds memory).
+PREFETCH = 2
+
+
+class BatchReader:
+    """Read rows of several features files into one array.
+
+    Parameters
+    ----------
+    clips : ClipSet
+        Gives the files, the feature shape and the output dtype.
+
+    Notes
+    -----
+    Open it in the thread or process that reads (use it as a context
+    manager); handles never cross processes.
+    """
+
+    def __init__(self, clips: ClipSet) -> None:
+        self.clips = clips
+        self._handles: list[h5py.File | None] = [None] * len(clips.paths)
+
+    def __enter__(self) -> "BatchReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every open handle."""
+        for i, handle in enumerate(self._handles):
+            if handle is not None:
+                handle.close()
+                self._handles[i] = None
+
+    def _dataset(self, file_index: int) -> h5py.Dataset:
+        handle = self._handles[file_index]
+        if handle is None:
+            handle = self._handles[file_index] = h5py.File(self.clips.paths[file_index], "r")
+        return handle["features"]
+
+    def read(self, file_index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Features of the clips ``(file_index[i], rows[i])``, in that order.
+
+        Rows are read sorted, one HDF5 read per run of consecutive rows.
+
+        Returns
+        -------
+        np.ndarray [shape=(len(rows), freq, time, channels)], ``clips.dtype``
+        """
+        n = len(rows)
+        out = np.empty((n, *self.clips.feature_shape), dtype=self.clips.dtype)
+        order = np.lexsort((rows, file_index))
+        f_sorted, r_sorted = file_index[order], rows[order]
+        # runs of consecutive rows within one file
+        breaks = np.flatnonzero((np.diff(r_sorted) != 1) | (np.diff(f_sorted) != 0)) + 1
+        starts = np.concatenate([[0], breaks])
+        stops = np.concatenate([breaks, [n]])
+        sorted_out = out if np.array_equal(order, np.arange(n)) else np.empty_like(out)
+        for a, b in zip(starts.tolist(), stops.tolist()):
+            ds = self._dataset(int(f_sorted[a]))
+            first = int(r_sorted[a])
+            ds.read_direct(sorted_out, np.s_[first:first + (b - a)], np.s_[a:b])
+        if sorted_out is not out:
+            out[order] = sorted_out
+        return out
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches per epoch: ``n // batch_size`` (the remainder is dropped), at least 1."""
+    return max(1, n // batch_size)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The clip indices of each batch of one epoch and a seed per batch.
+
+    Parameters
+    ----------
+    n : int
+        Number of training clips.
+    batch_size : int
+        Clips per batch (capped at ``n``).
+    seed : int
+        Run seed.
+    epoch : int
+        Epoch number (0-based); with ``seed`` it fully determines the result.
+
+    Returns
+    -------
+    batches : np.ndarray [shape=(steps, batch)], int64
+        Indices into the clip set; every clip appears at most once.
+    seeds : np.ndarray [shape=(steps, 2)], int64
+        Stateless seeds for the batch augmentation.
+    """
+    rng = np.random.default_rng([int(seed), int(epoch), 0xBA7C])
+    batch = min(batch_size, n)
+    steps = steps_per_epoch(n, batch)
+    perm = rng.permutation(n)[: steps * batch].reshape(steps, batch)
+    seeds = rng.integers(0, 2**31 - 1, size=(steps, 2), dtype=np.int64)
+    return perm, seeds
+
+
+def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int,
+                  epochs: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(features, labels, seed)`` for every step of epochs ``first_epoch..epochs-1``."""
+    with BatchReader(clips) as reader:
+        for epoch in range(first_epoch, epochs):
+            batches, seeds = epoch_batches(len(clips), batch_size, seed, epoch)
+            for index, batch_seed in zip(batches, seeds):
+                # order within a batch does not matter: read it in file order
+                index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
+                x = reader.read(clips.file_index[index], clips.row[index])
+                yield x, clips.labels[index], batch_seed
+
+
+def eval_batches(clips: ClipSet, *, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(features, labels)`` over all clips in file order, full length."""
+    order = np.lexsort((clips.row, clips.file_index))
+    with BatchReader(clips) as reader:
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            yield reader.read(clips.file_index[index], clips.row[index]), clips.labels[index]
+
+
+def train_dataset(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  augment: AugmentConfig, num_classes: int):
+    """A ``tf.data.Dataset`` of augmented training batches for epochs ``first_epoch..epochs-1``.
+
+    Elements are ``(x, y)``: float32 inputs ``(batch, freq, time', channels)``
+    and soft targets ``(batch, num_classes)``; ``steps_per_epoch(len(clips),
+    batch_size)`` elements per epoch, epochs back to back (give
+    ``steps_per_epoch`` to ``model.fit``).
+    """
+    import tensorflow as tf
+
+    batch = min(batch_size, len(clips))
+    freq, time, channels = clips.feature_shape
+    signature = (
+        tf.TensorSpec((batch, freq, time, channels), tf.as_dtype(clips.dtype)),
+        tf.TensorSpec((batch,), tf.int32),
+        tf.TensorSpec((2,), tf.int64),
+    )
+    dataset = tf.data.Dataset.from_generator(
+        lambda: train_batches(clips, batch_size=batch, seed=seed, first_epoch=first_epoch, epochs=epochs),
+        output_signature=signature,
+    )
+
+    def _augment(x, labels, batch_seed):
+        return augment_batch(x, labels, batch_seed, config=augment, num_classes=num_classes)
+
+    return dataset.map(_augment, num_parallel_calls=PREFETCH, deterministic=True).prefetch(PREFETCH)
+
+
+def eval_dataset(clips: ClipSet, *, batch_size: int, num_classes: int):
+    """A finite ``tf.data.Dataset`` of full-length ``(x, one-hot y)`` batches (validation)."""
+    import tensorflow as tf
+
+    freq, time, channels = clips.feature_shape
+    signature = (
+        tf.TensorSpec((None, freq, time, channels), tf.as_dtype(clips.dtype)),
+        tf.TensorSpec((None,), tf.int32),
+    )
+    dataset = tf.data.Dataset.from_generator(lambda: eval_batches(clips, batch_size=batch_size),
+                                             output_signature=signature)
+    n_batches = -(-len(clips) // batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+
+    def _prepare(x, labels):
+        return tf.cast(x, tf.float32), tf.one_hot(labels, num_classes, dtype=tf.float32)
+
+    return dataset.map(_prepare, num_parallel_calls=PREFETCH, deterministic=True).prefetch(PREFETCH)
