@@ -223,12 +223,13 @@ def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, 
 @click.option("--out", required=True, type=OUT_FILE, help=".tflite file to write.")
 @click.option("--mode", type=click.Choice(["dynamic", "float16", "int8"]), default="dynamic", help="Quantisation mode.")
 @click.option("--calibration", type=INPUT_FILE, default=None, help="Features for int8 calibration.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=None, help="Fail when the file is larger.")
-def quantize(model_path, out, mode, calibration, max_bytes) -> None:
+@click.option("--max-bytes", type=click.IntRange(min=1), default=None, help="Fail (writing nothing) when the file is larger.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
     """TensorFlow Lite post-training quantisation; writes FILE.tflite and size.json."""
     from .quantize import quantize as run
 
-    _echo_summary(run(model_path, out, mode=mode, calibration=calibration, max_bytes=max_bytes))
+    _echo_summary(run(model_path, out, mode=mode, calibration=calibration, max_bytes=max_bytes, force=force))
 
 
 @cli.command()

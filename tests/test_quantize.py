@@ -1,0 +1,134 @@
+"""asctool quantize: TensorFlow Lite conversion, size budget, config beside the file."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from asctool.artifacts import FeaturesWriter
+from asctool.cli import cli
+from asctool.errors import AsctoolError
+
+INPUT_SHAPE = (32, 24, 3)
+CLASSES = ["indoor", "outdoor", "transportation"]
+FRONTEND = {"name": "test-frontend", "n_mels": 32}
+
+
+def _make_features(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Clips whose class is a bright band of frequency bins, plus noise."""
+    labels = np.arange(n) % len(CLASSES)
+    x = rng.uniform(0.0, 0.4, size=(n, *INPUT_SHAPE)).astype(np.float32)
+    band = INPUT_SHAPE[0] // len(CLASSES)
+    for i, k in enumerate(labels):
+        x[i, k * band:(k + 1) * band] += 0.6
+    return x, labels
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny FCNN trained for a few seconds on separable features, saved as a run."""
+    import keras
+
+    from asctool.models import build
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("quantize")
+    run = root / "run"
+    run.mkdir()
+    x, y = _make_features(60, rng)
+    model = build("fcnn", len(CLASSES), INPUT_SHAPE, width=1 / 24)
+    for layer in model.layers:  # moving statistics that settle within a few dozen steps
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.5
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=5, batch_size=12, verbose=0)
+    model.save(run / "model.keras")
+    config = {"model": "fcnn", "classes": CLASSES, "labels": "coarse",
+              "frontend_config": FRONTEND, "input_shape": list(INPUT_SHAPE)}
+    (run / "config.json").write_text(json.dumps(config))
+
+    x_test, _ = _make_features(120, np.random.default_rng(1))
+    feats = root / "feats.h5"
+    ids = [f"clip{i:03d}" for i in range(len(x_test))]
+    with FeaturesWriter(feats, n=len(ids), feature_shape=INPUT_SHAPE, config=FRONTEND, ids=ids,
+                        dtype="float32") as writer:
+        for i, clip in enumerate(x_test):
+            writer.write(i, clip)
+    expected = model.predict(x_test, verbose=0)
+    return {"run": run, "feats": feats, "x": x_test, "expected": expected, "model": model}
+
+
+def test_dynamic_quantisation_agrees_with_keras(trained_run, tmp_path):
+    from asctool.quantize import quantize, tflite_predict
+
+    out = tmp_path / "q" / "model.tflite"
+    summary = quantize(trained_run["run"] / "model.keras", out)
+    assert out.is_file() and summary["bytes"] == out.stat().st_size
+    assert summary["mode"] == "dynamic"
+    assert summary["parameters"] == trained_run["model"].count_params()
+    size = json.loads((out.parent / "size.json").read_text())
+    assert size["bytes"] == out.stat().st_size and size["file"] == "model.tflite"
+    # config.json travels with the .tflite so predict knows classes and front end
+    assert json.loads((out.parent / "config.json").read_text())["classes"] == CLASSES
+
+    got = tflite_predict(out, trained_run["x"])
+    expected = trained_run["expected"]
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-4)
+    agreement = float((got.argmax(axis=1) == expected.argmax(axis=1)).mean())
+    assert agreement >= 0.99
+    # the model learned something, so the agreement is not between two constant outputs
+    assert len(np.unique(expected.argmax(axis=1))) == len(CLASSES)
+
+
+def test_max_bytes_failure_leaves_nothing(trained_run, tmp_path):
+    out = tmp_path / "small" / "model.tflite"
+    result = CliRunner().invoke(cli, ["quantize", "--model", str(trained_run["run"] / "model.keras"),
+                                      "--out", str(out), "--max-bytes", "100"])
+    assert result.exit_code == 1
+    assert "over --max-bytes 100" in result.output
+    assert not out.exists() and not (out.parent / "size.json").exists()
+    assert not list(out.parent.glob("*.tmp-*")) if out.parent.exists() else True
+
+
+@pytest.mark.slow
+def test_int8_needs_matching_calibration(trained_run, tmp_path):
+    from asctool.quantize import quantize, tflite_predict
+
+    with pytest.raises(AsctoolError, match="needs --calibration"):
+        quantize(trained_run["run"] / "model.keras", tmp_path / "a.tflite", mode="int8")
+    with pytest.raises(AsctoolError, match="only used with --mode int8"):
+        quantize(trained_run["run"] / "model.keras", tmp_path / "a.tflite", calibration=trained_run["feats"])
+    out = tmp_path / "int8" / "model.tflite"
+    quantize(trained_run["run"] / "model.keras", out, mode="int8", calibration=trained_run["feats"])
+    got = tflite_predict(out, trained_run["x"][:30])
+    agreement = float((got.argmax(axis=1) == trained_run["expected"][:30].argmax(axis=1)).mean())
+    assert agreement >= 0.9
+
+
+def test_refuses_other_config_and_existing_output(trained_run, tmp_path):
+    from asctool.quantize import quantize
+
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"classes": ["x", "y"]}))
+    with pytest.raises(AsctoolError, match="another model's config"):
+        quantize(trained_run["run"] / "model.keras", folder / "m.tflite", mode="float16")
+    assert not (folder / "m.tflite").exists()
+
+    out = tmp_path / "f16" / "m.tflite"
+    out.parent.mkdir()
+    out.write_bytes(b"an earlier result")
+    with pytest.raises(AsctoolError, match="already exists"):
+        quantize(trained_run["run"] / "model.keras", out, mode="float16")
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["quantize", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x.tflite")])
+    assert missing.exit_code == 1 and "model file not found" in missing.output
+    suffix = runner.invoke(cli, ["quantize", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x.bin")])
+    assert suffix.exit_code == 1 and ".tflite" in suffix.output
