@@ -1,0 +1,417 @@
+"""The ``asctool augment`` run loop: select sources, guard against leakage,
+process clips in worker processes, write audio and the output manifest.
+
+Ids and rows
+------------
+An output clip's id is ``<source id>_<tag>`` (``_<tag>_<device>`` for
+``spectrum-correction --per-device``), where ``tag`` is the method name
+without dashes (``pitch``, ``speed``, ``noise``, ``mix``, ``speccorr``,
+``reverb``, ``reverbdrc``). The suffix has no dash, so a TAU stem stays
+parsable (5 dash fields: scene, city, location and segment unchanged; only the
+last field grows). Scene, device, city and location are carried from the
+source row (filled from the TAU id only when the row leaves them empty), never
+re-parsed from the new id. ``source_id`` is the source row's id and
+``augmentation`` the method (``spectrum-correction:<device>`` per device).
+
+Determinism, streaming, resuming
+--------------------------------
+Every output clip draws its randomness from a generator seeded by SHA-256 of
+(seed, method, output id), so results do not depend on ``nj`` or order. Clips
+are read, processed and written one at a time per worker, each written
+atomically; a restarted run keeps the clips already written (same method and
+settings, recorded in ``.asctool-augment.json`` in the output folder) and
+writes the manifest at the end.
+
+Peaks
+-----
+A clip whose peak exceeds full scale (|y| > 1) is scaled down to a peak of
+0.99; the number of such clips is logged and returned as ``peak_scaled``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..audio import read_audio, write_audio
+from ..console import progress
+from ..errors import AsctoolError, AudioError, ConfigError, ManifestError
+from ..manifest import Clip, Manifest, parse_stem, read_csv_rows, read_manifest, write_manifest
+from .registry import Augmentation, ClipContext, Plan, clip_rng, get, parse_params
+
+__all__ = ["run", "SourceRow", "SetupRequest", "limit_peak", "worker_pool", "read_exclusions", "MARKER"]
+
+log = logging.getLogger(__name__)
+
+#: Name of the file recording a run's method and settings in its output folder.
+MARKER = ".asctool-augment.json"
+PEAK_LIMIT = 1.0
+PEAK_TARGET = 0.99
+_TMP = re.compile(r"\.tmp-\d+(\.[A-Za-z0-9]+)?$")
+
+
+@dataclass
+class SourceRow:
+    """A manifest row with its device, location and segment resolved."""
+
+    clip: Clip
+    audio_path: Path
+    device: str
+    location: str
+    segment: str
+
+    @property
+    def id(self) -> str:
+        return self.clip.id
+
+    @property
+    def scene(self) -> str:
+        return self.clip.scene
+
+
+@dataclass
+class SetupRequest:
+    """What a method's ``setup`` receives.
+
+    ``rows`` are all rows left after the leakage guard (for estimates such as
+    the device response), ``sources`` the rows to augment (also filtered by
+    device).
+    """
+
+    method: str
+    manifest_path: Path
+    rows: list[SourceRow]
+    sources: list[SourceRow]
+    source_devices: tuple[str, ...] | None
+    params: dict[str, Any]
+    per_device: bool = False
+    rir_dir: Path | None = None
+    simulate_rooms: int | None = None
+    nj: int = 1
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+def limit_peak(y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Scale ``y`` to a peak of 0.99 when its peak exceeds full scale (1.0)."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > PEAK_LIMIT:
+        return (y * (PEAK_TARGET / peak)).astype(y.dtype, copy=False), True
+    return y, False
+
+
+@contextlib.contextmanager
+def worker_pool(nj: int, initializer: Callable | None = None, initargs: tuple = ()
+                ) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
+    """Yield an ordered, lazy ``imap(func, items)``: in-process for ``nj == 1``,
+    else over ``nj`` worker processes (results still in input order)."""
+    if nj <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield map
+        return
+    with multiprocessing.get_context().Pool(nj, initializer=initializer, initargs=initargs) as pool:
+        yield lambda func, items: pool.imap(func, items, chunksize=1)
+
+
+def _resolve(manifest: Manifest, clip: Clip) -> SourceRow:
+    parsed: dict[str, str] = {}
+    for key in (clip.id, clip.source_id):
+        if key:
+            try:
+                parsed = parse_stem(key)
+                break
+            except ManifestError:
+                continue
+    device = clip.device or parsed.get("device", "")
+    return SourceRow(clip=clip, audio_path=manifest.audio_path(clip), device=device,
+                     location=clip.location or parsed.get("location", ""), segment=parsed.get("segment", ""))
+
+
+def read_exclusions(path: str | os.PathLike) -> tuple[set[str], set[str]]:
+    """Recording locations and segments listed in an evaluation manifest.
+
+    Accepts an asctool manifest (``id`` and optionally ``location`` columns)
+    or a TAU split file (``filename`` column). Locations come from the
+    ``location`` column or the TAU file stem.
+    """
+    path = Path(path)
+    header, records = read_csv_rows(path)
+    key = "id" if "id" in header else "filename" if "filename" in header else None
+    if key is None:
+        raise ManifestError(f"{path}: an evaluation manifest needs an 'id' or 'filename' column")
+    locations: set[str] = set()
+    segments: set[str] = set()
+    for rec in records:
+        stem = Path(rec[key]).stem if key == "filename" else rec[key]
+        try:
+            parsed = parse_stem(stem)
+        except ManifestError:
+            parsed = {}
+        location = rec.get("location") or parsed.get("location", "")
+        if location:
+            locations.add(location)
+        if parsed.get("segment"):
+            segments.add(parsed["segment"])
+    if not locations and not segments:
+        raise ManifestError(f"{path}: no recording locations found (no location column and no TAU file names)")
+    return locations, segments
+
+
+def _marker_settings(method: str, params: dict, seed: int, per_device: bool, audio_format: str,
+                     rir_dir: Path | None, simulate_rooms: int | None) -> dict[str, Any]:
+    return {"method": method, "params": params, "seed": int(seed), "per_device": bool(per_device),
+            "format": audio_format, "rir_dir": None if rir_dir is None else str(Path(rir_dir).resolve()),
+            "simulate_rooms": simulate_rooms}
+
+
+def _check_out_dir(out_dir: Path, settings: dict[str, Any], allowed: set[str]) -> list[Path]:
+    """Refuse a folder holding other files; return leftover temporary files."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AsctoolError(f"{out_dir}: output folder is a file")
+    if not out_dir.exists():
+        return []
+    entries = sorted(out_dir.iterdir())
+    if not entries:
+        return []
+    marker = out_dir / MARKER
+    if not marker.exists():
+        raise AsctoolError(
+            f"{out_dir}: output folder is not empty and holds no augment run ({MARKER} missing); use an empty folder"
+        )
+    try:
+        previous = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AsctoolError(f"{marker}: unreadable run record ({exc})") from None
+    if previous != json.loads(json.dumps(settings)):
+        differs = sorted(k for k in set(previous) | set(settings) if previous.get(k) != json.loads(json.dumps(settings)).get(k))
+        raise AsctoolError(
+            f"{out_dir}: output folder holds a run with other settings ({', '.join(differs)}); use another folder"
+        )
+    leftovers, foreign = [], []
+    for entry in entries:
+        if entry.name == MARKER or entry.name in allowed:
+            continue
+        if entry.is_file() and _TMP.search(entry.stem + entry.suffix):
+            leftovers.append(entry)
+        else:
+            foreign.append(entry.name)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise AsctoolError(f"{out_dir}: output folder holds files not from this run: {shown}")
+    return leftovers
+
+
+# --------------------------------------------------------------------------
+# the worker
+# --------------------------------------------------------------------------
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(method: str, params: dict, resources: dict, seed: int) -> None:
+    _STATE.clear()
+    _STATE.update(aug=get(method), params=params, resources=resources, seed=seed)
+
+
+def _process(task: tuple[str, str, str, str, str, str, str]) -> tuple[str, bool]:
+    src_id, src_path, scene, segment, variant, out_id, out_path = task
+    aug: Augmentation = _STATE["aug"]
+    y, sr = read_audio(Path(src_path))
+    ctx = ClipContext(clip_id=src_id, scene=scene, segment=segment, variant=variant,
+                      resources=_STATE["resources"])
+    out = aug.func(y, sr, rng=clip_rng(_STATE["seed"], aug.name, out_id), ctx=ctx, **_STATE["params"])
+    if out.shape != y.shape:
+        raise AsctoolError(f"{src_path}: augment {aug.name} returned shape {out.shape}, expected {y.shape}")
+    if not np.all(np.isfinite(out)):
+        raise AudioError(f"{src_path}: augment {aug.name} produced NaN or Inf samples")
+    out, scaled = limit_peak(out.astype(np.float32, copy=False))
+    write_audio(Path(out_path), out, sr)
+    return out_id, scaled
+
+
+# --------------------------------------------------------------------------
+# the stage
+# --------------------------------------------------------------------------
+def run(
+    method: str,
+    manifest_path: str | os.PathLike,
+    *,
+    out_dir: str | os.PathLike,
+    out_manifest: str | os.PathLike,
+    rir_dir: str | os.PathLike | None = None,
+    simulate_rooms: int | None = None,
+    exclude_locations: str | os.PathLike | None = None,
+    devices: str | Sequence[str] | None = None,
+    per_device: bool = False,
+    audio_format: str = "flac",
+    params: Sequence[str] | dict[str, Any] = (),
+    nj: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write one augmented copy of the selected clips of a manifest.
+
+    Parameters
+    ----------
+    method : registered augmentation (see :func:`asctool.augment.available`)
+    manifest_path : input manifest (TSV)
+    out_dir : folder for the audio files (created; must be empty or hold an
+        interrupted run of the same method and settings)
+    out_manifest : output manifest (TSV); sidecar artifacts (device response
+        NPZ, IR/room tables) are written beside it as ``<stem>.<kind>``
+    rir_dir, simulate_rooms : IR source for reverb and reverb-drc (exactly one)
+    exclude_locations : evaluation manifest; sources recorded at its
+        locations (or segments) are dropped (REFERENCE.md 7.4)
+    devices : source devices (comma-separated); default ``a`` for
+        spectrum-correction (the reference device), reverb and reverb-drc,
+        every row for pitch, speed, noise and mix
+    per_device : spectrum-correction only: one response and copy per target device
+    audio_format : "flac" or "wav" (24-bit PCM)
+    params : ``KEY=VALUE`` overrides of the method's parameters
+    nj : worker processes
+    seed : random seed
+
+    Returns
+    -------
+    dict : summary (counts, paths, timing)
+    """
+    started = time.perf_counter()
+    aug = get(method)
+    resolved = parse_params(aug, params)
+    if audio_format not in ("flac", "wav"):
+        raise ConfigError(f"--format {audio_format!r}: use flac or wav")
+    reverb_like = aug.setup is not None and aug.name in ("reverb", "reverb-drc")
+    if not reverb_like and (rir_dir is not None or simulate_rooms is not None):
+        raise ConfigError(f"augment {method}: --rir-dir and --simulate-rooms are only for reverb and reverb-drc")
+    if per_device and method != "spectrum-correction":
+        raise ConfigError(f"augment {method}: --per-device is only for spectrum-correction")
+    manifest_path = Path(manifest_path)
+    out_dir, out_manifest = Path(out_dir), Path(out_manifest)
+    manifest = read_manifest(manifest_path)
+    rows = [_resolve(manifest, clip) for clip in manifest]
+
+    # leakage guard (REFERENCE.md 7.4)
+    n_excluded = 0
+    if exclude_locations is not None:
+        locations, segments = read_exclusions(exclude_locations)
+        kept, unchecked = [], 0
+        for row in rows:
+            if (row.location and row.location in locations) or (row.segment and row.segment in segments):
+                n_excluded += 1
+            else:
+                unchecked += not (row.location or row.segment)
+                kept.append(row)
+        rows = kept
+        log.info("augment %s: leakage guard dropped %d clip(s) recorded at locations of %s",
+                 method, n_excluded, exclude_locations)
+        if unchecked:
+            log.warning("augment %s: %d clip(s) have no location or TAU id and could not be checked", method, unchecked)
+    else:
+        log.warning("augment %s: no leakage guard set (--exclude-locations EVAL.tsv); augmented copies of "
+                    "evaluation locations would leak into training (REFERENCE.md 7.4)", method)
+
+    # source devices
+    if isinstance(devices, str):
+        wanted: tuple[str, ...] | None = tuple(d.strip() for d in devices.split(",") if d.strip()) or None
+    else:
+        wanted = tuple(devices) if devices else None
+    source_devices = wanted or aug.source_devices
+    if method == "spectrum-correction" and (source_devices is None or len(source_devices) != 1):
+        raise ConfigError("augment spectrum-correction: --devices names the one reference device (default a)")
+    sources = rows if source_devices is None else [r for r in rows if r.device in source_devices]
+    if not sources:
+        which = "any device" if source_devices is None else f"device(s) {', '.join(source_devices)}"
+        raise ManifestError(f"{manifest_path}: no source clips of {which} left to augment"
+                            + (f" after excluding {n_excluded} by location" if n_excluded else ""))
+
+    request = SetupRequest(method=method, manifest_path=manifest_path, rows=rows, sources=sources,
+                           source_devices=source_devices, params=resolved, per_device=per_device,
+                           rir_dir=None if rir_dir is None else Path(rir_dir), simulate_rooms=simulate_rooms,
+                           nj=nj, seed=seed)
+    settings = _marker_settings(method, resolved, seed, per_device, audio_format, request.rir_dir, simulate_rooms)
+    plan = aug.setup(request) if aug.setup is not None else Plan()
+
+    # tasks and output rows
+    tasks, out_rows = [], []
+    for row in sources:
+        variants = [""] if plan.variants is None else plan.variants.get(row.id)
+        for variant in variants or ():
+            out_id = f"{row.id}_{aug.tag}" + (f"_{variant}" if variant else "")
+            out_path = out_dir / f"{out_id}.{audio_format}"
+            tasks.append((row.id, str(row.audio_path), row.scene, row.segment, variant, out_id, str(out_path)))
+            parsed_city = _city(row)
+            out_rows.append(Clip(
+                id=out_id, path=_relative(out_path, out_manifest), scene=row.scene, device=row.device,
+                city=row.clip.city or parsed_city, location=row.location, source_id=row.id,
+                augmentation=method + (f":{variant}" if variant else ""),
+            ))
+    artifact_paths = {suffix: out_manifest.with_name(out_manifest.stem + suffix) for suffix in plan.artifacts}
+    allowed = {Path(t[6]).name for t in tasks} | {out_manifest.name} | {p.name for p in artifact_paths.values()}
+    leftovers = _check_out_dir(out_dir, settings, allowed)
+
+    # from here on, files are written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    (out_dir / MARKER).write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    for suffix, writer in plan.artifacts.items():
+        writer(artifact_paths[suffix])
+    todo = [t for t in tasks if not Path(t[6]).exists()]
+    n_existing = len(tasks) - len(todo)
+    if n_existing:
+        log.info("augment %s: %d clip(s) already written in %s are kept", method, n_existing, out_dir)
+    n_scaled = 0
+    with worker_pool(min(nj, max(1, len(todo))), _init_worker, (method, resolved, plan.resources, seed)) as imap, \
+            progress(len(todo), f"augment {method}") as advance:
+        for _, scaled in imap(_process, todo):
+            n_scaled += scaled
+            advance()
+    if n_scaled:
+        log.info("augment %s: %d clip(s) peaked above full scale and were scaled to a peak of %.2f",
+                 method, n_scaled, PEAK_TARGET)
+    write_manifest(out_manifest, out_rows)
+    elapsed = time.perf_counter() - started
+    summary: dict[str, Any] = {
+        "method": method,
+        "input_clips": len(manifest),
+        "excluded_by_location": n_excluded if exclude_locations is not None else None,
+        "sources": len(sources),
+        "skipped": plan.skipped,
+        "output_clips": len(out_rows),
+        "written": len(todo),
+        "kept_existing": n_existing,
+        "peak_scaled": n_scaled,
+        "out_manifest": str(out_manifest),
+        "artifacts": {k.strip(".").split(".")[0]: str(v) for k, v in artifact_paths.items()},
+        "params": resolved,
+        "seed": seed,
+        "nj": nj,
+        "elapsed_s": round(elapsed, 2),
+        **plan.summary,
+    }
+    log.info("augment %s: wrote %d clip(s) (%d kept) to %s in %.1f s", method, len(todo), n_existing, out_dir, elapsed)
+    return summary
+
+
+def _city(row: SourceRow) -> str:
+    try:
+        return parse_stem(row.clip.id)["city"]
+    except ManifestError:
+        return ""
+
+
+def _relative(path: Path, manifest: Path) -> str:
+    try:
+        return os.path.relpath(path.resolve(), manifest.resolve().parent)
+    except ValueError:  # other drive (Windows)
+        return str(path.resolve())
