@@ -252,11 +252,13 @@ def score(scores_path, json_path, submission, groups, labels, plot) -> None:
 @click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
 @click.option("--ids", required=True, help="Comma-separated clip ids.")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the PNGs.")
-def cam(model_paths, features_path, ids, out_dir) -> None:
+@click.option("--min-freq-bins", default=8, type=click.IntRange(min=1), help="Warn about models whose features_out map has fewer frequency bins (error if all have).")
+def cam(model_paths, features_path, ids, out_dir, min_freq_bins) -> None:
     """Class activation maps of chosen clips, one PNG per clip."""
     from .saliency import cam as run
 
-    _echo_summary(run(list(model_paths), features_path, [i for i in ids.split(",") if i], out_dir))
+    _echo_summary(run(list(model_paths), features_path, [i for i in ids.split(",") if i], out_dir,
+                      min_freq_bins=min_freq_bins))
 
 
 @cli.command()
