@@ -3,7 +3,7 @@
 Impulse responses (IRs) come from ``--rir-dir`` (WAV/FLAC files found
 recursively; any rate, channel count and bit depth) or are simulated with
 pyroomacoustics (``--simulate-rooms N``). Each IR is reduced to its first
-channel, resampled to the clip's rate, its measured noise tail trimmed
+channel, resampled to the clip's rate, the measurement-noise tail of a measured IR trimmed
 (``trim_tail``), and normalised to unit energy (so broadband clips keep about
 their level). The clip is convolved with it and the output is aligned to the
 IR's direct-path peak (``argmax |h|``) and cut to the clip's length.
@@ -61,11 +61,13 @@ DRC_DEFAULTS: dict[str, float] = {
 def trim_tail(h: np.ndarray, sr: int, *, margin_db: float = 3.0, window: float = 0.01) -> np.ndarray:
     """Cut a measured IR where its decay reaches the noise floor.
 
-    The 10 ms power envelope is compared with the noise floor (median
-    envelope over the last 10 % of the IR); the IR is cut at the first point
-    after the direct-path peak where the envelope is within ``margin_db`` of
-    the floor, with a 5 ms half-Hann fade-out. IRs without a noise floor
-    (simulated, or already trimmed) come back essentially unchanged.
+    A trailing run of (near-)zeros (below -180 dB re peak) is dropped; the
+    noise floor is the median 10 ms power envelope over the second half of
+    what follows the direct-path peak; the IR is cut at the first point after
+    the peak where the envelope comes within ``margin_db`` of that floor,
+    with a 5 ms half-Hann fade-out. Meant for measured IRs, whose tail is
+    mostly measurement noise (the SMARD files: 12 s for an RT60 of about
+    0.2 s); simulated IRs have no noise floor and are not trimmed.
 
     Parameters
     ----------
@@ -77,10 +79,14 @@ def trim_tail(h: np.ndarray, sr: int, *, margin_db: float = 3.0, window: float =
     np.ndarray [shape=(samples_kept,)]
     """
     n_win = max(1, int(window * sr))
+    nonzero = np.flatnonzero(np.abs(h) > 1e-9 * np.abs(h).max())
+    if len(nonzero) == 0:
+        return h
+    h = h[: nonzero[-1] + 1]  # a trailing (near-)zero run is padding, not noise floor
     power = np.convolve(h.astype(np.float64) ** 2, np.ones(n_win) / n_win, mode="same")
     env_db = 10.0 * np.log10(power + 1e-30)
-    floor_db = float(np.median(env_db[-max(n_win, len(h) // 10):]))
     peak = int(np.argmax(np.abs(h)))
+    floor_db = float(np.median(env_db[peak + (len(h) - peak) // 2:]))
     threshold = max(floor_db + margin_db, env_db[peak] - 150.0)
     below = np.nonzero(env_db[peak:] < threshold)[0]
     if len(below) == 0:
@@ -307,6 +313,7 @@ def _setup(request) -> Plan:
     if request.rir_dir is not None:
         loaded = load_rirs(request.rir_dir)
         rirs = [(name, h, sr) for name, h, sr, _ in loaded]
+        trim = True
         records = [dict(index=i, **info) for i, (*_, info) in enumerate(loaded)]
         suffix = ".rirs.tsv"
     else:
@@ -318,12 +325,13 @@ def _setup(request) -> Plan:
         with worker_pool(request.nj) as imap:
             rooms = list(imap(_room_job, jobs))
         rirs = [(f"room{i}", h.astype(np.float32), sr) for i, (h, _) in enumerate(rooms)]
+        trim = False  # no measurement noise to cut
         records = [dict(index=i, name=f"room{i}", **info) for i, (_, info) in enumerate(rooms)]
         for rec in records:
             log.info("reverb: %s %.1fx%.1fx%.1f m, RT60 target %.2f s, measured %.2f s", rec["name"],
                      rec["length_m"], rec["width_m"], rec["height_m"], rec["rt60_target_s"], rec["rt60_measured_s"])
         suffix = ".rooms.tsv"
-    return Plan(resources={"rirs": rirs, "cache": {}}, artifacts={suffix: lambda path: _write_tsv(path, records)},
+    return Plan(resources={"rirs": rirs, "trim": trim, "cache": {}}, artifacts={suffix: lambda path: _write_tsv(path, records)},
                 summary={"impulse_responses": len(rirs)})
 
 
@@ -333,10 +341,11 @@ def _rir_for(ctx: ClipContext, rng: np.random.Generator, sr: int, trim_tail: flo
     rirs = ctx.resources["rirs"]
     index = int(rng.integers(len(rirs)))
     cache = ctx.resources["cache"]
-    key = (index, int(sr), bool(trim_tail), float(trim_margin_db))
+    trim = bool(trim_tail) and ctx.resources.get("trim", True)
+    key = (index, int(sr), trim, float(trim_margin_db))
     if key not in cache:
         name, h, sr_h = rirs[index]
-        cache[key] = prepare_rir(h, sr_h, sr, trim=bool(trim_tail), margin_db=trim_margin_db, source=name)
+        cache[key] = prepare_rir(h, sr_h, sr, trim=trim, margin_db=trim_margin_db, source=name)
     return cache[key]
 
 
