@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
 import os
+import posixpath
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
-from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from .artifacts import atomic_path
 from .errors import ManifestError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "SCENES",
@@ -35,6 +40,11 @@ __all__ = [
     "read_label_map",
     "packaged_hierarchy",
     "read_csv_rows",
+    "SPLITS",
+    "KNOWN_SPLIT_SIZES",
+    "SYNTH_MARKER",
+    "identify_dataset",
+    "prepare",
 ]
 
 #: The 10 scenes of TAU 2020 Mobile, in the alphabetical class order.
@@ -241,7 +251,377 @@ def packaged_hierarchy() -> dict[str, str]:
         return read_label_map(path)
 
 
-def prepare(*args, **kwargs):
-    from .errors import NotImplementedYet
+# --------------------------------------------------------------------------
+# prepare: TAU dataset layout -> manifests
+# --------------------------------------------------------------------------
+#: The split files of an evaluation setup, in the order they are written.
+SPLITS = ("train", "evaluate", "test")
 
-    raise NotImplementedYet("asctool prepare is not implemented yet")
+_SPLIT_COLUMNS = {
+    "train": ("filename", "scene_label"),
+    "evaluate": ("filename", "scene_label"),
+    "test": ("filename",),
+}
+_META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
+_SHOW = 5  # how many offending files an error message names
+
+#: Known fold-1 split sizes ``(train, evaluate, test)``. 9,185/4,185 is shared
+#: by TAU 2019 development and TAU 2020 3Class; the labels tell them apart.
+KNOWN_SPLIT_SIZES: dict[tuple[int, int, int], tuple[str, str]] = {
+    (13965, 2970, 2970): ("TAU Urban Acoustic Scenes 2020 Mobile, development", "1.0"),
+    (13962, 2968, 2968): ("TAU Urban Acoustic Scenes 2020 Mobile, development", "2.0"),
+    (9185, 4185, 4185): ("TAU Urban Acoustic Scenes 2019 or 2020 3Class, development", "fold1"),
+}
+#: Marker file that ``asctool synth`` writes into the root of its datasets.
+SYNTH_MARKER = "asctool_synth.json"
+
+
+def _device_key(device: str) -> tuple:
+    """Sort devices a, b, c, d, s1, s2, ..., s11 (numbers numerically)."""
+    head, tail = device[:1], device[1:]
+    return (head, int(tail) if tail.isdigit() else -1, device)
+
+
+def identify_dataset(
+    counts: Mapping[str, int], *, label_set: str = "scene", root: str | os.PathLike | None = None
+) -> dict[str, str]:
+    """Name the dataset and version whose fold-1 split sizes ``counts`` match.
+
+    Parameters
+    ----------
+    counts : rows per split, keys ``train``, ``evaluate``, ``test``
+    label_set : ``"scene"`` (10 scenes) or ``"coarse"`` (3 classes)
+    root : dataset root; a root written by ``asctool synth`` is recognised by
+        its marker file
+
+    Returns
+    -------
+    dict with ``dataset`` (a name or ``"unknown"``) and ``version``
+    (``"1.0"``, ``"2.0"``, ``"fold1"`` or ``"unknown"``).
+    """
+    key = (int(counts.get("train", -1)), int(counts.get("evaluate", -1)), int(counts.get("test", -1)))
+    if key in KNOWN_SPLIT_SIZES:
+        name, version = KNOWN_SPLIT_SIZES[key]
+        if version == "fold1":
+            name = (
+                "TAU Urban Acoustic Scenes 2020 3Class, development"
+                if label_set == "coarse"
+                else "TAU Urban Acoustic Scenes 2019, development"
+            )
+            version = "1.0"
+        return {"dataset": name, "version": version}
+    if root is not None and (Path(root) / SYNTH_MARKER).is_file():
+        try:
+            made_by = json.loads((Path(root) / SYNTH_MARKER).read_text(encoding="utf-8"))
+            version = str(made_by.get("asctool_version", "unknown"))
+        except (OSError, ValueError):
+            version = "unknown"
+        return {"dataset": "asctool synth (demo data)", "version": version}
+    return {"dataset": "unknown", "version": "unknown"}
+
+
+@dataclass
+class _Row:
+    filename: str
+    label: str
+    lineno: int
+
+
+def _read_split(path: Path, columns: Sequence[str]) -> list[_Row]:
+    """Rows of one split CSV; exactly the expected columns, no duplicate files."""
+    header, records = read_csv_rows(path, required=columns)
+    extra = [c for c in header if c not in columns]
+    if extra:
+        raise ManifestError(
+            f"{path}: unexpected column(s) {', '.join(extra)}; expected {' '.join(columns)}"
+        )
+    rows: list[_Row] = []
+    seen: dict[str, int] = {}
+    for lineno, rec in enumerate(records, start=2):
+        filename = rec["filename"].replace("\\", "/")
+        if not filename:
+            raise ManifestError(f"{path}: line {lineno} has an empty filename")
+        stem = PurePosixPath(filename).stem
+        if stem in seen:
+            raise ManifestError(
+                f"{path}: duplicate clip {stem!r} on lines {seen[stem]} and {lineno}"
+            )
+        seen[stem] = lineno
+        rows.append(_Row(filename, rec.get("scene_label", ""), lineno))
+    return rows
+
+
+def _label_set(rows_by_file: Mapping[Path, list[_Row]]) -> str:
+    """``scene`` or ``coarse``, from the first label; every other label must be in the same set."""
+    first = next((r.label for rows in rows_by_file.values() for r in rows if r.label), None)
+    if first is None:
+        return "scene"
+    label_set, known = ("coarse", COARSE_CLASSES) if first in COARSE_CLASSES else ("scene", SCENES)
+    for path, rows in rows_by_file.items():
+        for row in rows:
+            if row.label not in known:
+                raise ManifestError(
+                    f"{path}: line {row.lineno}: unknown scene label {row.label!r} "
+                    f"(expected one of {', '.join(known)})"
+                )
+    return label_set
+
+
+def _describe(items: Sequence[str], what: str, total: int | None = None) -> str:
+    """``"3 of 10 <what>: x, y, z"``, naming at most the first few items."""
+    shown = ", ".join(items[:_SHOW]) + (", ..." if len(items) > _SHOW else "")
+    return f"{len(items)}{'' if total is None else f' of {total}'} {what}: {shown}"
+
+
+def _missing_files(root: Path, filenames: Iterable[str]) -> list[str]:
+    """Listed files that do not exist; one directory listing per folder."""
+    by_dir: dict[str, list[str]] = {}
+    for name in filenames:
+        parent, _, base = name.rpartition("/")
+        by_dir.setdefault(parent, []).append(name)
+    missing: list[str] = []
+    for parent, names in by_dir.items():
+        folder = root / parent if parent else root
+        try:
+            present = {entry.name for entry in os.scandir(folder) if not entry.is_dir()}
+        except OSError:
+            present = set()
+        missing.extend(n for n in names if n.rpartition("/")[2] not in present)
+    return missing
+
+
+def _relative_root(root: Path, out_dir: Path) -> str:
+    """The dataset root as seen from the manifest folder (absolute if no relative path exists)."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(root), os.path.abspath(out_dir))).as_posix()
+    except ValueError:  # different drives on Windows
+        return Path(os.path.abspath(root)).as_posix()
+
+
+def _make_clip(
+    row: _Row, *, rel_root: str, meta_row: Mapping[str, str] | None, label_set: str,
+    hierarchy: Mapping[str, str], source: Path, keep_label: bool,
+) -> Clip:
+    stem = PurePosixPath(row.filename).stem
+    path = posixpath.normpath(posixpath.join(rel_root, row.filename))
+    label = row.label if keep_label else ""
+    try:
+        parts = parse_stem(stem)
+    except ManifestError:
+        parts = None
+    if parts is not None:
+        if row.label:
+            expected = parts["scene"] if label_set == "scene" else hierarchy.get(parts["scene"], "")
+            if expected and row.label != expected:
+                raise ManifestError(
+                    f"{source}: line {row.lineno}: {row.filename} is labelled {row.label!r} "
+                    f"but its file name says {expected!r}"
+                )
+        return Clip(stem, path, label, parts["device"], parts["city"], parts["location"])
+    # stems off the TAU pattern (e.g. evaluation sets): take what meta.csv knows
+    if meta_row is not None and meta_row.get("identifier"):
+        identifier = meta_row["identifier"]
+        scene = meta_row.get("scene_label", "")
+        return Clip(
+            stem, path, label, meta_row.get("source_label", ""), identifier.split("-")[0],
+            f"{scene}-{identifier}" if scene else identifier,
+        )
+    return Clip(stem, path, label)
+
+
+def _counts(values: Iterable[str], key=None) -> dict[str, int]:
+    counter: dict[str, int] = {}
+    for value in values:
+        counter[value] = counter.get(value, 0) + 1
+    return {k: counter[k] for k in sorted(counter, key=key)}
+
+
+def prepare(
+    dataset_root: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    setup: str = "fold1",
+    check_audio: bool = True,
+    force: bool = False,
+) -> dict:
+    """Read a TAU dataset layout and write manifests for one evaluation setup.
+
+    Reads ``meta.csv`` (optional) and ``evaluation_setup/{setup}_train.csv``,
+    ``_evaluate.csv``, ``_test.csv`` under ``dataset_root`` (TAU Urban
+    Acoustic Scenes 2020 Mobile, 2020 3Class, 2019: tab-separated with a
+    header, LF or CRLF, final newline optional) and writes, atomically,
+    ``{setup}_train.tsv``, ``{setup}_evaluate.tsv``, ``{setup}_test.tsv``,
+    ``meta.tsv`` (when meta.csv exists) and ``{setup}_info.json`` to
+    ``out_dir``. Paths in the manifests are relative to ``out_dir``.
+
+    The evaluate manifest keeps the labels (it is the scored set); the test
+    manifest leaves ``scene`` empty. For the 3Class data set the 3-class
+    label (indoor, outdoor, transportation) goes into ``scene``.
+
+    Parameters
+    ----------
+    dataset_root : root of the dataset (meta.csv, audio/, evaluation_setup/)
+    out_dir : folder for the manifests (created if needed)
+    setup : evaluation setup name, the prefix of the split files
+    check_audio : raise when listed audio files are missing (else only warn)
+    force : overwrite existing manifests
+
+    Returns
+    -------
+    dict : the summary also written to ``{setup}_info.json``: dataset name and
+        version matched by the split sizes, label set, classes, counts per
+        split and device, location counts, missing audio count, manifest paths.
+
+    Raises
+    ------
+    ManifestError
+        missing root or split file, unexpected columns, unknown scene labels,
+        duplicate clips (within a split, or in both train and evaluate/test),
+        labels contradicting the file name or meta.csv, split files not in
+        meta.csv, missing audio (with ``check_audio``), existing outputs
+        without ``force``.
+    """
+    root = Path(dataset_root)
+    out_dir = Path(out_dir)
+    if not root.exists():
+        raise ManifestError(f"{root}: dataset root not found")
+    if not root.is_dir():
+        raise ManifestError(f"{root}: dataset root is not a folder")
+    split_paths = {name: root / "evaluation_setup" / f"{setup}_{name}.csv" for name in SPLITS}
+    absent = [p for p in split_paths.values() if not p.is_file()]
+    if absent:
+        raise ManifestError(
+            f"{root}: missing split file(s) "
+            + ", ".join(p.relative_to(root).as_posix() for p in absent)
+            + f" for setup {setup!r}"
+        )
+    meta_path = root / "meta.csv"
+    meta_rows = _read_split_meta(meta_path) if meta_path.is_file() else None
+    splits = {name: _read_split(path, _SPLIT_COLUMNS[name]) for name, path in split_paths.items()}
+
+    labelled = {split_paths[n]: splits[n] for n in ("train", "evaluate")}
+    if meta_rows is not None:
+        labelled[meta_path] = list(meta_rows.values())
+    label_set = _label_set(labelled)
+    hierarchy = packaged_hierarchy()
+
+    # cross-checks: meta.csv, overlaps
+    if meta_rows is not None:
+        for name, rows in splits.items():
+            unknown = [r.filename for r in rows if r.filename not in meta_rows]
+            if unknown:
+                raise ManifestError(
+                    f"{split_paths[name]}: {_describe(unknown, f'files are not listed in {meta_path.name}', len(rows))}"
+                )
+            for row in rows:
+                if row.label and row.label != meta_rows[row.filename].label:
+                    raise ManifestError(
+                        f"{split_paths[name]}: line {row.lineno}: {row.filename} is labelled "
+                        f"{row.label!r} but {meta_path.name} says {meta_rows[row.filename].label!r}"
+                    )
+    train_ids = {PurePosixPath(r.filename).stem for r in splits["train"]}
+    for name in ("evaluate", "test"):
+        both = [r.filename for r in splits[name] if PurePosixPath(r.filename).stem in train_ids]
+        if both:
+            raise ManifestError(
+                f"{split_paths[name]}: " + _describe(both, f"clips are also in {split_paths['train'].name}")
+            )
+
+    listed = dict.fromkeys(r.filename for rows in splits.values() for r in rows)
+    if meta_rows is not None:
+        listed.update(dict.fromkeys(meta_rows))
+    missing = _missing_files(root, listed)
+    if missing:
+        message = f"{root}: {_describe(missing, 'listed audio files are missing', len(listed))}"
+        if check_audio:
+            raise ManifestError(message + " (use --no-check-audio to write the manifests anyway)")
+        log.warning("%s", message)
+
+    outputs = {name: out_dir / f"{setup}_{name}.tsv" for name in SPLITS}
+    if meta_rows is not None:
+        outputs["meta"] = out_dir / "meta.tsv"
+    info_path = out_dir / f"{setup}_info.json"
+    if not force:
+        for path in [*outputs.values(), info_path]:
+            if path.exists():
+                raise ManifestError(f"{path}: already exists (use --force to overwrite)")
+
+    rel_root = _relative_root(root, out_dir)
+    meta_lookup = {k: {"scene_label": v.label, **v.extra} for k, v in (meta_rows or {}).items()}
+    clips: dict[str, list[Clip]] = {}
+    sources = dict(split_paths)
+    rows_by_name = dict(splits)
+    if meta_rows is not None:
+        sources["meta"] = meta_path
+        rows_by_name["meta"] = list(meta_rows.values())
+    for name, rows in rows_by_name.items():
+        clips[name] = [
+            _make_clip(
+                row, rel_root=rel_root, meta_row=meta_lookup.get(row.filename), label_set=label_set,
+                hierarchy=hierarchy, source=sources[name], keep_label=name != "test",
+            )
+            for row in rows
+        ]
+
+    counts = {name: len(rows) for name, rows in clips.items()}
+    identity = identify_dataset(counts, label_set=label_set, root=root)
+    train_locs = {c.location for c in clips["train"] if c.location}
+    eval_locs = {c.location for c in clips["evaluate"] if c.location}
+    shared = sorted(train_locs & eval_locs)
+    if shared:
+        log.warning(
+            "%s: %s", root, _describe(shared, "recording locations are in both train and evaluate")
+        )
+    info = {
+        "setup": setup,
+        **identity,
+        "label_set": label_set,
+        "classes": sorted({c.scene for c in clips["train"] + clips["evaluate"] if c.scene}),
+        "counts": counts,
+        "devices": {
+            name: _counts((c.device for c in cl), key=_device_key) for name, cl in clips.items()
+        },
+        "locations": {"train": len(train_locs), "evaluate": len(eval_locs), "shared": len(shared)},
+        "missing_audio": len(missing),
+        "audio_checked": bool(check_audio),
+        "dataset_root": str(root),
+    }
+    for name, path in outputs.items():
+        write_manifest(path, clips[name])
+    with atomic_path(info_path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    log.info(
+        "%s: %s; %s", root,
+        ", ".join(f"{counts[n]} {n}" for n in counts),
+        "split sizes match " + f"{identity['dataset']} v{identity['version']}"
+        if identity["dataset"] != "unknown" else "split sizes match no known dataset version",
+    )
+    return {**info, "manifests": {name: str(path) for name, path in outputs.items()}, "info": str(info_path)}
+
+
+@dataclass
+class _MetaRow(_Row):
+    extra: dict = None  # type: ignore[assignment]
+
+
+def _read_split_meta(path: Path) -> dict[str, _MetaRow]:
+    """``meta.csv`` rows by filename (columns filename scene_label identifier source_label)."""
+    header, records = read_csv_rows(path, required=("filename", "scene_label"))
+    extra = [c for c in header if c not in _META_COLUMNS]
+    if extra:
+        raise ManifestError(
+            f"{path}: unexpected column(s) {', '.join(extra)}; expected {' '.join(_META_COLUMNS)}"
+        )
+    rows: dict[str, _MetaRow] = {}
+    stems: dict[str, int] = {}
+    for lineno, rec in enumerate(records, start=2):
+        filename = rec["filename"].replace("\\", "/")
+        stem = PurePosixPath(filename).stem
+        if stem in stems:
+            raise ManifestError(f"{path}: duplicate clip {stem!r} on lines {stems[stem]} and {lineno}")
+        stems[stem] = lineno
+        rows[filename] = _MetaRow(
+            filename, rec["scene_label"], lineno,
+            {"identifier": rec.get("identifier", ""), "source_label": rec.get("source_label", "")},
+        )
+    return rows

@@ -19,3 +19,29 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not beside the checkout")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory) -> Path:
+    """A tiny synthesized dataset in the TAU layout, made once per test session.
+
+    ``asctool.synth.synthesize(clips_per_class=2, seed=0)``: 10 s mono clips at
+    44.1 kHz (the 1a preset gives 423 frames); per scene 2 training segments on
+    device a, one of them also on b, c, s1-s3, and one evaluation segment on
+    all nine devices: 70 train and 90 evaluate/test clips. Treat it as read-only.
+    """
+    from asctool.synth import synthesize
+
+    root = tmp_path_factory.mktemp("demo_dataset")
+    synthesize(root, clips_per_class=2, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_manifests(demo_dataset, tmp_path_factory) -> dict[str, Path]:
+    """``asctool prepare`` run on :func:`demo_dataset`: ``{"train", "evaluate", "test", "meta": path}``."""
+    from asctool.manifest import prepare
+
+    out = tmp_path_factory.mktemp("demo_manifests")
+    summary = prepare(demo_dataset, out)
+    return {name: Path(path) for name, path in summary["manifests"].items()}
