@@ -94,13 +94,17 @@ def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, fo
 @click.option("--clips-per-class", default=12, type=click.IntRange(min=2), help="Device-a training clips per scene.")
 @click.option("--duration", default=10.0, type=click.FloatRange(min=1.0), help="Clip duration in seconds.")
 @click.option("--sr", default=44100, type=click.IntRange(min=8000), help="Sample rate in Hz.")
+@click.option("--channels", default=1, type=click.IntRange(1, 2), help="1 (mono, like task 1a) or 2 (stereo, like task 1b: use with --sr 48000).")
+@click.option("--devices", default="a,b,c,s1,s2,s3,s4,s5,s6", help="Comma-separated devices to write (s1-s6 need a).")
 @click.option("--seed", default=0, help="Random seed; the same seed gives byte-identical files.")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder.")
-def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, seed: int, force: bool) -> None:
-    """Synthesize the small demo dataset in the TAU layout."""
+def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channels: int, devices: str, seed: int,
+          force: bool) -> None:
+    """Synthesize the small demo dataset in the TAU layout (see docs/synth.md)."""
     from .synth import synthesize
 
-    _echo_summary(synthesize(out_dir, clips_per_class=clips_per_class, duration=duration, sr=sr, seed=seed, force=force))
+    _echo_summary(synthesize(out_dir, clips_per_class=clips_per_class, duration=duration, sr=sr, seed=seed,
+                             force=force, channels=channels, devices=devices))
 
 
 @cli.command()
