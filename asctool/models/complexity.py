@@ -63,7 +63,6 @@ def complexity(model: Any) -> dict:
         (int, per example; None when the input's time axis is unknown) and
         ``float32_bytes`` (int).
     """
-    total = 0
     macs: int | None = 0
     for layer in model.layers:
         value = _layer_macs(layer)
@@ -73,8 +72,7 @@ def complexity(model: Any) -> dict:
             macs += value
     params = int(model.count_params())
     trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
-    total = params * 4
-    return {"params": params, "trainable_params": trainable, "macs": macs, "float32_bytes": total}
+    return {"params": params, "trainable_params": trainable, "macs": macs, "float32_bytes": 4 * params}
 
 
 def _human(value: float | None, unit: str = "") -> str:
