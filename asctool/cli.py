@@ -115,7 +115,7 @@ def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channel
 @click.option("--rir-dir", type=DIRECTORY, default=None, help="Measured room impulse responses (reverb, reverb-drc).")
 @click.option("--simulate-rooms", type=click.IntRange(min=1), default=None, help="Simulate N shoebox rooms instead of --rir-dir.")
 @click.option("--exclude-locations", type=INPUT_FILE, default=None, help="Evaluation manifest: drop sources recorded at its locations.")
-@click.option("--devices", default=None, help="Comma-separated source devices (default: a, or all for noise/pitch/speed/mix when the manifest has one device).")
+@click.option("--devices", default=None, help="Comma-separated source devices (default: a for spectrum-correction (its reference device), reverb, reverb-drc; every row for pitch, speed, noise, mix).")
 @click.option("--per-device", is_flag=True, help="spectrum-correction: one response (and one copy) per target device.")
 @click.option("--format", "audio_format", type=click.Choice(["flac", "wav"]), default="flac", help="Audio file format.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a method parameter (e.g. n_steps_max=2).")
@@ -123,7 +123,10 @@ def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channel
 @click.option("--seed", default=0, help="Random seed; per-clip seeds derive from it and the clip id.")
 def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path, rir_dir, simulate_rooms,
             exclude_locations, devices, per_device, audio_format, params, nj, seed) -> None:
-    """Write one augmented copy of the clips of a manifest (METHOD as in REFERENCE.md 5)."""
+    """Write one augmented copy of the clips of a manifest (METHOD as in REFERENCE.md 5).
+
+    Prints a JSON summary; see docs/augment.md for each method's parameters.
+    """
     from .augment import run
 
     _echo_summary(run(
