@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -139,13 +140,21 @@ def _write_history(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _quiet_numpy_copy_warning():
+    """Silence the NumPy 2 ``__array__ ... copy`` DeprecationWarning raised inside Keras saving."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*__array__.*copy")
+        yield
+
+
 def _export_model(model, path: Path) -> None:
     """Save ``model``'s architecture and weights (no optimizer) to ``path`` atomically."""
     import keras
 
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _quiet_numpy_copy_warning():
         clone.save(tmp)
 
 
@@ -156,7 +165,7 @@ def _copy_atomic(source: Path, target: Path) -> None:
 
 def _save_checkpoint(model, path: Path) -> None:
     """Save model and optimizer state to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _quiet_numpy_copy_warning():
         model.save(tmp)
 
 

@@ -1,0 +1,92 @@
+"""Tests of prediction with Keras and TensorFlow Lite models."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from asctool.artifacts import read_scores
+from asctool.errors import ArtifactError, MismatchError
+from asctool.inference import MODEL_CONFIG_KEYS, predict, read_model_config
+
+from test_training import CLASSES, make_features, trained_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    return trained_run(tmp_path_factory)
+
+
+def test_read_model_config(run, tmp_path):
+    config = read_model_config(run["run"] / "model.keras")
+    assert all(key in config for key in MODEL_CONFIG_KEYS)
+    assert config["classes"] == list(CLASSES)
+    lonely = tmp_path / "model.keras"
+    shutil.copyfile(run["run"] / "model.keras", lonely)
+    with pytest.raises(ArtifactError, match="config.json"):
+        read_model_config(lonely)
+    (tmp_path / "config.json").write_text(json.dumps({"model": "fcnn"}))
+    with pytest.raises(ArtifactError, match="classes"):
+        read_model_config(lonely)
+    with pytest.raises(ArtifactError, match="not found"):
+        read_model_config(tmp_path / "missing.tflite")
+
+
+def test_predict_writes_scores_that_beat_chance(run, tmp_path):
+    out = tmp_path / "scores.h5"
+    summary = predict(run["run"] / "model.keras", run["test"], out, batch_size=7)
+    scores = read_scores(out)
+    assert scores.classes == list(CLASSES) and len(scores) == 40 == summary["clips"]
+    assert list(scores.ids)[:2] == [f"{CLASSES[0]}-paris-0-10-a", f"{CLASSES[1]}-paris-1-11-a"]
+    np.testing.assert_allclose(scores.scores.sum(axis=1), 1.0, atol=1e-5)
+    assert set(scores.devices) == {"a"} and list(scores.scenes[:4]) == list(CLASSES)
+    # held-out clips from another city: clearly above chance (0.25)
+    assert summary["accuracy"] >= 0.6
+    # the batch size does not change the scores
+    predict(run["run"] / "model.keras", run["test"], tmp_path / "big.h5", batch_size=64)
+    np.testing.assert_allclose(read_scores(tmp_path / "big.h5").scores, scores.scores, atol=1e-5)
+
+
+def test_predict_refuses_another_front_end(run, tmp_path):
+    other = make_features(tmp_path / "other.h5", 8, config={"preset": "1b", "n_mels": 16})
+    with pytest.raises(MismatchError, match=r"model\.keras.*other\.h5"):
+        predict(run["run"] / "model.keras", other, tmp_path / "s.h5")
+    assert not (tmp_path / "s.h5").exists()
+    with pytest.raises(ArtifactError, match="not found"):
+        predict(run["run"] / "model.keras", tmp_path / "missing.h5", tmp_path / "s.h5")
+
+
+def test_predict_tflite_matches_keras(run, tmp_path):
+    import tensorflow as tf
+
+    from asctool.models import load_model
+
+    model = load_model(run["run"] / "model.keras")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    folder = tmp_path / "lite"
+    folder.mkdir()
+    (folder / "model.tflite").write_bytes(converter.convert())
+    shutil.copyfile(run["run"] / "config.json", folder / "config.json")
+    assert read_model_config(folder / "model.tflite")["model"] == "fcnn"
+    predict(folder / "model.tflite", run["test"], tmp_path / "lite.h5", batch_size=16)
+    predict(run["run"] / "model.keras", run["test"], tmp_path / "keras.h5", batch_size=16)
+    lite, keras_scores = read_scores(tmp_path / "lite.h5"), read_scores(tmp_path / "keras.h5")
+    assert list(lite.ids) == list(keras_scores.ids)
+    np.testing.assert_allclose(lite.scores, keras_scores.scores, atol=1e-4)
+
+
+def test_cli_predict(run, tmp_path):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    out = tmp_path / "cli.h5"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(run["run"] / "model.keras"),
+                                      "--features", str(run["test"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_scores(out).classes == list(CLASSES)
+    bad = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "nothing.keras"),
+                                   "--features", str(run["test"]), "--out", str(out)])
+    assert bad.exit_code == 1 and "nothing.keras" in bad.output

@@ -1,0 +1,435 @@
+"""Tests of the training engine: schedule, augmentation, pipeline, trainer, resume."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asctool.artifacts import FeaturesWriter
+from asctool.errors import ArtifactError, AsctoolError, ConfigError, MismatchError
+from asctool.training import PROFILES, cycle_ends, cycle_starts, learning_rate, resolve_profile
+from asctool.training.batch_augment import AugmentConfig, parse_augment
+from asctool.training.data import make_clip_set, read_sources, split_by_location
+from asctool.training.pipeline import BatchReader, epoch_batches, steps_per_epoch
+
+CLASSES = ("airport", "bus", "park", "tram")
+SHAPE = (16, 40, 3)
+CONFIG = {"preset": "test", "n_mels": 16}
+
+
+def make_features(path: Path, n: int = 40, *, shape=SHAPE, seed: int = 0, config=None,
+                  classes=CLASSES, dtype: str = "float16", city: str = "lyon",
+                  scenes=None) -> Path:
+    """A small learnable features file: class k has a bright frequency band k.
+
+    Clip i of scene s is recorded at location ``s-city-(i % 5)``; ids follow
+    the TAU pattern.
+    """
+    rng = np.random.default_rng(seed)
+    scenes = list(scenes) if scenes is not None else [classes[i % len(classes)] for i in range(n)]
+    ids = [f"{s}-{city}-{i % 5}-{seed}{i}-a" for i, s in enumerate(scenes)]
+    locations = [f"{s}-{city}-{i % 5}" for i, s in enumerate(scenes)]
+    band = shape[0] // len(classes)
+    with FeaturesWriter(path, n=n, feature_shape=shape, config=config or CONFIG, ids=ids, scenes=scenes,
+                        devices=["a"] * n, locations=locations, dtype=dtype) as writer:
+        for i, scene in enumerate(scenes):
+            x = rng.normal(0.3, 0.15, shape)
+            k = classes.index(scene) if scene in classes else 0
+            x[k * band:(k + 1) * band] += 0.6
+            writer.write(i, x)
+    return path
+
+
+# --------------------------------------------------------------------------
+# one shared trained run (used by this module and test_inference.py)
+# --------------------------------------------------------------------------
+_CACHE: dict[str, dict] = {}
+TRAIN_KW = dict(profile="demo", epochs=6, batch_size=8, valid_split=0.25, seed=3)
+
+
+def trained_run(tmp_path_factory) -> dict:
+    """Train the demo FCNN once per session on 96 learnable clips; also a held-out file."""
+    if "run" not in _CACHE:
+        from asctool.training import train
+
+        root = tmp_path_factory.mktemp("trained")
+        data = make_features(root / "train.h5", 96, seed=0)
+        held_out = make_features(root / "test.h5", 40, seed=1, city="paris")
+        summary = train([data], "fcnn", root / "run", **TRAIN_KW)
+        _CACHE["run"] = {"root": root, "data": data, "test": held_out, "run": root / "run", "summary": summary}
+    return _CACHE["run"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    return trained_run(tmp_path_factory)
+
+
+# --------------------------------------------------------------------------
+# schedule
+# --------------------------------------------------------------------------
+def test_cycle_boundaries():
+    assert cycle_starts(254) == [0, 2, 6, 14, 30, 62, 126]
+    assert cycle_ends(254) == [2, 6, 14, 30, 62, 126, 254]
+    assert cycle_ends(126) == [2, 6, 14, 30, 62, 126]
+    assert cycle_ends(6) == [2, 6]
+    assert cycle_ends(5) == [2]
+
+
+@pytest.mark.parametrize("spe", [1, 3, 500])
+def test_learning_rate_restarts_at_cycle_starts(spe):
+    for epoch in (0, 2, 6, 14, 30, 62, 126):
+        assert learning_rate(epoch * spe, spe) == pytest.approx(0.1)
+    if spe == 500:
+        for epoch in (2, 6, 14, 30, 62, 126, 254):
+            assert 1e-5 <= learning_rate(epoch * spe - 1, spe) < 2e-5
+        # half way through the third cycle [6, 14): the cosine's midpoint
+        assert learning_rate(10 * spe, spe) == pytest.approx((0.1 + 1e-5) / 2)
+    # decreasing within a cycle
+    rates = [learning_rate(s, spe) for s in range(2 * spe, 6 * spe)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+
+
+def test_learning_rate_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        learning_rate(0, 0)
+    with pytest.raises(ValueError):
+        learning_rate(-1, 10)
+
+
+def test_profiles():
+    assert resolve_profile("paper", "fcnn") == {"epochs": 254, "batch_size": 32, "width": 1.0, "bn_momentum": 0.99}
+    assert resolve_profile("paper", "resnet")["epochs"] == 126
+    demo = resolve_profile("demo", "fcnn")
+    assert demo["epochs"] == 6 and demo["width"] < 0.3 and 16 <= demo["batch_size"] <= 32
+    assert resolve_profile("demo", "fcnn", epochs=2, batch_size=4, width=0.5)["epochs"] == 2
+    with pytest.raises(ConfigError):
+        resolve_profile("fast", "fcnn")
+    assert set(PROFILES) == {"paper", "demo"}
+
+
+# --------------------------------------------------------------------------
+# augmentation
+# --------------------------------------------------------------------------
+def test_parse_augment_reference_choices():
+    a = parse_augment("auto", None, "fcnn", (128, 423, 3))
+    assert a.specaugment and a.mixup and a.crop == 400 and not a.channel_swap
+    assert (a.freq_mask, a.time_mask, a.mixup_alpha) == (12, 39, 0.4)
+    r = parse_augment("auto", None, "resnet", (128, 423, 3))
+    assert not r.specaugment and r.crop == 400
+    b = parse_augment(None, None, "mobnet", (128, 461, 6))
+    assert b.crop is None and b.channel_swap and b.specaugment
+    assert parse_augment("auto", None, "fcnn", SHAPE).crop is None          # short input: no crop
+    assert parse_augment("auto", 0, "fcnn", (128, 423, 3)).crop is None
+    assert parse_augment("auto", 30, "fcnn", SHAPE).crop == 30
+    none = parse_augment("none", None, "fcnn", (128, 423, 3))
+    assert not (none.specaugment or none.mixup or none.channel_swap or none.crop)
+    only = parse_augment("mixup,crop", 20, "fcnn", SHAPE)
+    assert only.mixup and only.crop == 20 and not only.specaugment
+
+
+@pytest.mark.parametrize("spec, crop, shape", [
+    ("mixup,flip", None, SHAPE),       # unknown name
+    ("crop", None, SHAPE),             # input shorter than the default crop
+    ("auto", 40, SHAPE),               # crop not shorter than the input
+    ("swap", None, SHAPE),             # odd channel count
+    ("mixup", 20, SHAPE),              # --crop without crop
+])
+def test_parse_augment_errors(spec, crop, shape):
+    with pytest.raises(ConfigError):
+        parse_augment(spec, crop, "fcnn", shape)
+
+
+def _seed(a: int):
+    import tensorflow as tf
+
+    return tf.constant([a, 7], tf.int64)
+
+
+def test_spec_augment_masks_one_band_per_channel():
+    from asctool.training.batch_augment import spec_augment
+
+    x = np.ones((64, 32, 60, 3), np.float32)
+    y = spec_augment(x, _seed(1), freq_mask=12, time_mask=39).numpy()
+    zero = y == 0
+    rows = zero.all(axis=2)     # (B, F, C): frequency bins masked over all frames
+    cols = zero.all(axis=1)     # (B, T, C)
+    assert rows.sum(axis=1).max() <= 12 and cols.sum(axis=1).max() <= 39
+    # one contiguous band each, and every zero lies in a masked row or column
+    for band in (rows, cols):
+        edges = np.diff(band.astype(int), axis=1)
+        assert (edges == 1).sum(axis=1).max() <= 1
+    assert np.array_equal(zero, rows[:, :, None, :] | cols[:, None, :, :])
+    # drawn independently per channel and per example
+    assert not np.array_equal(rows[:, :, 0], rows[:, :, 1])
+    assert len({tuple(r) for r in rows[:, :, 0].astype(int)}) > 10
+    # widths span their range
+    assert rows.sum(axis=1).min() == 0 and cols.sum(axis=1).max() > 25
+
+
+def test_random_crop_keeps_consecutive_frames():
+    from asctool.training.batch_augment import random_crop
+
+    x = np.broadcast_to(np.arange(50, dtype=np.float32)[None, None, :, None], (32, 4, 50, 2)).copy()
+    y = random_crop(x, _seed(2), length=40).numpy()
+    assert y.shape == (32, 4, 40, 2)
+    offsets = y[:, 0, 0, 0]
+    assert np.array_equal(y[:, 0, :, 0], offsets[:, None] + np.arange(40)[None, :])
+    assert offsets.min() >= 0 and offsets.max() <= 10 and len(set(offsets)) > 4
+
+
+def test_mixup_mixes_inputs_and_targets_alike():
+    from asctool.training.batch_augment import mixup
+
+    k = 16
+    x = np.broadcast_to(np.arange(k, dtype=np.float32)[:, None, None, None], (k, 2, 3, 1)).copy()
+    y = np.eye(k, dtype=np.float32)
+    xm, ym = (t.numpy() for t in mixup(x, y, _seed(3), alpha=0.4))
+    np.testing.assert_allclose(ym.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(xm[:, 0, 0, 0], ym @ np.arange(k), rtol=1e-5, atol=1e-5)
+    lam = ym.max(axis=1)
+    assert lam.min() >= 0.5 and (lam < 0.99).any()   # really mixed
+    with_seed = mixup(x, y, _seed(3))[0].numpy()
+    np.testing.assert_array_equal(with_seed, xm)
+
+
+def test_channel_swap_exchanges_left_and_right():
+    from asctool.training.batch_augment import channel_swap
+
+    x = np.broadcast_to(np.arange(6, dtype=np.float32), (64, 2, 3, 6)).copy()
+    y = channel_swap(x, _seed(4), p=0.5).numpy()[:, 0, 0, :]
+    same = (y == np.arange(6)).all(axis=1)
+    swapped = (y == np.array([1, 0, 3, 2, 5, 4])).all(axis=1)
+    assert (same | swapped).all() and 10 < swapped.sum() < 54
+
+
+def test_augment_batch_is_seeded():
+    from asctool.training.batch_augment import augment_batch
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 16, 40, 3)).astype(np.float16)
+    labels = np.arange(8, dtype=np.int32) % 4
+    cfg = AugmentConfig(crop=30)
+    a_x, a_y = augment_batch(x, labels, _seed(5), config=cfg, num_classes=4)
+    b_x, _ = augment_batch(x, labels, _seed(5), config=cfg, num_classes=4)
+    c_x, _ = augment_batch(x, labels, _seed(6), config=cfg, num_classes=4)
+    assert a_x.shape == (8, 16, 30, 3) and a_x.dtype.name == "float32" and a_y.shape == (8, 4)
+    np.testing.assert_array_equal(a_x.numpy(), b_x.numpy())
+    assert not np.array_equal(a_x.numpy(), c_x.numpy())
+    plain_x, plain_y = augment_batch(x, labels, _seed(5), config=AugmentConfig(specaugment=False, mixup=False),
+                                     num_classes=4)
+    np.testing.assert_array_equal(plain_x.numpy(), x.astype(np.float32))
+    np.testing.assert_array_equal(plain_y.numpy().argmax(axis=1), labels)
+
+
+# --------------------------------------------------------------------------
+# data and pipeline
+# --------------------------------------------------------------------------
+def test_epoch_batches_seeded_and_disjoint():
+    a, seeds = epoch_batches(50, 8, seed=1, epoch=3)
+    b, _ = epoch_batches(50, 8, seed=1, epoch=3)
+    c, _ = epoch_batches(50, 8, seed=1, epoch=4)
+    assert a.shape == (6, 8) and seeds.shape == (6, 2) and steps_per_epoch(50, 8) == 6
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert len(set(a.ravel())) == a.size
+    assert epoch_batches(5, 8, seed=0, epoch=0)[0].shape == (1, 5)
+
+
+def test_batch_reader_reads_across_files_in_order(tmp_path):
+    p1 = make_features(tmp_path / "a.h5", 12, seed=0)
+    p2 = make_features(tmp_path / "b.h5", 9, seed=1, city="rome", dtype="float32")
+    sources = read_sources([p1, p2], "training")
+    clips, classes = make_clip_set(sources, None, None, labels_name="scene")
+    assert classes == list(CLASSES) and len(clips) == 21 and clips.dtype == np.float32
+    import h5py
+
+    with h5py.File(p1) as f1, h5py.File(p2) as f2:
+        everything = np.concatenate([f1["features"][()].astype(np.float32), f2["features"][()]])
+    pick = np.array([20, 3, 4, 5, 13, 0, 12, 11])
+    with BatchReader(clips) as reader:
+        got = reader.read(clips.file_index[pick], clips.row[pick])
+    np.testing.assert_array_equal(got, everything[pick])
+
+
+def test_split_by_location_is_disjoint_and_seeded(tmp_path):
+    path = make_features(tmp_path / "a.h5", 80)
+    sources = read_sources([path], "training")
+    clips, _ = make_clip_set(sources, None, None, labels_name="scene")
+    locations = np.asarray(sources[0].locations)
+    mask, held = split_by_location(clips, locations, 0.25, seed=0)
+    assert set(locations[mask]) == set(held) and not set(locations[mask]) & set(locations[~mask])
+    assert set(clips.labels[mask]) == set(range(4))              # every class validated
+    assert mask.sum() == 16                                      # 1 of 5 locations per class
+    again, _ = split_by_location(clips, locations, 0.25, seed=0)
+    other, _ = split_by_location(clips, locations, 0.25, seed=1)
+    assert np.array_equal(mask, again) and not np.array_equal(mask, other)
+
+
+# --------------------------------------------------------------------------
+# bad input: refused before anything is written
+# --------------------------------------------------------------------------
+def _train(*args, **kwargs):
+    from asctool.training import train
+
+    return train(*args, **kwargs)
+
+
+def test_refuses_features_with_different_configs(tmp_path):
+    p1 = make_features(tmp_path / "a.h5", 8)
+    p2 = make_features(tmp_path / "b.h5", 8, city="rome", config={"preset": "other", "n_mels": 16})
+    with pytest.raises(MismatchError, match=r"a\.h5.*b\.h5.*preset"):
+        _train([p1, p2], "fcnn", tmp_path / "run")
+    p3 = make_features(tmp_path / "c.h5", 8, city="oslo", config={"preset": "other", "n_mels": 16})
+    with pytest.raises(MismatchError, match="c.h5"):
+        _train([p1], "fcnn", tmp_path / "run", valid_path=p3)
+    assert not (tmp_path / "run").exists()
+
+
+def test_refuses_labels_outside_the_map(tmp_path):
+    path = make_features(tmp_path / "a.h5", 8)
+    label_map = tmp_path / "map.tsv"
+    label_map.write_text("airport\tindoor\nbus\ttransport\npark\toutdoor\n")
+    with pytest.raises(ConfigError, match=r"a\.h5.*tram"):
+        _train([path], "fcnn", tmp_path / "run", labels=str(label_map))
+    odd = make_features(tmp_path / "odd.h5", 4, scenes=["airport", "cave", "bus", "park"], city="rome")
+    with pytest.raises(ConfigError, match=r"odd\.h5.*cave.*coarse"):
+        _train([odd], "fcnn", tmp_path / "run", labels="coarse")
+    assert not (tmp_path / "run").exists()
+
+
+def test_refuses_empty_features_and_unknown_model(tmp_path):
+    empty = tmp_path / "empty.h5"
+    with FeaturesWriter(empty, n=0, feature_shape=SHAPE, config=CONFIG, ids=[]):
+        pass
+    with pytest.raises(ArtifactError, match=r"empty\.h5.*no clips"):
+        _train([empty], "fcnn", tmp_path / "run")
+    path = make_features(tmp_path / "a.h5", 8)
+    with pytest.raises(AsctoolError, match="no_such_net"):
+        _train([path], "no_such_net", tmp_path / "run")
+    with pytest.raises(ConfigError, match="valid-split"):
+        _train([path], "fcnn", tmp_path / "run", valid_path=path, valid_split=0.2)
+    assert not (tmp_path / "run").exists()
+
+
+def test_valid_file_must_not_share_locations(tmp_path):
+    p1 = make_features(tmp_path / "a.h5", 8)
+    p2 = make_features(tmp_path / "b.h5", 8, seed=5)   # same city: same locations, other ids
+    with pytest.raises(MismatchError, match="location"):
+        _train([p1], "fcnn", tmp_path / "run", valid_path=p2)
+
+
+# --------------------------------------------------------------------------
+# training: learning, artifacts, resume, determinism
+# --------------------------------------------------------------------------
+def test_run_folder_and_learning(run):
+    folder, summary = run["run"], run["summary"]
+    for name in ("model.keras", "last.keras", "config.json", "history.tsv", "train.log", "state.json"):
+        assert (folder / name).is_file(), name
+    config = json.loads((folder / "config.json").read_text())
+    for key in ("model", "classes", "labels", "frontend_config", "input_shape", "seed", "epochs",
+                "batch_size", "width", "augment", "crop", "valid_locations"):
+        assert key in config, key
+    assert config["classes"] == list(CLASSES) and config["frontend_config"] == CONFIG
+    assert config["input_shape"] == list(SHAPE) and config["epochs"] == 6 and config["width"] == 0.125
+    rows = [line.split("\t") for line in (folder / "history.tsv").read_text().splitlines()]
+    assert rows[0] == ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"] and len(rows) == 7
+    assert float(rows[1][1]) == pytest.approx(0.1) and float(rows[3][1]) == pytest.approx(0.1)
+    assert summary["steps"] == 6 * summary["steps_per_epoch"]
+    # learning, not just running: validation (other locations) clearly above chance (0.25)
+    assert summary["best_val_accuracy"] >= 0.6
+    losses = [float(r[2]) for r in rows[1:]]
+    assert min(losses[3:]) < losses[0]
+    assert "epoch 6/6" in (folder / "train.log").read_text()
+
+
+def test_resume_after_kill_matches_uninterrupted_run(run, tmp_path):
+    """A run killed mid-epoch and resumed ends with the same steps, schedule and weights.
+
+    The killed run is a fresh run with the same seed and data as the shared
+    one, so weight equality also shows that training is deterministic.
+    """
+    from asctool.models import load_model
+    from asctool.training.trainer import SimulatedKill
+
+    spe = run["summary"]["steps_per_epoch"]
+    folder = tmp_path / "killed"
+    with pytest.raises(SimulatedKill):
+        _train([run["data"]], "fcnn", folder, _interrupt_at_step=3 * spe + 2, **TRAIN_KW)
+    state = json.loads((folder / "state.json").read_text())
+    assert state["epoch"] == 3 and state["steps"] == 3 * spe
+    with pytest.raises(ConfigError, match="already holds a run"):
+        _train([run["data"]], "fcnn", folder, **TRAIN_KW)
+    summary = _train([run["data"]], "fcnn", folder, resume=True, **TRAIN_KW)
+    assert summary["steps"] == run["summary"]["steps"] == 6 * spe
+    assert (folder / "history.tsv").read_text() == (run["run"] / "history.tsv").read_text()
+    a = load_model(run["run"] / "last.keras").get_weights()
+    b = load_model(folder / "last.keras").get_weights()
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+
+
+def test_resume_refuses_a_different_config(run):
+    with pytest.raises(MismatchError, match=r"config\.json.*seed"):
+        _train([run["data"]], "fcnn", run["run"], resume=True, **{**TRAIN_KW, "seed": 4})
+    with pytest.raises(MismatchError, match="epochs"):
+        _train([run["data"]], "fcnn", run["run"], resume=True, **{**TRAIN_KW, "epochs": 7})
+
+
+def test_cli_train_errors_are_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    path = make_features(tmp_path / "a.h5", 8)
+    result = CliRunner().invoke(cli, ["train", "--train", str(path), "--model", "nope", "--out-dir",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 1 and "nope" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights(tmp_path):
+    from asctool.models import load_model
+
+    path = make_features(tmp_path / "a.h5", 32)
+    kw = dict(profile="demo", epochs=2, batch_size=8, seed=11)
+    _train([path], "fcnn", tmp_path / "r1", **kw)
+    _train([path], "fcnn", tmp_path / "r2", **kw)
+    for x, y in zip(load_model(tmp_path / "r1" / "model.keras").get_weights(),
+                    load_model(tmp_path / "r2" / "model.keras").get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_snapshot_average(tmp_path):
+    path = make_features(tmp_path / "a.h5", 32)
+    summary = _train([path], "fcnn", tmp_path / "r", profile="demo", epochs=6, batch_size=8, snapshots=2)
+    assert summary["snapshots_averaged"] == ["epoch-0002.weights.h5", "epoch-0006.weights.h5"]
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    path = make_features(tmp_path / "a.h5", 32)
+    script = textwrap.dedent(f"""
+        import json, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+        from asctool.training import train
+        s = train([{str(path)!r}], "fcnn", {str(tmp_path / 'run')!r}, profile="demo", epochs=2,
+                  batch_size=8, distribute="mirrored")
+        print("SUMMARY", json.dumps(s))
+    """)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.split("SUMMARY", 1)[1])
+    assert summary["steps"] == 8
+    log_text = (tmp_path / "run" / "train.log").read_text()
+    assert "MirroredStrategy over" in log_text and "CPU:1" in log_text
