@@ -339,7 +339,9 @@ def run(
                            rir_dir=None if rir_dir is None else Path(rir_dir), simulate_rooms=simulate_rooms,
                            nj=nj, seed=seed)
     settings = _marker_settings(method, resolved, seed, per_device, audio_format, request.rir_dir, simulate_rooms)
+    setup_started = time.perf_counter()
     plan = aug.setup(request) if aug.setup is not None else Plan()
+    setup_s = time.perf_counter() - setup_started
 
     # tasks and output rows
     tasks, out_rows = [], []
@@ -371,11 +373,13 @@ def run(
     if n_existing:
         log.info("augment %s: %d clip(s) already written in %s are kept", method, n_existing, out_dir)
     n_scaled = 0
+    processing_started = time.perf_counter()
     with worker_pool(min(nj, max(1, len(todo))), _init_worker, (method, resolved, plan.resources, seed)) as imap, \
             progress(len(todo), f"augment {method}") as advance:
         for _, scaled in imap(_process, todo):
             n_scaled += scaled
             advance()
+    processing_s = time.perf_counter() - processing_started
     if n_scaled:
         log.info("augment %s: %d clip(s) peaked above full scale and were scaled to a peak of %.2f",
                  method, n_scaled, PEAK_TARGET)
@@ -397,6 +401,8 @@ def run(
         "seed": seed,
         "nj": nj,
         "elapsed_s": round(elapsed, 2),
+        "setup_s": round(setup_s, 2),
+        "processing_s": round(processing_s, 2),
         **plan.summary,
     }
     log.info("augment %s: wrote %d clip(s) (%d kept) to %s in %.1f s", method, len(todo), n_existing, out_dir, elapsed)
