@@ -267,3 +267,17 @@ def test_cli_augment(corpus, tmp_path):
                                  "--out-manifest", str(tmp_path / "p.tsv"), "--param", "sigma=1"])
     assert result.exit_code == 1
     assert "unknown parameter 'sigma'; known: noise_std" in result.output
+
+
+def test_leakage_guard_with_the_real_tau_split(shared_data, tmp_path):
+    split = shared_data / "tau2020_fold1"
+    train = [line.split("\t")[0] for line in (split / "fold1_train.csv").read_text().splitlines()[1:4]]
+    evaluate = [line.split("\t")[0] for line in (split / "fold1_evaluate.csv").read_text().splitlines()[1:3]]
+    # a device-a recording made at an evaluation location, on a segment the split does not list
+    stems = [p.rsplit("/", 1)[-1][:-4] for p in train]
+    scene, city, loc, _seg, _dev = evaluate[0].rsplit("/", 1)[-1][:-4].split("-")
+    stems.append(f"{scene}-{city}-{loc}-999999-a")
+    manifest = make_corpus(tmp_path / "d", stems, n=400)
+    summary = run("noise", manifest, out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv",
+                  exclude_locations=split / "fold1_evaluate.csv")
+    assert summary["excluded_by_location"] == 1 and summary["output_clips"] == 3

@@ -86,3 +86,13 @@ def test_spectrum_errors(tmp_path):
     with pytest.raises(ManifestError, match="needs device and segment information"):
         run("spectrum-correction", tmp_path / "plain.tsv", out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv")
     assert not (tmp_path / "o").exists()
+
+
+def test_guarded_locations_are_left_out_of_the_estimate(tmp_path):
+    manifest = make_parallel(tmp_path / "d", ["bus-lyon-1-1", "park-lyon-2-3"])
+    evaluation = tmp_path / "eval.tsv"
+    evaluation.write_text("id\tpath\nbus-lyon-1-7-c\tx.wav\n")
+    summary = run("spectrum-correction", manifest, out_dir=tmp_path / "sc", out_manifest=tmp_path / "sc.tsv",
+                  exclude_locations=evaluation, params=["n_fft=512", "hop_length=256"])
+    assert summary["excluded_by_location"] == 3 and summary["n_pairs"] == {"b": 1, "s1": 1}
+    assert [c.source_id for c in read_manifest(tmp_path / "sc.tsv")] == ["park-lyon-2-3-a"]

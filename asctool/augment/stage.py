@@ -290,8 +290,7 @@ def run(
     resolved = parse_params(aug, params)
     if audio_format not in ("flac", "wav"):
         raise ConfigError(f"--format {audio_format!r}: use flac or wav")
-    reverb_like = aug.setup is not None and aug.name in ("reverb", "reverb-drc")
-    if not reverb_like and (rir_dir is not None or simulate_rooms is not None):
+    if aug.name not in ("reverb", "reverb-drc") and (rir_dir is not None or simulate_rooms is not None):
         raise ConfigError(f"augment {method}: --rir-dir and --simulate-rooms are only for reverb and reverb-drc")
     if per_device and method != "spectrum-correction":
         raise ConfigError(f"augment {method}: --per-device is only for spectrum-correction")
