@@ -156,9 +156,8 @@ class ChannelPad(keras.layers.Layer):
         extra = self.channels - inputs.shape[-1]
         if extra == 0:
             return inputs
-        zeros = ops.zeros_like(inputs[..., :1])
-        zeros = ops.repeat(zeros, extra, axis=-1)
-        return ops.concatenate([inputs, zeros], axis=-1)
+        pad = [[0, 0]] * (len(inputs.shape) - 1) + [[0, extra]]
+        return ops.pad(inputs, pad)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:  # noqa: D102
         return (*input_shape[:-1], self.channels)
