@@ -136,19 +136,40 @@ def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path,
     ))
 
 
+def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--shard K/N: a usage error (exit 2) unless 1 <= K <= N."""
+    if value is None:
+        return None
+    from .errors import ConfigError
+    from .features import parse_shard
+
+    try:
+        k, n = parse_shard(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--shard "), ctx=ctx, param=param) from None
+    return f"{k}/{n}"
+
+
 @cli.command()
-@click.option("--manifest", "manifest_path", type=INPUT_FILE, default=None, help="Input manifest (TSV).")
+@click.option("--manifest", "manifest_path", type=INPUT_FILE, default=None, help="Input manifest (TSV); with --combine, checked against the shards.")
 @click.option("--out", required=True, type=OUT_FILE, help="Features file to write (HDF5).")
 @click.option("--preset", type=click.Choice(["1a", "1b"]), default=None, help="Packaged front end (default 1a).")
 @click.option("--config", "config_path", type=INPUT_FILE, default=None, help="Front-end YAML config (instead of --preset).")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", help="Stored precision.")
 @click.option("--resample/--no-resample", default=False, help="Resample audio at another rate instead of failing.")
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
-@click.option("--shard", default=None, metavar="K/N", help="Process only shard K of N (1-based) of the manifest.")
+@click.option("--shard", default=None, metavar="K/N", callback=_check_shard, help="Process only shard K of N (1-based, contiguous blocks of the manifest).")
 @click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force) -> None:
-    """Compute model-input features (log-mel + deltas) for every clip of a manifest."""
+    """Compute model-input features (log-mel + deltas) for every clip of a manifest.
+
+    Writes FEATS.h5 with exactly what a model consumes (preset 1a: 128x423x3,
+    1b: 128x461x6). See docs/featurize.md for the config keys, the audio
+    rules and the shard workflow.
+    """
+    if manifest_path is None and not combine:
+        raise click.UsageError("--manifest is required (unless combining shards with --combine)")
     from .features import featurize as run
 
     _echo_summary(run(

@@ -1,10 +1,1085 @@
-"""The front end (not implemented yet: owned by issue 2)."""
+"""The front end: log-mel spectrogram, per-clip scaling and deltas (``asctool featurize``).
+
+The module has three layers:
+
+- **configuration**: the packaged presets ``1a`` and ``1b`` and YAML files,
+  validated into one flat dict (:func:`resolve_config`); that dict is stored
+  with the features so that later stages can compare front ends.
+- **pure functions** (arrays in, arrays out, no I/O): :func:`window_function`,
+  :func:`mel_filterbank`, :func:`power_spectrogram`, :func:`apply_filterbank`,
+  :func:`minmax_scale`, :func:`regression_delta`, :func:`stack_deltas`,
+  :func:`fit_duration`, :func:`match_channels` and :class:`FrontEnd`, which
+  precomputes the constants of one configuration and maps a waveform to
+  exactly what a model consumes.
+- **the stage** :func:`featurize`: manifest in, features file out, with worker
+  processes, shards and the combination of shards.
+
+The computation follows REFERENCE.md section 2: STFT (n_fft 2048, periodic
+Hann, hop 1024, centred with reflect padding) -> power -> 128 HTK mel bands
+without filter normalisation -> ``log(mel + 1e-8)`` -> min-max over the whole
+clip -> N = 2 regression deltas without padding, stacked as
+``[static[4:-4], delta[2:-2], delta-delta]`` on the channel axis. It runs in
+float32 with a banded mel projection; the tests check it against an
+independent float64 computation.
+"""
 from __future__ import annotations
 
-from .errors import NotImplementedYet
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import scipy.fft
+
+from .audio import read_audio
+from .errors import ArtifactError, AudioError, ConfigError, MismatchError
+
+__all__ = [
+    "PRESETS",
+    "CONFIG_KEYS",
+    "preset_config",
+    "load_config",
+    "validate_config",
+    "resolve_config",
+    "parse_shard",
+    "shard_range",
+    "frame_count",
+    "window_function",
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_filterbank",
+    "windowed_frames",
+    "power_spectrogram",
+    "filterbank_blocks",
+    "apply_filterbank",
+    "minmax_scale",
+    "regression_delta",
+    "stack_deltas",
+    "match_channels",
+    "fit_duration",
+    "FrontEnd",
+    "featurize",
+]
+
+log = logging.getLogger(__name__)
+
+#: Names of the packaged front ends (``asctool/conf/preset_<name>.yaml``).
+PRESETS = ("1a", "1b")
+
+#: Every key of a front-end configuration, in the order they are documented.
+CONFIG_KEYS = (
+    "sr", "channels", "downmix", "duration", "pad_tolerance",
+    "n_fft", "win_length", "hop_length", "window", "center", "pad_mode", "power",
+    "n_mels", "fmin", "fmax", "htk", "norm",
+    "log", "log_offset", "scaling", "deltas", "delta_width",
+)
+_WINDOWS = ("hann", "hamming", "blackman", "rectangular")
+_PAD_MODES = ("reflect", "constant", "edge")
+_SCALINGS = ("minmax", "none")
+_NORMS = (None, "slaney")
+
+# Environment variables that size the thread pools of BLAS/OpenMP libraries;
+# worker processes start with all of them at 1 so that N workers use N cores.
+_FLOAT16_MAX = 65504.0
+
+_THREAD_ENV = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)
 
 
-def _not_yet(*args, **kwargs):
-    raise NotImplementedYet("asctool featurize is not implemented yet")
+# --------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------
+def _int(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"must be an integer >= {minimum}")
+        return int(value)
 
-featurize = _not_yet
+    return check
+
+
+def _float(low: float, high: float | None = None, *, low_open: bool = True, high_open: bool = False,
+           nullable: bool = False) -> Callable[[Any], float | None]:
+    def check(value: Any) -> float | None:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError("must be a number" + (" or null" if nullable else ""))
+        value = float(value)
+        if (value <= low if low_open else value < low) or (
+            high is not None and (value >= high if high_open else value > high)
+        ):
+            lo = f"{'>' if low_open else '>='} {low:g}"
+            hi = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+            raise ValueError(f"must be {lo}{hi}")
+        return value
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _choice(options: Sequence[Any]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value not in options:
+            shown = ", ".join("null" if o is None else str(o) for o in options)
+            raise ValueError(f"must be one of {shown}")
+        return value
+
+    return check
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "sr": _int(1000),
+    "channels": _int(1),
+    "downmix": _bool,
+    "duration": _float(0.0),
+    "pad_tolerance": _float(0.0, 1.0, low_open=False, high_open=True),
+    "n_fft": _int(16),
+    "win_length": _int(1),
+    "hop_length": _int(1),
+    "window": _choice(_WINDOWS),
+    "center": _bool,
+    "pad_mode": _choice(_PAD_MODES),
+    "power": _float(0.0),
+    "n_mels": _int(1),
+    "fmin": _float(0.0, low_open=False),
+    "fmax": _float(0.0, nullable=True),
+    "htk": _bool,
+    "norm": _choice(_NORMS),
+    "log": _bool,
+    "log_offset": _float(0.0),
+    "scaling": _choice(_SCALINGS),
+    "deltas": _bool,
+    "delta_width": _int(1),
+}
+
+
+def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check a complete front-end configuration and return it resolved.
+
+    Parameters
+    ----------
+    raw : mapping with exactly the keys of :data:`CONFIG_KEYS`
+    source : where it came from (a file name), used in error messages
+
+    Returns
+    -------
+    config : dict
+        the same keys in :data:`CONFIG_KEYS` order, numbers normalised to
+        int/float and ``fmax: null`` resolved to ``sr / 2``.
+
+    Raises
+    ------
+    ConfigError
+        unknown or missing keys, values of the wrong type or out of range,
+        or settings that contradict each other; the message names ``source``
+        and the key.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a front-end config must be a mapping of keys to values")
+    unknown = [k for k in raw if k not in _CHECKS]
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(CONFIG_KEYS)})"
+        )
+    missing = [k for k in CONFIG_KEYS if k not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing key {missing[0]!r}")
+    config: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        try:
+            config[key] = _CHECKS[key](raw[key])
+        except ValueError as exc:
+            raise ConfigError(f"{source}: key {key!r} {exc}, got {raw[key]!r}") from None
+
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{source}: key {key!r} {why}, got {config[key]!r}")
+
+    nyquist = config["sr"] / 2
+    if config["fmax"] is None:
+        config["fmax"] = float(nyquist)
+    if config["fmax"] > nyquist:
+        raise bad("fmax", f"must be <= sr / 2 = {nyquist:g}")
+    if config["fmin"] >= config["fmax"]:
+        raise bad("fmin", f"must be below fmax ({config['fmax']:g})")
+    if config["win_length"] > config["n_fft"]:
+        raise bad("win_length", f"must be <= n_fft ({config['n_fft']})")
+    n_samples = round(config["duration"] * config["sr"])
+    if n_samples < config["n_fft"]:
+        raise bad("duration", f"must give at least n_fft ({config['n_fft']}) samples")
+    frames = frame_count(n_samples, n_fft=config["n_fft"], hop_length=config["hop_length"],
+                         center=config["center"])
+    if config["deltas"] and frames <= 4 * config["delta_width"]:
+        raise bad("delta_width", f"leaves no frames of the {frames} (deltas lose 4 x delta_width)")
+    return config
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line} ({getattr(exc, 'problem', exc)})") from None
+
+
+def _preset_raw(name: str) -> dict[str, Any]:
+    from importlib import resources
+
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+    ref = resources.files("asctool") / "conf" / f"preset_{name}.yaml"
+    with resources.as_file(ref) as path:
+        raw = _read_yaml(Path(path))
+    return dict(raw)
+
+
+def preset_config(name: str) -> dict[str, Any]:
+    """The resolved configuration of a packaged preset (``"1a"`` or ``"1b"``)."""
+    return validate_config(_preset_raw(name), f"preset {name}")
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a YAML front-end configuration.
+
+    The file holds any of the keys of :data:`CONFIG_KEYS` and optionally
+    ``base: 1a`` or ``base: 1b``; keys it leaves out are taken from that preset
+    (``1a`` when ``base`` is absent). Errors name the file and the key.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a front-end config must be a mapping of keys to values")
+    raw = dict(raw)
+    base = raw.pop("base", "1a")
+    if base not in PRESETS:
+        raise ConfigError(f"{path}: key 'base' must be one of {', '.join(PRESETS)}, got {base!r}")
+    unknown = [k for k in raw if k not in _CHECKS]
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r} (known keys: base, {', '.join(CONFIG_KEYS)})"
+        )
+    merged = _preset_raw(str(base))
+    merged.update(raw)
+    return validate_config(merged, str(path))
+
+
+def resolve_config(preset: str | None = None, config_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The configuration of ``--preset`` or ``--config`` (preset 1a when neither)."""
+    if preset is not None and config_path is not None:
+        raise ConfigError(f"{config_path}: give either a config file or a preset ({preset}), not both")
+    if config_path is not None:
+        return load_config(config_path)
+    return preset_config(preset or "1a")
+
+
+def parse_shard(text: str | Sequence[int]) -> tuple[int, int]:
+    """Parse ``"K/N"`` (1-based shard K of N) into ``(K, N)``."""
+    if isinstance(text, str):
+        parts = text.split("/")
+        try:
+            k, n = (int(p) for p in parts)
+        except ValueError:
+            raise ConfigError(f"--shard must look like K/N (e.g. 2/4), got {text!r}") from None
+    else:
+        k, n = (int(v) for v in text)
+    if not 1 <= k <= n:
+        raise ConfigError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
+    return k, n
+
+
+def shard_range(n_clips: int, k: int, n: int) -> range:
+    """Rows of shard ``k`` of ``n`` (1-based): a contiguous block of the manifest.
+
+    Blocks follow the manifest order and differ in size by at most one clip,
+    so combining shards 1..N in order gives the manifest order back.
+    """
+    return range((k - 1) * n_clips // n, k * n_clips // n)
+
+
+# --------------------------------------------------------------------------
+# pure functions
+# --------------------------------------------------------------------------
+def frame_count(n_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
+    """Number of STFT frames of a signal of ``n_samples`` samples."""
+    padded = n_samples + 2 * (n_fft // 2) if center else n_samples
+    return 1 + (padded - n_fft) // hop_length
+
+
+def window_function(name: str, win_length: int, n_fft: int | None = None) -> np.ndarray:
+    """A periodic ("DFT-even") window, centred and zero-padded to ``n_fft``.
+
+    Parameters
+    ----------
+    name : hann, hamming, blackman or rectangular
+    win_length : window length in samples
+    n_fft : frame length in samples (default ``win_length``)
+
+    Returns
+    -------
+    window : np.ndarray [shape=(n_fft,), dtype=float64]
+    """
+    n_fft = win_length if n_fft is None else n_fft
+    phase = 2.0 * np.pi * np.arange(win_length) / win_length
+    if name == "hann":
+        w = 0.5 - 0.5 * np.cos(phase)
+    elif name == "hamming":
+        w = 0.54 - 0.46 * np.cos(phase)
+    elif name == "blackman":
+        w = 0.42 - 0.5 * np.cos(phase) + 0.08 * np.cos(2.0 * phase)
+    elif name == "rectangular":
+        w = np.ones(win_length)
+    else:
+        raise ValueError(f"unknown window {name!r}")
+    left = (n_fft - win_length) // 2
+    return np.pad(w, (left, n_fft - win_length - left))
+
+
+def hz_to_mel(frequencies: np.ndarray | float, *, htk: bool = True) -> np.ndarray:
+    """Hz to mel: HTK ``2595 log10(1 + f / 700)`` or Slaney (linear below 1 kHz)."""
+    f = np.asarray(frequencies, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    with np.errstate(divide="ignore"):
+        log_part = min_log_mel + np.log(np.maximum(f, 1e-300) / min_log_hz) / logstep
+    return np.where(f >= min_log_hz, log_part, f / f_sp)
+
+
+def mel_to_hz(mels: np.ndarray | float, *, htk: bool = True) -> np.ndarray:
+    """Mel to Hz, the inverse of :func:`hz_to_mel`."""
+    m = np.asarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(
+    *, sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None,
+    htk: bool = True, norm: str | None = None,
+) -> np.ndarray:
+    """Triangular mel filters over the bins of a real FFT.
+
+    Band ``i`` rises linearly from mel point ``i`` to ``i + 1`` and falls to
+    ``i + 2`` (``n_mels + 2`` points equally spaced in mel from ``fmin`` to
+    ``fmax``). With ``norm=None`` every triangle peaks at 1; ``"slaney"``
+    scales each to unit area.
+
+    Returns
+    -------
+    weights : np.ndarray [shape=(n_mels, 1 + n_fft // 2), dtype=float64]
+    """
+    fmax = sr / 2 if fmax is None else fmax
+    fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    mel_points = np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels + 2)
+    hz_points = mel_to_hz(mel_points, htk=htk)
+    widths = np.diff(hz_points)
+    ramps = hz_points[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    if norm == "slaney":
+        weights *= (2.0 / (hz_points[2:] - hz_points[:-2]))[:, None]
+    elif norm is not None:
+        raise ValueError(f"unknown filter norm {norm!r}")
+    return weights
+
+
+def windowed_frames(
+    y: np.ndarray, window: np.ndarray, *, hop_length: int, center: bool = True, pad_mode: str = "reflect",
+) -> np.ndarray:
+    """Cut ``y`` into overlapping frames and multiply each by ``window``.
+
+    With ``center``, the signal is padded by ``n_fft // 2`` samples at both
+    ends (``pad_mode`` as in :func:`numpy.pad`) so that frame ``t`` is
+    centred on sample ``t * hop_length``. Only the few frames that reach into
+    the padding are built from padded copies; the others are read straight
+    from ``y``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(channels, samples)]
+    window : np.ndarray [shape=(n_fft,)]
+    hop_length : hop between frames in samples
+
+    Returns
+    -------
+    frames : np.ndarray [shape=(channels, frames, n_fft)], dtype of ``y * window``
+    """
+    n_fft = window.shape[0]
+    channels, n = y.shape
+    pad = n_fft // 2 if center else 0
+    if center and pad_mode == "reflect" and n <= pad:
+        raise ValueError(f"signal of {n} samples is too short to reflect-pad by {pad}")
+    n_frames = frame_count(n, n_fft=n_fft, hop_length=hop_length, center=center)
+    if n_frames < 1:
+        raise ValueError(f"signal of {n} samples is shorter than one frame of {n_fft}")
+    if not center:
+        frames = np.lib.stride_tricks.sliding_window_view(y, n_fft, axis=-1)[:, ::hop_length][:, :n_frames]
+        return frames * window
+    edge = pad + n_fft  # samples of y that the padded edge frames can reach
+    if n < edge:
+        padded = np.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
+        return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop_length] * window
+    out = np.empty((channels, n_frames, n_fft), dtype=np.result_type(y, window))
+    # frame t covers y[t * hop - pad : t * hop - pad + n_fft]
+    first = -(-pad // hop_length)  # first frame inside y
+    last = min(n_frames - 1, (n - n_fft + pad) // hop_length)  # last frame inside y
+    if last >= first:
+        inner = np.lib.stride_tricks.sliding_window_view(y, n_fft, axis=-1)[:, first * hop_length - pad::hop_length]
+        np.multiply(inner[:, :last - first + 1], window, out=out[:, first:last + 1])
+    head = np.pad(y[:, :edge], ((0, 0), (pad, 0)), mode=pad_mode)  # padded samples [0, pad + edge)
+    for t in range(0, min(first, n_frames)):
+        np.multiply(head[:, t * hop_length:t * hop_length + n_fft], window, out=out[:, t])
+    tail = np.pad(y[:, n - edge:], ((0, 0), (0, pad)), mode=pad_mode)  # padded samples [n - edge + pad, n + 2 pad)
+    offset = n - edge + pad
+    for t in range(max(last + 1, first), n_frames):
+        start = t * hop_length - offset
+        np.multiply(tail[:, start:start + n_fft], window, out=out[:, t])
+    return out
+
+
+def power_spectrogram(
+    y: np.ndarray, window: np.ndarray, *, hop_length: int, center: bool = True,
+    pad_mode: str = "reflect", power: float = 2.0,
+) -> np.ndarray:
+    """Magnitude spectrogram ``|STFT|**power`` of each channel, in float32.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(channels, samples)] waveform
+    window : np.ndarray [shape=(n_fft,)] analysis window (see :func:`window_function`)
+    hop_length : hop between frames in samples
+    center : pad ``n_fft // 2`` samples at both ends so frame ``t`` is centred
+        on sample ``t * hop_length``
+    pad_mode : numpy padding mode for ``center`` (``reflect`` mirrors without
+        repeating the edge sample)
+    power : exponent of the magnitude (2 gives the power spectrogram)
+
+    Returns
+    -------
+    spectrogram : np.ndarray [shape=(channels, frames, 1 + n_fft // 2), dtype=float32]
+        time-major (frames before frequency bins), the layout the rest of the
+        front end works in.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 1:
+        y = y[None]
+    windowed = windowed_frames(y, window.astype(np.float32, copy=False), hop_length=hop_length,
+                               center=center, pad_mode=pad_mode)
+    spectrum = scipy.fft.rfft(windowed, axis=-1, overwrite_x=True, workers=1)
+    parts = spectrum.view(np.float32).reshape(*spectrum.shape, 2)
+    np.square(parts, out=parts)
+    result = parts[..., 0] + parts[..., 1]
+    if power != 2.0:
+        np.power(result, np.float32(power / 2.0), out=result)
+    return result
+
+
+@dataclass(frozen=True)
+class _Block:
+    bands: slice
+    bins: slice
+    weights: np.ndarray  # (bins, bands) float32, C-contiguous
+
+
+def filterbank_blocks(weights: np.ndarray, *, bands_per_block: int = 8) -> tuple[_Block, ...]:
+    """Split a filterbank into dense blocks covering only its non-zero bins.
+
+    Mel triangles are narrow, so projecting a spectrogram band-block by
+    band-block over each block's bin range does about 1/10 of the work of
+    one dense product, with the same result up to float rounding.
+
+    Parameters
+    ----------
+    weights : np.ndarray [shape=(n_bands, n_bins)]
+    bands_per_block : bands per block
+
+    Returns
+    -------
+    blocks : tuple of blocks for :func:`apply_filterbank`
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    blocks = []
+    for start in range(0, weights.shape[0], bands_per_block):
+        stop = min(start + bands_per_block, weights.shape[0])
+        nonzero = np.flatnonzero(weights[start:stop].any(axis=0))
+        if nonzero.size == 0:
+            lo = hi = 0
+        else:
+            lo, hi = int(nonzero[0]), int(nonzero[-1]) + 1
+        part = np.ascontiguousarray(weights[start:stop, lo:hi].T)
+        blocks.append(_Block(slice(start, stop), slice(lo, hi), part))
+    return tuple(blocks)
+
+
+def apply_filterbank(spectrogram: np.ndarray, blocks: Sequence[_Block], n_bands: int) -> np.ndarray:
+    """Project a time-major spectrogram onto filterbank bands.
+
+    Parameters
+    ----------
+    spectrogram : np.ndarray [shape=(..., frames, n_bins), dtype=float32]
+    blocks : from :func:`filterbank_blocks`
+    n_bands : number of bands
+
+    Returns
+    -------
+    bands : np.ndarray [shape=(..., frames, n_bands), dtype=float32]
+    """
+    out = np.empty((*spectrogram.shape[:-1], n_bands), dtype=np.float32)
+    for block in blocks:
+        if block.bins.start == block.bins.stop:
+            out[..., block.bands] = 0.0
+        else:
+            np.matmul(spectrogram[..., block.bins], block.weights, out=out[..., block.bands])
+    return out
+
+
+def minmax_scale(x: np.ndarray) -> np.ndarray:
+    """Scale the whole array to [0, 1]: ``(x - min) / (max - min)``.
+
+    A constant array (e.g. digital silence) becomes all zeros instead of NaN.
+    Returns a new float32 array of the same shape.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    return _minmax_inplace(x.copy())
+
+
+def _minmax_inplace(x: np.ndarray) -> np.ndarray:
+    lo, hi = x.min(), x.max()
+    if not hi > lo:
+        x[...] = 0.0
+        return x
+    x -= lo
+    x /= hi - lo
+    return x
+
+
+def regression_delta(x: np.ndarray, *, width: int = 2, axis: int = -1) -> np.ndarray:
+    """Regression deltas without padding ("valid"): the result is ``2 * width`` shorter.
+
+    ``d[t] = sum_{n=1..N} n (x[t+n] - x[t-n]) / (2 sum_{n=1..N} n^2)``; for
+    N = 2: ``(x[t+1] - x[t-1]) / 10 + (x[t+2] - x[t-2]) / 5``.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(..., frames, ...)]
+    width : N, frames on each side
+    axis : the time axis
+
+    Returns
+    -------
+    delta : np.ndarray [shape=(..., frames - 2 N, ...)], ``delta[t]`` belongs to frame ``t + N``
+    """
+    x = np.asarray(x)
+    axis = axis % x.ndim
+    length = x.shape[axis]
+    if length <= 2 * width:
+        raise ValueError(f"{length} frames are too few for deltas of width {width}")
+    denominator = 2 * sum(n * n for n in range(1, width + 1))
+
+    def frames(start: int) -> np.ndarray:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, start + length - 2 * width)
+        return x[tuple(index)]
+
+    out = None
+    for n in range(1, width + 1):
+        term = frames(width + n) - frames(width - n)
+        term /= denominator / n
+        if out is None:
+            out = term
+        else:
+            out += term
+    return out
+
+
+def stack_deltas(x: np.ndarray, *, width: int = 2, dtype: Any = np.float32) -> np.ndarray:
+    """The model input: static, delta and delta-delta stacked on the channel axis.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(channels, freq, frames)] scaled log-mel of each channel
+    width : delta width N
+    dtype : output dtype
+
+    Returns
+    -------
+    features : np.ndarray [shape=(freq, frames - 4 N, 3 channels)]
+        channels ordered ``[x_1..x_C, dx_1..dx_C, ddx_1..ddx_C]`` with the
+        static part cut to ``x[..., 2N:-2N]`` and the delta to ``dx[..., N:-N]``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    channels, n_freq, n_frames = x.shape
+    out = np.empty((n_freq, n_frames - 4 * width, 3 * channels), dtype=dtype)
+    _stack_time_major(x.transpose(0, 2, 1), width, out)
+    return out
+
+
+def _stack_time_major(x: np.ndarray, width: int, out: np.ndarray) -> None:
+    """:func:`stack_deltas` on ``(channels, frames, freq)``, written into ``out``."""
+    channels, n_frames, n_freq = x.shape
+    keep = n_frames - 4 * width
+    delta = regression_delta(x, width=width, axis=1)
+    delta2 = regression_delta(delta, width=width, axis=1)
+    # gather (freq, time, 3 channels) in float32, then one contiguous cast into out
+    stacked = out if out.dtype == np.float32 else np.empty(out.shape, dtype=np.float32)
+    for c in range(channels):
+        stacked[:, :, c] = x[c, 2 * width:2 * width + keep].T
+        stacked[:, :, channels + c] = delta[c, width:width + keep].T
+        stacked[:, :, 2 * channels + c] = delta2[c].T
+    if stacked is not out:
+        out[...] = stacked
+
+
+def match_channels(y: np.ndarray, channels: int, *, downmix: bool, path: str | os.PathLike = "audio") -> tuple[np.ndarray, bool]:
+    """Give ``y`` the configured number of channels.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(file_channels, samples)]
+    channels : channels the front end needs
+    downmix : with ``channels == 1``, average a multi-channel file to mono
+    path : file name for the error message
+
+    Returns
+    -------
+    y : np.ndarray [shape=(channels, samples)]
+    downmixed : whether ``y`` was averaged to mono
+
+    Raises
+    ------
+    AudioError
+        the file has another number of channels and cannot be downmixed.
+    """
+    found = y.shape[0]
+    if found == channels:
+        return y, False
+    if channels == 1 and downmix:
+        return y.mean(axis=0, keepdims=True, dtype=np.float32), True
+    hint = "" if channels != 1 else " (set downmix: true to average channels)"
+    raise AudioError(f"{path}: {found} channel{'s' if found != 1 else ''}, the front end needs {channels}{hint}")
+
+
+def fit_duration(
+    y: np.ndarray, n_samples: int, *, pad_tolerance: float, sr: int, path: str | os.PathLike = "audio",
+) -> tuple[np.ndarray, int]:
+    """Cut or zero-pad ``y`` to exactly ``n_samples`` samples.
+
+    Longer clips keep their first ``n_samples`` samples. Shorter clips are
+    zero-padded at the end when they lack at most ``pad_tolerance`` of the
+    duration (0.1: up to 10 %); anything shorter is an error.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(channels, n_samples)]
+    change : samples added (> 0), cut (< 0) or 0
+
+    Raises
+    ------
+    AudioError
+        the clip is shorter than ``(1 - pad_tolerance) * n_samples``.
+    """
+    length = y.shape[-1]
+    if length >= n_samples:
+        return y[..., :n_samples], n_samples - length
+    minimum = math.ceil(n_samples * (1.0 - pad_tolerance) - 1e-9)
+    if length < minimum:
+        raise AudioError(
+            f"{path}: {length / sr:.3f} s long, the front end needs {n_samples / sr:g} s "
+            f"(shorter clips are zero-padded only down to {minimum / sr:.3f} s, pad_tolerance {pad_tolerance:g})"
+        )
+    out = np.zeros((*y.shape[:-1], n_samples), dtype=y.dtype)
+    out[..., :length] = y
+    return out, n_samples - length
+
+
+class FrontEnd:
+    """One front-end configuration with its constants precomputed.
+
+    Calling it maps a waveform of the configured rate, channels and duration
+    to exactly what a model consumes. Build it once and reuse it: the window
+    and mel filters are computed here, not per clip.
+
+    Parameters
+    ----------
+    config : a resolved configuration (:func:`resolve_config`)
+
+    Attributes
+    ----------
+    n_samples : samples per clip (``duration * sr``)
+    n_frames : STFT frames per clip
+    feature_shape : (freq, time, channels) of the output; preset 1a gives
+        (128, 423, 3), preset 1b (128, 461, 6)
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+        c = self.config
+        self.sr = int(c["sr"])
+        self.channels = int(c["channels"])
+        self.n_samples = int(round(c["duration"] * c["sr"]))
+        self.n_frames = frame_count(self.n_samples, n_fft=c["n_fft"], hop_length=c["hop_length"],
+                                    center=c["center"])
+        self.window = window_function(c["window"], c["win_length"], c["n_fft"]).astype(np.float32)
+        self.filterbank = mel_filterbank(sr=c["sr"], n_fft=c["n_fft"], n_mels=c["n_mels"], fmin=c["fmin"],
+                                         fmax=c["fmax"], htk=c["htk"], norm=c["norm"])
+        self.blocks = filterbank_blocks(self.filterbank)
+        width = int(c["delta_width"])
+        if c["deltas"]:
+            self.feature_shape = (int(c["n_mels"]), self.n_frames - 4 * width, 3 * self.channels)
+        else:
+            self.feature_shape = (int(c["n_mels"]), self.n_frames, self.channels)
+
+    def __call__(self, y: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Features of one clip.
+
+        Parameters
+        ----------
+        y : np.ndarray [shape=(channels, n_samples)] float waveform, full scale 1.0
+        out : optional array of shape ``feature_shape`` (any float dtype) to fill
+
+        Returns
+        -------
+        features : np.ndarray [shape=feature_shape], float32 unless ``out`` is given
+        """
+        c = self.config
+        y = np.asarray(y, dtype=np.float32)
+        if y.shape != (self.channels, self.n_samples):
+            raise ValueError(f"expected a waveform of shape {(self.channels, self.n_samples)}, got {y.shape}")
+        spec = power_spectrogram(y, self.window, hop_length=c["hop_length"], center=c["center"],
+                                 pad_mode=c["pad_mode"], power=c["power"])
+        mel = apply_filterbank(spec, self.blocks, c["n_mels"])  # (channels, frames, n_mels)
+        if c["log"]:
+            mel += np.float32(c["log_offset"])
+            np.log(mel, out=mel)
+        lo, hi = mel.min(), mel.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError("the spectrogram holds NaN or Inf values")
+        if c["scaling"] == "minmax":
+            mel = _minmax_inplace(mel)
+        elif out is not None and out.dtype == np.float16 and max(-lo, hi) > _FLOAT16_MAX:
+            # deltas are never larger than the static values, so this bounds every channel
+            raise ValueError(f"features up to {max(-lo, hi):.3g} overflow float16")
+        if out is None:
+            out = np.empty(self.feature_shape, dtype=np.float32)
+        if c["deltas"]:
+            _stack_time_major(mel, int(c["delta_width"]), out)
+        else:
+            out[...] = mel.transpose(2, 1, 0)
+        return out
+
+
+# --------------------------------------------------------------------------
+# per-clip work, in the parent (--nj 1) or in worker processes
+# --------------------------------------------------------------------------
+class _ClipWorker:
+    """Reads clips and computes their features; one per process."""
+
+    def __init__(self, config: Mapping[str, Any], resample: bool, dtype: str) -> None:
+        self.front = FrontEnd(config)
+        self.resample = resample
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, task: tuple[int, Sequence[str]]) -> tuple[int, np.ndarray, list[tuple[str, str, int]]]:
+        start, paths = task
+        front, config = self.front, self.front.config
+        out = np.empty((len(paths), *front.feature_shape), dtype=self.dtype)
+        notes: list[tuple[str, str, int]] = []
+        for j, path in enumerate(paths):
+            y, _ = read_audio(path, sr=front.sr, resample_to=self.resample)
+            y, downmixed = match_channels(y, front.channels, downmix=config["downmix"], path=path)
+            if downmixed:
+                notes.append(("downmixed", path, 0))
+            y, change = fit_duration(y, front.n_samples, pad_tolerance=config["pad_tolerance"],
+                                     sr=front.sr, path=path)
+            if change:
+                notes.append(("padded" if change > 0 else "cut", path, change))
+            try:
+                front(y, out=out[j])
+            except ValueError as exc:
+                hint = " (use --dtype float32)" if "float16" in str(exc) else ""
+                raise AudioError(f"{path}: {exc}{hint}") from None
+        return start, out, notes
+
+
+_WORKER: _ClipWorker | None = None
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory in the heap instead of returning it to the OS.
+
+    Every clip allocates and frees the same few arrays of some MB; by default
+    glibc unmaps them on free and the next clip page-faults them back in,
+    which costs more than the FFT. With a fixed mmap threshold (32 MB) and a
+    high trim threshold the heap is reused. The heap stays at its peak size
+    (tens of MB). No-op where ``mallopt`` is missing (not glibc).
+    """
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 256 << 20)
+
+
+def _init_worker(config: Mapping[str, Any], resample: bool, dtype: str) -> None:
+    global _WORKER
+    _keep_freed_memory()
+    _WORKER = _ClipWorker(config, resample, dtype)
+
+
+def _run_worker(task: tuple[int, Sequence[str]]):
+    return _WORKER(task)
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Set the BLAS/OpenMP thread variables to 1 while worker processes start."""
+    saved = {name: os.environ.get(name) for name in _THREAD_ENV}
+    os.environ.update({name: "1" for name in _THREAD_ENV})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _results(tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int) -> Iterator[tuple]:
+    """Results of ``tasks`` (see :class:`_ClipWorker`), not necessarily in order.
+
+    ``nj`` worker processes are started fresh ("spawn") with the BLAS/OpenMP
+    thread variables at 1, so N workers keep to N cores; at most ``2 nj + 2``
+    tasks are in flight, so memory does not grow with the number of clips.
+    While the workers start (importing numpy and scipy takes a good part of
+    a second) the parent computes tasks from the end of the list itself, so
+    that start-up time is not lost; it stops as soon as a worker delivers.
+    """
+    if nj <= 1:
+        _keep_freed_memory()
+        worker = _ClipWorker(*worker_args)
+        for task in tasks:
+            yield worker(task)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    queue = deque(tasks)
+    pending: deque = deque()
+    window = 2 * nj + 2
+    local: _ClipWorker | None = None
+    workers_ready = False
+    with _single_threaded_children():
+        executor = ProcessPoolExecutor(nj, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker, initargs=worker_args)
+        try:
+            while queue and len(pending) < window:
+                pending.append(executor.submit(_run_worker, queue.popleft()))
+            while pending:
+                if not workers_ready and not pending[0].done() and queue:
+                    if local is None:
+                        _keep_freed_memory()
+                        local = _ClipWorker(*worker_args)
+                    yield local(queue.pop())
+                    continue
+                result = pending.popleft().result()
+                workers_ready = True
+                if queue:
+                    pending.append(executor.submit(_run_worker, queue.popleft()))
+                yield result
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------
+# the stage
+# --------------------------------------------------------------------------
+def _check_output(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise ArtifactError(f"{out}: already exists (use --force to overwrite)")
+    if out.exists() and out.is_dir():
+        raise ArtifactError(f"{out}: is a folder")
+
+
+def _combine(shards: Sequence[str | os.PathLike], out: Path, *, manifest_path, preset, config_path,
+             force: bool) -> dict[str, Any]:
+    from .artifacts import combine_features, open_features
+
+    shards = [Path(s) for s in shards]
+    _check_output(out, force)
+    for shard in shards:
+        if shard.resolve() == out.resolve():
+            raise ArtifactError(f"{out}: the output is also one of the shards to combine")
+    ids: list[str] = []
+    configs = []
+    for shard in shards:
+        with open_features(shard) as f:
+            ids.extend(str(i) for i in f.ids)
+            configs.append((shard, f.config))
+    if preset is not None or config_path is not None:
+        from .artifacts import check_same_config
+
+        wanted = resolve_config(preset, config_path)
+        for shard, config in configs:
+            check_same_config(config, wanted, shard, config_path or f"preset {preset}")
+    if manifest_path is not None:
+        from .manifest import read_manifest
+
+        expected = read_manifest(manifest_path).ids
+        if ids != expected:
+            missing = len(set(expected) - set(ids))
+            extra = len(set(ids) - set(expected))
+            raise MismatchError(
+                f"{manifest_path}: the shards do not hold exactly its clips in order "
+                f"({len(ids)} clips in the shards, {len(expected)} in the manifest, "
+                f"{missing} missing, {extra} not in the manifest)"
+            )
+    combine_features(shards, out)
+    log.info("%s: combined %d shards, %d clips (virtual dataset)", out, len(shards), len(ids))
+    return {"out": str(out), "clips": len(ids), "shards": [str(s) for s in shards]}
+
+
+def featurize(
+    manifest_path: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    preset: str | None = None,
+    config_path: str | os.PathLike | None = None,
+    dtype: str = "float16",
+    resample: bool = False,
+    nj: int = 1,
+    shard: str | Sequence[int] | None = None,
+    combine: Sequence[str | os.PathLike] = (),
+    force: bool = False,
+) -> dict[str, Any]:
+    """Compute the model-input features of every clip of a manifest (``asctool featurize``).
+
+    Parameters
+    ----------
+    manifest_path : manifest TSV (optional with ``combine``: then the combined
+        ids are checked against it)
+    out : features file to write (HDF5, atomic)
+    preset : ``"1a"`` or ``"1b"`` (default ``"1a"``)
+    config_path : YAML front-end config instead of a preset
+    dtype : ``"float16"`` or ``"float32"`` storage
+    resample : resample clips at another rate instead of failing
+    nj : worker processes (1: compute in this process)
+    shard : ``"K/N"``: only the K-th of N contiguous blocks of the manifest
+    combine : shard files to combine into ``out`` (virtual dataset) instead
+        of computing features
+    force : overwrite an existing ``out``
+
+    Returns
+    -------
+    summary : dict with the output path, clip count, feature shape, dtype,
+        time taken and counts of downmixed, padded and cut clips.
+    """
+    out = Path(out)
+    if combine:
+        if shard is not None:
+            raise ConfigError("--shard cannot be used with --combine")
+        return _combine(combine, out, manifest_path=manifest_path, preset=preset, config_path=config_path,
+                        force=force)
+    if manifest_path is None:
+        raise ConfigError("--manifest is required (unless combining shards with --combine)")
+    if dtype not in ("float16", "float32"):
+        raise ConfigError(f"--dtype must be float16 or float32, got {dtype!r}")
+    if nj < 1:
+        raise ConfigError(f"--nj must be at least 1, got {nj}")
+    config = resolve_config(preset, config_path)
+    _check_output(out, force)
+
+    from .artifacts import FeaturesWriter
+    from .console import progress
+    from .manifest import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    rows = range(len(manifest))
+    extra_attrs: dict[str, Any] = {}
+    if shard is not None:
+        k, n = parse_shard(shard)
+        rows = shard_range(len(manifest), k, n)
+        extra_attrs["shard"] = f"{k}/{n}"
+        if not rows:
+            log.warning("%s: shard %d/%d of %d clips is empty", manifest_path, k, n, len(manifest))
+    clips = [manifest.clips[i] for i in rows]
+    paths = [str(manifest.audio_path(clip)) for clip in clips]
+    front = FrontEnd(config)
+    batch = 8 if nj == 1 else 4
+    tasks = [(i, paths[i:i + batch]) for i in range(0, len(paths), batch)]
+    inputs = [manifest_path] + ([config_path] if config_path is not None else [])
+    counts = {"downmixed": 0, "padded": 0, "cut": 0}
+    started = time.perf_counter()
+    with FeaturesWriter(
+        out, n=len(clips), feature_shape=front.feature_shape, config=config,
+        ids=[c.id for c in clips], scenes=[c.scene for c in clips], devices=[c.device for c in clips],
+        locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,
+    ) as writer, progress(len(clips), "featurize") as advance:
+        for start, block, notes in _results(tasks, (config, resample, dtype), min(nj, max(1, len(tasks)))):
+            for j in range(block.shape[0]):
+                writer.write(start + j, block[j])
+            for kind, path, change in notes:
+                counts[kind] += 1
+                if counts[kind] == 1:
+                    _first_note(kind, path, change, config)
+            advance(block.shape[0])
+    seconds = time.perf_counter() - started
+    for kind in ("downmixed", "padded", "cut"):
+        if counts[kind] > 1:
+            log.info("%d clips %s in all", counts[kind], kind)
+    rate = len(clips) / seconds if seconds > 0 else float("inf")
+    log.info("%s: %d clips, features %s %s, %.1f s (%.1f clips/s, %d worker%s)", out, len(clips),
+             "x".join(map(str, front.feature_shape)), dtype, seconds, rate, nj, "s" if nj > 1 else "")
+    summary: dict[str, Any] = {
+        "out": str(out), "clips": len(clips), "feature_shape": list(front.feature_shape), "dtype": dtype,
+        "seconds": round(seconds, 3), "clips_per_second": round(rate, 1), **counts,
+    }
+    if shard is not None:
+        summary["shard"] = extra_attrs["shard"]
+    return summary
+
+
+def _first_note(kind: str, path: str, change: int, config: Mapping[str, Any]) -> None:
+    """Log the first clip of each kind of adjustment (one message per run, not per clip)."""
+    if kind == "downmixed":
+        log.warning("%s: averaging the channels to mono (this front end is mono); "
+                    "every multi-channel clip is downmixed, this warning is shown once", path)
+    elif kind == "padded":
+        log.warning("%s: %d samples short of %g s, zero-padded at the end (shown once; the summary counts them)",
+                    path, change, config["duration"])
+    else:
+        log.info("%s: longer than %g s, cut to its first %g s (shown once)", path, config["duration"],
+                 config["duration"])
