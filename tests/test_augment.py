@@ -281,3 +281,45 @@ def test_leakage_guard_with_the_real_tau_split(shared_data, tmp_path):
     summary = run("noise", manifest, out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv",
                   exclude_locations=split / "fold1_evaluate.csv")
     assert summary["excluded_by_location"] == 1 and summary["output_clips"] == 3
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_output(tmp_path):
+    """Kill a real `asctool augment` process mid-run, restart it, compare with an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stems = [f"tram-oslo-{k}-{k}-a" for k in range(40)]
+    manifest = make_corpus(tmp_path / "d", stems, n=SR * 2)
+    out_dir = tmp_path / "killed"
+    command = [sys.executable, "-c", "from asctool.cli import main; main()", "-q", "augment", "pitch",
+               "--manifest", str(manifest), "--seed", "5", "--nj", "2",
+               "--out-dir", str(out_dir), "--out-manifest", str(tmp_path / "k.tsv")]
+    # its own process group, so the kill reaches the workers too
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out_dir.glob("*.flac"))) < 5:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_before = len(list(out_dir.glob("*.flac")))
+    assert 0 < n_before < len(stems) and not (tmp_path / "k.tsv").exists()
+    summary = run("pitch", manifest, out_dir=out_dir, out_manifest=tmp_path / "k.tsv", seed=5, nj=2)
+    assert summary["kept_existing"] >= n_before - 2 and summary["output_clips"] == len(stems)
+    run("pitch", manifest, out_dir=tmp_path / "clean", out_manifest=tmp_path / "c.tsv", seed=5, nj=1)
+    clean = {p.name: p.read_bytes() for p in (tmp_path / "clean").glob("*.flac")}
+    assert {p.name: p.read_bytes() for p in out_dir.glob("*.flac")} == clean
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["pitch", "speed", "reverb-drc"])
+def test_nj_does_not_change_the_output(corpus, tmp_path, method):
+    extra = {"simulate_rooms": 2} if method == "reverb-drc" else {}
+    outputs = []
+    for nj in (1, 2):
+        run(method, corpus, out_dir=tmp_path / f"o{nj}", out_manifest=tmp_path / f"o{nj}.tsv", nj=nj, seed=11, **extra)
+        outputs.append({p.name: p.read_bytes() for p in (tmp_path / f"o{nj}").glob("*.flac")})
+    assert outputs[0] == outputs[1] and outputs[0]
