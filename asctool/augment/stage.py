@@ -36,7 +36,7 @@ import multiprocessing
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -194,8 +194,9 @@ def _check_out_dir(out_dir: Path, settings: dict[str, Any], allowed: set[str]) -
         previous = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise AsctoolError(f"{marker}: unreadable run record ({exc})") from None
-    if previous != json.loads(json.dumps(settings)):
-        differs = sorted(k for k in set(previous) | set(settings) if previous.get(k) != json.loads(json.dumps(settings)).get(k))
+    current = json.loads(json.dumps(settings))  # as it reads back from the file
+    if previous != current:
+        differs = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
         raise AsctoolError(
             f"{out_dir}: output folder holds a run with other settings ({', '.join(differs)}); use another folder"
         )
