@@ -574,13 +574,15 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
     if atoms:
         D = np.stack(atoms, axis=1).astype(np.float32)        # (freq, atoms)
         A = np.stack(acts, axis=0).astype(np.float32)          # (atoms, frames)
-        power = np.maximum(D @ A, 0.0)
-        mag = np.sqrt(power * n_fft)
-        spec = mag * (rng.standard_normal(mag.shape, dtype=np.float32)
-                      + 1j * rng.standard_normal(mag.shape, dtype=np.float32)) / np.sqrt(2.0)
-        frames = sfft.irfft(spec.T, n_fft, axis=-1) * np.sin(np.pi * (np.arange(n_fft) + 0.5) / n_fft)
+        power = np.maximum(A.T @ D.T, 0.0)                      # (frames, freq)
+        mag = np.sqrt(power * np.float32(n_fft / 2.0))
+        spec = np.empty(mag.shape, dtype=np.complex64)
+        spec.real = mag * rng.standard_normal(mag.shape, dtype=np.float32)
+        spec.imag = mag * rng.standard_normal(mag.shape, dtype=np.float32)
+        window = np.sin(np.pi * (np.arange(n_fft) + 0.5) / n_fft).astype(np.float32)
+        frames = sfft.irfft(spec, n_fft, axis=-1) * window
         # overlap-add with 50 % hop (sine window: squared windows sum to 1)
-        ola = np.zeros((n_frames + 1, hop))
+        ola = np.zeros((n_frames + 1, hop), dtype=np.float32)
         ola[:-1] += frames[:, :hop]
         ola[1:] += frames[:, hop:]
         y += ola.reshape(-1)[hop // 2: hop // 2 + n]

@@ -1,0 +1,91 @@
+"""Manifests, TAU file names, CSV reading and label maps."""
+from __future__ import annotations
+
+import pytest
+
+from asctool.errors import ManifestError
+from asctool.manifest import (
+    COARSE_CLASSES,
+    SCENES,
+    Clip,
+    device_of,
+    location_of,
+    packaged_hierarchy,
+    parse_stem,
+    read_csv_rows,
+    read_label_map,
+    read_manifest,
+    segment_of,
+    write_manifest,
+)
+
+
+def test_parse_stem():
+    stem = "street_traffic-barcelona-161-4901-s5"
+    assert parse_stem(stem) == {
+        "scene": "street_traffic", "city": "barcelona", "location": "street_traffic-barcelona-161",
+        "segment": "street_traffic-barcelona-161-4901", "device": "s5",
+    }
+    assert location_of(stem) == "street_traffic-barcelona-161"
+    assert segment_of(stem) == "street_traffic-barcelona-161-4901"
+    assert device_of(stem) == "s5"
+    for bad in ("airport-lisbon-1000-a", "airport--1000-1-a", "0"):
+        with pytest.raises(ManifestError, match="TAU pattern"):
+            parse_stem(bad)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"filename\tscene_label\na.wav\tpark\nb.wav\tbus",          # LF, no final newline
+        b"filename\tscene_label\r\na.wav\tpark\r\nb.wav\tbus\r\n",  # CRLF
+        b"\xef\xbb\xbffilename\tscene_label\r\na.wav\tpark\r\n\r\nb.wav\tbus",  # BOM, blank line
+    ],
+)
+def test_read_csv_rows_line_endings(tmp_path, data):
+    path = tmp_path / "x.csv"
+    path.write_bytes(data)
+    header, rows = read_csv_rows(path, required=("filename",))
+    assert header == ["filename", "scene_label"]
+    assert rows == [{"filename": "a.wav", "scene_label": "park"}, {"filename": "b.wav", "scene_label": "bus"}]
+
+
+def test_read_csv_rows_errors(tmp_path):
+    with pytest.raises(ManifestError, match="file not found"):
+        read_csv_rows(tmp_path / "none.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ManifestError, match="empty file"):
+        read_csv_rows(tmp_path / "empty.csv")
+    (tmp_path / "wide.csv").write_text("filename\na.wav\textra\n")
+    with pytest.raises(ManifestError, match="line 2 has 2 fields, header has 1"):
+        read_csv_rows(tmp_path / "wide.csv")
+
+
+def test_manifest_round_trip_and_checks(tmp_path):
+    clips = [Clip("park-paris-3-3-a", "../audio/park-paris-3-3-a.wav", "park", "a", "paris", "park-paris-3"),
+             Clip("x-aug", "/abs/x.flac", "bus", "a", "", "", source_id="x", augmentation="pitch")]
+    path = write_manifest(tmp_path / "m" / "train.tsv", clips)
+    manifest = read_manifest(path)
+    assert manifest.clips == clips and manifest.is_augmented
+    assert manifest.audio_path(clips[0]) == (tmp_path / "m" / "../audio/park-paris-3-3-a.wav")
+    assert str(manifest.audio_path(clips[1])) == "/abs/x.flac"
+    with pytest.raises(ManifestError, match="duplicate id"):
+        write_manifest(tmp_path / "dup.tsv", [clips[0], clips[0]])
+    (tmp_path / "bad.tsv").write_text("id\tpath\tcolour\nx\tx.wav\tred\n")
+    with pytest.raises(ManifestError, match=r"unexpected column\(s\) colour"):
+        read_manifest(tmp_path / "bad.tsv")
+    (tmp_path / "none.tsv").write_text("id\tpath\n")
+    with pytest.raises(ManifestError, match="lists no clips"):
+        read_manifest(tmp_path / "none.tsv")
+    assert len(read_manifest(tmp_path / "none.tsv", allow_empty=True)) == 0
+
+
+def test_label_maps(tmp_path):
+    hierarchy = packaged_hierarchy()
+    assert sorted(hierarchy) == list(SCENES) and set(hierarchy.values()) == set(COARSE_CLASSES)
+    assert hierarchy["metro_station"] == "indoor" and hierarchy["tram"] == "transportation"
+    (tmp_path / "map.tsv").write_text("scene\tlabel\npark\tgreen\nbus\tgrey\n")
+    assert read_label_map(tmp_path / "map.tsv") == {"park": "green", "bus": "grey"}
+    (tmp_path / "twice.tsv").write_text("park\tgreen\npark\tgrey\n")
+    with pytest.raises(ManifestError, match="mapped twice"):
+        read_label_map(tmp_path / "twice.tsv")
