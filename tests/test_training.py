@@ -411,6 +411,17 @@ def test_snapshot_average(tmp_path):
     path = make_features(tmp_path / "a.h5", 32)
     summary = _train([path], "fcnn", tmp_path / "r", profile="demo", epochs=6, batch_size=8, snapshots=2)
     assert summary["snapshots_averaged"] == ["epoch-0002.weights.h5", "epoch-0006.weights.h5"]
+    from asctool.models import load_model
+
+    model = load_model(tmp_path / "r" / "model.keras")
+    averaged = model.get_weights()
+    snaps = []
+    for name in summary["snapshots_averaged"]:
+        model.load_weights(tmp_path / "r" / "snapshots" / name)
+        snaps.append(model.get_weights())
+    for avg, a, b in zip(averaged, *snaps):
+        np.testing.assert_allclose(avg, (a + b) / 2, rtol=1e-6, atol=1e-7)
+    assert not np.array_equal(snaps[0][1], snaps[1][1])
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 
 __all__ = ["AugmentConfig", "AUGMENTATIONS", "default_augment", "parse_augment",
-           "spec_augment", "random_crop", "mixup", "channel_swap", "augment_batch"]
+           "spec_augment", "random_crop", "mixup", "channel_swap", "augment_batch",
+           "draw_spec_augment", "draw_crop", "draw_mixup", "draw_swap"]
 
 #: Names accepted by ``--augment`` (comma-separated), besides ``auto`` and ``none``.
 AUGMENTATIONS = ("specaugment", "crop", "mixup", "swap")
@@ -157,6 +158,12 @@ def parse_augment(spec: str | None, crop: int | None, model: str,
 
 # --------------------------------------------------------------------------
 # the augmentations (TensorFlow, vectorised, stateless)
+#
+# Each augmentation is split into a draw (small random parameters from a
+# stateless seed) and an application (pure tensor ops). The public functions
+# run one of each; augment_batch draws everything, then applies it in one
+# XLA-compiled function so that crop, cast, masks, mixup and swap fuse into a
+# few passes over the batch.
 # --------------------------------------------------------------------------
 def _uniform(shape, seed):
     import tensorflow as tf
@@ -164,15 +171,88 @@ def _uniform(shape, seed):
     return tf.random.stateless_uniform(shape, seed=seed, dtype=tf.float32)
 
 
-def _band_mask(length, max_width, shape, seeds):
-    """Boolean (B, C, length) mask with one band of width 0..max_width per (B, C)."""
+def _band_keep(length, max_width, shape, seed):
+    """Float (B, C, length) mask: 0 on one band of width 0..max_width per (B, C), else 1."""
     import tensorflow as tf
 
-    width = tf.floor(_uniform(shape, seeds[0]) * tf.cast(max_width + 1, tf.float32))
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    width = tf.floor(_uniform(shape, seeds[0]) * float(max_width + 1))
     width = tf.minimum(width, tf.cast(length, tf.float32))
     start = tf.floor(_uniform(shape, seeds[1]) * (tf.cast(length, tf.float32) - width + 1.0))
     pos = tf.cast(tf.range(length), tf.float32)[None, None, :]
-    return (pos >= start[..., None]) & (pos < (start + width)[..., None])
+    masked = (pos >= start[..., None]) & (pos < (start + width)[..., None])
+    return 1.0 - tf.cast(masked, tf.float32)
+
+
+def draw_spec_augment(seed, shape, *, freq_mask: int = 12, time_mask: int = 39):
+    """Keep masks of SpecAugment: ``fkeep`` (B, F, C) and ``tkeep`` (B, T, C), float 0/1."""
+    import tensorflow as tf
+
+    batch, freq, time, channels = shape[0], shape[1], shape[2], shape[3]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    bc = tf.stack([batch, channels])
+    fkeep = tf.transpose(_band_keep(freq, freq_mask, bc, seeds[0]), [0, 2, 1])
+    tkeep = tf.transpose(_band_keep(time, time_mask, bc, seeds[1]), [0, 2, 1])
+    return fkeep, tkeep
+
+
+def draw_crop(seed, shape, *, length: int):
+    """Frame indices (B, length) of a random crop per example."""
+    import tensorflow as tf
+
+    batch, time = shape[0], shape[2]
+    span = tf.cast(time - length + 1, tf.float32)
+    offset = tf.cast(tf.floor(_uniform(tf.reshape(batch, [1]), tf.cast(seed, tf.int64)) * span), tf.int32)
+    return offset[:, None] + tf.range(length)[None, :]
+
+
+def draw_mixup(seed, batch, *, alpha: float = 0.4):
+    """Mixing weights ``lam`` (B,) ~ Beta(alpha, alpha) and partner permutation ``perm`` (B,)."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
+    size = tf.reshape(batch, [1])
+    g1 = tf.random.stateless_gamma(size, seed=seeds[0], alpha=alpha, dtype=tf.float32)
+    g2 = tf.random.stateless_gamma(size, seed=seeds[1], alpha=alpha, dtype=tf.float32)
+    lam = g1 / tf.maximum(g1 + g2, 1e-12)
+    perm = tf.argsort(_uniform(size, seeds[2]))
+    return lam, perm
+
+
+def draw_swap(seed, batch, *, p: float = 0.5):
+    """Boolean (B,): which examples get their channel pairs exchanged."""
+    import tensorflow as tf
+
+    return _uniform(tf.reshape(batch, [1]), tf.cast(seed, tf.int64)) < p
+
+
+def _apply_masks(x, fkeep, tkeep):
+    return x * fkeep[:, :, None, :] * tkeep[:, None, :, :]
+
+
+def _apply_crop(x, index):
+    import tensorflow as tf
+
+    return tf.gather(x, index, axis=2, batch_dims=1)
+
+
+def _apply_mixup(x, y, lam, perm):
+    import tensorflow as tf
+
+    lx = tf.reshape(lam, [-1, 1, 1, 1])
+    x = lx * x + (1.0 - lx) * tf.gather(x, perm)
+    y = lam[:, None] * y + (1.0 - lam[:, None]) * tf.gather(y, perm)
+    return x, y
+
+
+def _apply_swap(x, swap):
+    import tensorflow as tf
+
+    channels = x.shape[-1]
+    if channels is None or channels % 2:
+        raise ConfigError(f"channel swap needs an even, known channel count, got {channels}")
+    order = [c ^ 1 for c in range(channels)]                  # 1, 0, 3, 2, 5, 4
+    return tf.where(swap[:, None, None, None], tf.gather(x, order, axis=3), x)
 
 
 def spec_augment(x, seed, *, freq_mask: int = 12, time_mask: int = 39):
@@ -184,7 +264,8 @@ def spec_augment(x, seed, *, freq_mask: int = 12, time_mask: int = 39):
     seed : tf.Tensor [shape=(2,)], int
         Stateless seed.
     freq_mask, time_mask : int
-        Largest band widths (bins, frames); widths are uniform in 0..max.
+        Largest band widths (bins, frames); widths are uniform in 0..max,
+        positions uniform over the valid starts.
 
     Returns
     -------
@@ -192,16 +273,8 @@ def spec_augment(x, seed, *, freq_mask: int = 12, time_mask: int = 39):
     """
     import tensorflow as tf
 
-    shape = tf.shape(x)
-    batch, freq, time, channels = shape[0], shape[1], shape[2], shape[3]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-    bc = tf.stack([batch, channels])
-    fmask = _band_mask(freq, freq_mask, bc, seeds[0:2])        # (B, C, F)
-    tmask = _band_mask(time, time_mask, bc, seeds[2:4])        # (B, C, T)
-    fmask = tf.transpose(fmask, [0, 2, 1])[:, :, None, :]      # (B, F, 1, C)
-    tmask = tf.transpose(tmask, [0, 2, 1])[:, None, :, :]      # (B, 1, T, C)
-    keep = tf.cast(tf.logical_not(fmask | tmask), x.dtype)
-    return x * keep
+    fkeep, tkeep = draw_spec_augment(seed, tf.shape(x), freq_mask=freq_mask, time_mask=time_mask)
+    return _apply_masks(x, tf.cast(fkeep, x.dtype), tf.cast(tkeep, x.dtype))
 
 
 def random_crop(x, seed, *, length: int):
@@ -220,12 +293,7 @@ def random_crop(x, seed, *, length: int):
     """
     import tensorflow as tf
 
-    shape = tf.shape(x)
-    batch, time = shape[0], shape[2]
-    span = tf.cast(time - length + 1, tf.float32)
-    offset = tf.cast(tf.floor(_uniform(tf.reshape(batch, [1]), seed) * span), tf.int32)
-    index = offset[:, None] + tf.range(length)[None, :]               # (B, L)
-    return tf.gather(x, index, axis=2, batch_dims=1)
+    return _apply_crop(x, draw_crop(seed, tf.shape(x), length=length))
 
 
 def mixup(x, y, seed, *, alpha: float = 0.4):
@@ -233,7 +301,7 @@ def mixup(x, y, seed, *, alpha: float = 0.4):
 
     Parameters
     ----------
-    x : tf.Tensor [shape=(batch, ...)], float32
+    x : tf.Tensor [shape=(batch, freq, time, channels)], float32
     y : tf.Tensor [shape=(batch, classes)], float32 (one-hot or soft)
     seed : tf.Tensor [shape=(2,)], int
     alpha : float
@@ -245,16 +313,8 @@ def mixup(x, y, seed, *, alpha: float = 0.4):
     """
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    batch = tf.shape(x)[0]
-    g1 = tf.random.stateless_gamma(tf.reshape(batch, [1]), seed=seeds[0], alpha=alpha, dtype=tf.float32)
-    g2 = tf.random.stateless_gamma(tf.reshape(batch, [1]), seed=seeds[1], alpha=alpha, dtype=tf.float32)
-    lam = g1 / tf.maximum(g1 + g2, 1e-12)
-    perm = tf.argsort(_uniform(tf.reshape(batch, [1]), seeds[2]))
-    lx = tf.reshape(lam, tf.concat([[batch], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
-    x = lx * x + (1.0 - lx) * tf.gather(x, perm)
-    y = lam[:, None] * y + (1.0 - lam[:, None]) * tf.gather(y, perm)
-    return x, y
+    lam, perm = draw_mixup(seed, tf.shape(x)[0], alpha=alpha)
+    return _apply_mixup(x, y, lam, perm)
 
 
 def channel_swap(x, seed, *, p: float = 0.5):
@@ -273,15 +333,34 @@ def channel_swap(x, seed, *, p: float = 0.5):
     """
     import tensorflow as tf
 
-    channels = x.shape[-1]
-    if channels is None or channels % 2:
-        raise ConfigError(f"channel swap needs an even, known channel count, got {channels}")
-    order = [c ^ 1 for c in range(channels)]                  # 1, 0, 3, 2, 5, 4
-    swap = _uniform(tf.shape(x)[:1], seed) < p
-    return tf.where(swap[:, None, None, None], tf.gather(x, order, axis=3), x)
+    return _apply_swap(x, draw_swap(seed, tf.shape(x)[0], p=p))
 
 
-def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int):
+def _apply_all(x, labels, params, *, config: AugmentConfig, num_classes: int):
+    """Apply drawn parameters in the reference order (masks are drawn on the full
+    length and cropped with the input, which equals masking before cropping)."""
+    import tensorflow as tf
+
+    y = tf.one_hot(labels, num_classes, dtype=tf.float32)
+    if config.crop:
+        x = _apply_crop(x, params["crop"])
+    x = tf.cast(x, tf.float32)
+    if config.specaugment:
+        fkeep, tkeep = params["spec"]
+        if config.crop:
+            tkeep = _apply_crop(tkeep[:, None], params["crop"])[:, 0]
+        x = _apply_masks(x, fkeep, tkeep)
+    if config.mixup:
+        x, y = _apply_mixup(x, y, *params["mixup"])
+    if config.channel_swap:
+        x = _apply_swap(x, params["swap"])
+    return x, y
+
+
+_FUSED: dict = {}
+
+
+def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int, jit: bool = True):
     """Apply the configured augmentations to one training batch.
 
     Parameters
@@ -291,6 +370,10 @@ def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int):
     seed : tf.Tensor [shape=(2,)], int64 per-batch seed
     config : AugmentConfig
     num_classes : int
+    jit : bool
+        Apply the augmentations in one XLA-compiled function (the random
+        parameters are drawn outside it); the result equals the unfused one
+        up to float rounding (about 1e-7).
 
     Returns
     -------
@@ -300,14 +383,23 @@ def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int):
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-    x = tf.cast(x, tf.float32)
-    y = tf.one_hot(labels, num_classes, dtype=tf.float32)
+    shape = tf.shape(x)
+    params: dict = {}
     if config.specaugment:
-        x = spec_augment(x, seeds[0], freq_mask=config.freq_mask, time_mask=config.time_mask)
+        params["spec"] = draw_spec_augment(seeds[0], shape, freq_mask=config.freq_mask,
+                                           time_mask=config.time_mask)
     if config.crop:
-        x = random_crop(x, seeds[1], length=config.crop)
+        params["crop"] = draw_crop(seeds[1], shape, length=config.crop)
     if config.mixup:
-        x, y = mixup(x, y, seeds[2], alpha=config.mixup_alpha)
+        params["mixup"] = draw_mixup(seeds[2], shape[0], alpha=config.mixup_alpha)
     if config.channel_swap:
-        x = channel_swap(x, seeds[3], p=config.swap_p)
-    return x, y
+        params["swap"] = draw_swap(seeds[3], shape[0], p=config.swap_p)
+    if not jit:
+        return _apply_all(x, labels, params, config=config, num_classes=num_classes)
+    key = (config, num_classes)
+    if key not in _FUSED:
+        def fused(x, labels, params):
+            return _apply_all(x, labels, params, config=config, num_classes=num_classes)
+
+        _FUSED[key] = tf.function(fused, jit_compile=True)
+    return _FUSED[key](x, labels, params)

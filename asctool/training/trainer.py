@@ -276,8 +276,10 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
             if done in snapshot_epochs:
                 snap = run_dir / "snapshots" / f"epoch-{done:04d}.weights.h5"
                 snap.parent.mkdir(exist_ok=True)
-                with atomic_path(snap) as tmp:
-                    self.model.save_weights(tmp)
+                tmp = snap.with_name(f"epoch-{done:04d}.tmp-{os.getpid()}.weights.h5")
+                with _quiet_numpy_copy_warning():
+                    self.model.save_weights(tmp)   # Keras wants the .weights.h5 suffix
+                os.replace(tmp, snap)
                 state["snapshots"].append(snap.name)
             checkpoint = run_dir / "checkpoint" / f"epoch-{done:04d}.keras"
             checkpoint.parent.mkdir(exist_ok=True)
