@@ -39,7 +39,7 @@ import numpy as np
 import scipy.fft
 
 from .audio import read_audio
-from .errors import ArtifactError, AudioError, ConfigError, MismatchError
+from .errors import ArtifactError, AsctoolError, AudioError, ConfigError, MismatchError
 
 __all__ = [
     "PRESETS",
@@ -808,7 +808,14 @@ class _ClipWorker:
         self.resample = resample
         self.dtype = np.dtype(dtype)
 
-    def __call__(self, task: tuple[int, Sequence[str]]) -> tuple[int, np.ndarray, list[tuple[str, str, int]]]:
+    def __call__(self, task: tuple[int, Sequence[str]]) -> tuple[int, np.ndarray, list[tuple[str, str, int]], float]:
+        """Features of the clips ``paths`` of ``task = (start, paths)``.
+
+        Returns ``(start, features [shape=(len(paths), *feature_shape)], notes,
+        cpu_seconds)``; notes are ``(kind, path, samples)`` for downmixed,
+        padded and cut clips, reported once by the parent.
+        """
+        cpu_started = time.process_time()
         start, paths = task
         front, config = self.front, self.front.config
         out = np.empty((len(paths), *front.feature_shape), dtype=self.dtype)
@@ -827,7 +834,7 @@ class _ClipWorker:
             except ValueError as exc:
                 hint = " (use --dtype float32)" if "float16" in str(exc) else ""
                 raise AudioError(f"{path}: {exc}{hint}") from None
-        return start, out, notes
+        return start, out, notes, time.process_time() - cpu_started
 
 
 _WORKER: _ClipWorker | None = None
@@ -878,23 +885,42 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _worker_context():
+    """Where workers come from: a fork server started with one BLAS/OpenMP thread.
+
+    The server is a fresh interpreter started (once per parent process, with
+    the thread variables of :func:`_single_threaded_children` at 1) that imports
+    numpy, scipy.fft and this module; each worker is forked from it, so the
+    imports are paid once, not once per worker, and no handle of the parent
+    (such as the open output file) reaches a worker.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _results(tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int) -> Iterator[tuple]:
     """Results of ``tasks`` (see :class:`_ClipWorker`), not necessarily in order.
 
-    ``nj`` worker processes are started fresh ("spawn") with the BLAS/OpenMP
+    The CPU time in each result counts worker processes only (0 for tasks
+    computed in this process).
+
+    ``nj`` worker processes (:func:`_worker_context`) run with the BLAS/OpenMP
     thread variables at 1, so N workers keep to N cores; at most ``2 nj + 2``
     tasks are in flight, so memory does not grow with the number of clips.
-    While the workers start (importing numpy and scipy takes a good part of
-    a second) the parent computes tasks from the end of the list itself, so
-    that start-up time is not lost; it stops as soon as a worker delivers.
+    While the workers start (the first time, importing numpy and scipy takes a
+    good part of a second) the parent computes tasks from the end of the list
+    itself, so that start-up time is not lost; it stops as soon as a worker
+    delivers.
     """
     if nj <= 1:
         _keep_freed_memory()
         worker = _ClipWorker(*worker_args)
         for task in tasks:
-            yield worker(task)
+            yield (*worker(task)[:3], 0.0)  # CPU of this process is counted by the caller
         return
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     queue = deque(tasks)
@@ -903,8 +929,8 @@ def _results(tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int
     local: _ClipWorker | None = None
     workers_ready = False
     with _single_threaded_children():
-        executor = ProcessPoolExecutor(nj, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=worker_args)
+        executor = ProcessPoolExecutor(nj, mp_context=_worker_context(), initializer=_init_worker,
+                                       initargs=worker_args)
         try:
             while queue and len(pending) < window:
                 pending.append(executor.submit(_run_worker, queue.popleft()))
@@ -913,7 +939,7 @@ def _results(tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int
                     if local is None:
                         _keep_freed_memory()
                         local = _ClipWorker(*worker_args)
-                    yield local(queue.pop())
+                    yield (*local(queue.pop())[:3], 0.0)
                     continue
                 result = pending.popleft().result()
                 workers_ready = True
@@ -1042,13 +1068,13 @@ def featurize(
     tasks = [(i, paths[i:i + batch]) for i in range(0, len(paths), batch)]
     inputs = [manifest_path] + ([config_path] if config_path is not None else [])
     counts = {"downmixed": 0, "padded": 0, "cut": 0}
-    started = time.perf_counter()
+    started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
     with FeaturesWriter(
         out, n=len(clips), feature_shape=front.feature_shape, config=config,
         ids=[c.id for c in clips], scenes=[c.scene for c in clips], devices=[c.device for c in clips],
         locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,
-    ) as writer, progress(len(clips), "featurize") as advance:
-        for start, block, notes in _results(tasks, (config, resample, dtype), min(nj, max(1, len(tasks)))):
+    ) as writer, progress(len(clips), "featurize") as advance, _worker_failures(manifest_path):
+        for start, block, notes, cpu in _results(tasks, (config, resample, dtype), min(nj, max(1, len(tasks)))):
             for j in range(block.shape[0]):
                 writer.write(start + j, block[j])
             for kind, path, change in notes:
@@ -1056,7 +1082,10 @@ def featurize(
                 if counts[kind] == 1:
                     _first_note(kind, path, change, config)
             advance(block.shape[0])
+            worker_cpu += cpu
     seconds = time.perf_counter() - started
+    # CPU of this process plus the work done in worker processes (not their start-up)
+    cpu_seconds = time.process_time() - cpu_started + worker_cpu
     for kind in ("downmixed", "padded", "cut"):
         if counts[kind] > 1:
             log.info("%d clips %s in all", counts[kind], kind)
@@ -1065,11 +1094,25 @@ def featurize(
              "x".join(map(str, front.feature_shape)), dtype, seconds, rate, nj, "s" if nj > 1 else "")
     summary: dict[str, Any] = {
         "out": str(out), "clips": len(clips), "feature_shape": list(front.feature_shape), "dtype": dtype,
-        "seconds": round(seconds, 3), "clips_per_second": round(rate, 1), **counts,
+        "seconds": round(seconds, 3), "clips_per_second": round(rate, 1), "cpu_seconds": round(cpu_seconds, 3),
+        **counts,
     }
     if shard is not None:
         summary["shard"] = extra_attrs["shard"]
     return summary
+
+
+@contextlib.contextmanager
+def _worker_failures(manifest_path) -> Iterator[None]:
+    """Report a worker process that died (killed, out of memory) as a one-line error."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        yield
+    except BrokenProcessPool as exc:
+        raise AsctoolError(
+            f"{manifest_path}: a featurize worker process died ({exc}); run with --nj 1 to see why"
+        ) from None
 
 
 def _first_note(kind: str, path: str, change: int, config: Mapping[str, Any]) -> None:
