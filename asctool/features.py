@@ -495,12 +495,12 @@ def power_spectrogram(
     windowed = windowed_frames(y, window.astype(np.float32, copy=False), hop_length=hop_length,
                                center=center, pad_mode=pad_mode)
     spectrum = scipy.fft.rfft(windowed, axis=-1, overwrite_x=True, workers=1)
-    parts = spectrum.view(np.float32).reshape(*spectrum.shape, 2)
-    np.square(parts, out=parts)
-    result = parts[..., 0] + parts[..., 1]
-    if power != 2.0:
-        np.power(result, np.float32(power / 2.0), out=result)
-    return result
+    magnitude = np.abs(spectrum)  # float32; |X| ** power as librosa computes it
+    if power == 2.0:
+        np.square(magnitude, out=magnitude)
+    elif power != 1.0:
+        np.power(magnitude, np.float32(power), out=magnitude)
+    return magnitude
 
 
 @dataclass(frozen=True)
