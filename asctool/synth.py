@@ -359,7 +359,7 @@ def location_params(scene: str, rng: np.random.Generator) -> dict:
     for rank, (name, level) in enumerate(sorted(recipe.levels.items(), key=lambda kv: -kv[1])):
         if rank >= 2 and rng.uniform() < 0.2:  # the two main sources are always there
             continue
-        levels[name] = level + rng.normal(0.0, 4.0)
+        levels[name] = level + rng.normal(0.0, 3.0)
     coarse = packaged_hierarchy()[scene]
     params = {
         "levels": levels,
@@ -444,7 +444,7 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
     np.ndarray [shape=(n,), dtype=float64], RMS 1
     """
     duration = n / sr
-    levels = {k: v + rng.normal(0.0, 2.5) for k, v in loc["levels"].items()}
+    levels = {k: v + rng.normal(0.0, 2.0) for k, v in loc["levels"].items()}
     gain = {k: 10.0 ** (v / 20.0) for k, v in levels.items()}
 
     # ---- STFT-domain noise sources: power = D (freq x atoms) @ A (atoms x frames)
