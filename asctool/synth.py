@@ -862,6 +862,22 @@ def _render_segment(seg: _Segment, loc: Mapping, seed: int, *, n: int, sr: int, 
     return out
 
 
+def _synth_location(job: tuple) -> list[tuple[str, tuple[str, str, str, str]]]:
+    """Render and write every clip of one location (a unit of work for ``nj`` workers)."""
+    segments, out_dir, seed, n, sr, channels = job
+    loc_rng = np.random.default_rng([seed, 0, segments[0].location_id])
+    loc = location_params(segments[0].scene, loc_rng)
+    room = room_response(loc["rt60"], loc["drr"], sr, loc_rng, channels)
+    written = []
+    for seg in segments:
+        clips = _render_segment(seg, loc, seed, n=n, sr=sr, channels=channels, room=room)
+        for device, y in clips.items():
+            filename = f"audio/{seg.stem(device)}.wav"
+            write_audio(Path(out_dir) / filename, y, sr)
+            written.append((seg.split, (filename, seg.scene, seg.identifier, device)))
+    return written
+
+
 def synthesize(
     out_dir: str | os.PathLike,
     *,
@@ -875,6 +891,7 @@ def synthesize(
     parallel_per_class: int | None = None,
     evaluate_per_class: int | None = None,
     segments_per_location: int = 2,
+    nj: int = 1,
 ) -> dict:
     """Write the demo dataset in the TAU Urban Acoustic Scenes 2020 Mobile layout.
 
@@ -891,6 +908,8 @@ def synthesize(
     devices : devices to write (names or a comma-separated string)
     parallel_per_class, evaluate_per_class, segments_per_location : see
         :func:`plan_dataset`
+    nj : worker processes (one location at a time each); the files do not
+        depend on ``nj``
 
     Returns
     -------
@@ -900,6 +919,8 @@ def synthesize(
     out_dir = Path(out_dir)
     if isinstance(devices, str):
         devices = tuple(d.strip() for d in devices.split(",") if d.strip())
+    if nj < 1:
+        raise AsctoolError(f"nj must be at least 1, got {nj}")
     if channels not in (1, 2):
         raise AsctoolError(f"channels must be 1 or 2, got {channels}")
     if duration <= 0 or sr < 8000:
@@ -915,26 +936,29 @@ def synthesize(
     n = int(round(duration * sr))
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
-    locations: dict[int, dict] = {}
-    rooms: dict[int, np.ndarray] = {}
     rows: dict[str, list[tuple[str, str, str, str]]] = {"train": [], "evaluate": []}
     total = sum(len(s.devices) for s in segments)
-    log.info("synthesizing %d clips (%d segments) into %s", total, len(segments), out_dir)
+    by_location: dict[int, list[_Segment]] = {}
+    for seg in segments:
+        by_location.setdefault(seg.location_id, []).append(seg)
+    jobs = [(group, out_dir, seed, n, sr, channels) for group in by_location.values()]
+    log.info("synthesizing %d clips (%d segments, %d locations) into %s", total, len(segments), len(jobs), out_dir)
     with progress(total, "synth") as advance:
-        for seg in segments:
-            if seg.location_id not in locations:
-                loc_rng = np.random.default_rng([seed, 0, seg.location_id])
-                locations[seg.location_id] = location_params(seg.scene, loc_rng)
-                rooms[seg.location_id] = room_response(
-                    locations[seg.location_id]["rt60"], locations[seg.location_id]["drr"], sr, loc_rng,
-                    channels)
-            clips = _render_segment(seg, locations[seg.location_id], seed, n=n, sr=sr,
-                                    channels=channels, room=rooms[seg.location_id])
-            for device, y in clips.items():
-                filename = f"audio/{seg.stem(device)}.wav"
-                write_audio(out_dir / filename, y, sr)
-                rows[seg.split].append((filename, seg.scene, seg.identifier, device))
-                advance(1)
+        if nj > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=nj) as pool:
+                results = pool.map(_synth_location, jobs)
+                for written in results:
+                    for split, row in written:
+                        rows[split].append(row)
+                    advance(len(written))
+        else:
+            for job in jobs:
+                written = _synth_location(job)
+                for split, row in written:
+                    rows[split].append(row)
+                advance(len(written))
     for split in rows:
         rows[split].sort()
     meta = sorted(rows["train"] + rows["evaluate"])
