@@ -97,14 +97,15 @@ def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, fo
 @click.option("--channels", default=1, type=click.IntRange(1, 2), help="1 (mono, like task 1a) or 2 (stereo, like task 1b: use with --sr 48000).")
 @click.option("--devices", default="a,b,c,s1,s2,s3,s4,s5,s6", help="Comma-separated devices to write (s1-s6 need a).")
 @click.option("--seed", default=0, help="Random seed; the same seed gives byte-identical files.")
+@click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes (the files do not depend on it).")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder.")
 def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channels: int, devices: str, seed: int,
-          force: bool) -> None:
+          nj: int, force: bool) -> None:
     """Synthesize the small demo dataset in the TAU layout (see docs/synth.md)."""
     from .synth import synthesize
 
     _echo_summary(synthesize(out_dir, clips_per_class=clips_per_class, duration=duration, sr=sr, seed=seed,
-                             force=force, channels=channels, devices=devices))
+                             force=force, channels=channels, devices=devices, nj=nj))
 
 
 @cli.command()
