@@ -38,7 +38,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -344,9 +344,6 @@ def _burst(rng: np.random.Generator, sr: int, length_s: float, decay_s: float,
 # --------------------------------------------------------------------------
 # locations, scenes, rooms
 # --------------------------------------------------------------------------
-_BACKGROUNDS = ("hvac", "wind", "rumble", "water", "jet", "babble")
-
-
 def location_params(scene: str, rng: np.random.Generator) -> dict:
     """Draw the fixed properties of one recording location of ``scene``.
 
@@ -355,8 +352,9 @@ def location_params(scene: str, rng: np.random.Generator) -> dict:
     """
     recipe = SCENE_RECIPES[scene]
     levels = {}
-    ranked = sorted(recipe.levels, key=lambda s: -recipe.levels[s])
-    for rank, (name, level) in enumerate(sorted(recipe.levels.items(), key=lambda kv: -kv[1])):
+    ranked = sorted(recipe.levels, key=lambda name: -recipe.levels[name])
+    for rank, name in enumerate(ranked):
+        level = recipe.levels[name]
         if rank >= 2 and rng.uniform() < 0.2:  # the two main sources are always there
             continue
         levels[name] = level + rng.normal(0.0, 3.0)
