@@ -344,6 +344,11 @@ def _burst(rng: np.random.Generator, sr: int, length_s: float, decay_s: float,
 # --------------------------------------------------------------------------
 # locations, scenes, rooms
 # --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _hierarchy() -> dict[str, str]:
+    return packaged_hierarchy()
+
+
 def location_params(scene: str, rng: np.random.Generator) -> dict:
     """Draw the fixed properties of one recording location of ``scene``.
 
@@ -358,7 +363,7 @@ def location_params(scene: str, rng: np.random.Generator) -> dict:
         if rank >= 2 and rng.uniform() < 0.2:  # the two main sources are always there
             continue
         levels[name] = level + rng.normal(0.0, 3.0)
-    coarse = packaged_hierarchy()[scene]
+    coarse = _hierarchy()[scene]
     params = {
         "levels": levels,
         "main": ranked[:2],

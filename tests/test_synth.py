@@ -77,6 +77,9 @@ def test_refuses_non_empty_folder(tmp_path):
     (tmp_path / "x" / "keep.txt").write_text("mine")
     with pytest.raises(AsctoolError, match="not empty"):
         synthesize(tmp_path / "x", clips_per_class=1, duration=1.0, devices="a")
+    result = CliRunner().invoke(cli, ["synth", "--out-dir", str(tmp_path / "x"), "--duration", "1"])
+    assert result.exit_code == 1 and "not empty (use --force" in result.output
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["keep.txt"]
     synthesize(tmp_path / "x", clips_per_class=1, duration=1.0, devices="a", force=True)
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
 
