@@ -25,7 +25,6 @@ independent float64 computation.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -33,12 +32,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import scipy.fft
 
-from .audio import read_audio
+from .audio import audio_info, read_audio
 from .errors import ArtifactError, AsctoolError, AudioError, ConfigError, MismatchError
 
 __all__ = [
@@ -819,8 +818,12 @@ class _ClipWorker:
         start, paths = task
         front, config = self.front, self.front.config
         out = np.empty((len(paths), *front.feature_shape), dtype=self.dtype)
-        notes: list[tuple[str, str, int]] = []
+        notes: list[tuple[str, str, int]] = []  # (kind, path, detail), reported once by the parent
         for j, path in enumerate(paths):
+            if self.resample:
+                rate = audio_info(path).samplerate
+                if rate != front.sr:
+                    notes.append(("resampled", path, rate))
             y, _ = read_audio(path, sr=front.sr, resample_to=self.resample)
             y, downmixed = match_channels(y, front.channels, downmix=config["downmix"], path=path)
             if downmixed:
@@ -1031,7 +1034,8 @@ def featurize(
     Returns
     -------
     summary : dict with the output path, clip count, feature shape, dtype,
-        time taken and counts of downmixed, padded and cut clips.
+        time taken (wall and CPU) and counts of resampled, downmixed, padded
+        and cut clips.
     """
     out = Path(out)
     if combine:
@@ -1067,7 +1071,7 @@ def featurize(
     batch = 8 if nj == 1 else 4
     tasks = [(i, paths[i:i + batch]) for i in range(0, len(paths), batch)]
     inputs = [manifest_path] + ([config_path] if config_path is not None else [])
-    counts = {"downmixed": 0, "padded": 0, "cut": 0}
+    counts = {"resampled": 0, "downmixed": 0, "padded": 0, "cut": 0}
     started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
     with FeaturesWriter(
         out, n=len(clips), feature_shape=front.feature_shape, config=config,
@@ -1086,12 +1090,13 @@ def featurize(
     seconds = time.perf_counter() - started
     # CPU of this process plus the work done in worker processes (not their start-up)
     cpu_seconds = time.process_time() - cpu_started + worker_cpu
-    for kind in ("downmixed", "padded", "cut"):
+    for kind in counts:
         if counts[kind] > 1:
             log.info("%d clips %s in all", counts[kind], kind)
     rate = len(clips) / seconds if seconds > 0 else float("inf")
-    log.info("%s: %d clips, features %s %s, %.1f s (%.1f clips/s, %d worker%s)", out, len(clips),
-             "x".join(map(str, front.feature_shape)), dtype, seconds, rate, nj, "s" if nj > 1 else "")
+    log.info("%s: %d clips, features %s %s, %.1f s (%.1f clips/s, %s)", out, len(clips),
+             "x".join(map(str, front.feature_shape)), dtype, seconds, rate,
+             f"{nj} workers" if nj > 1 else "in this process")
     summary: dict[str, Any] = {
         "out": str(out), "clips": len(clips), "feature_shape": list(front.feature_shape), "dtype": dtype,
         "seconds": round(seconds, 3), "clips_per_second": round(rate, 1), "cpu_seconds": round(cpu_seconds, 3),
@@ -1117,7 +1122,10 @@ def _worker_failures(manifest_path) -> Iterator[None]:
 
 def _first_note(kind: str, path: str, change: int, config: Mapping[str, Any]) -> None:
     """Log the first clip of each kind of adjustment (one message per run, not per clip)."""
-    if kind == "downmixed":
+    if kind == "resampled":
+        log.warning("%s: resampling %d Hz to %d Hz (shown once; the summary counts the resampled clips)",
+                    path, change, config["sr"])
+    elif kind == "downmixed":
         log.warning("%s: averaging the channels to mono (this front end is mono); "
                     "every multi-channel clip is downmixed, this warning is shown once", path)
     elif kind == "padded":

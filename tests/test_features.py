@@ -371,6 +371,8 @@ def test_audio_rules_via_cli(tmp_path):
         _no_leftovers(folder, "f.h5")
     resampled = _invoke("--manifest", tmp_path / "rate" / "m.tsv", "--out", tmp_path / "rate" / "f.h5", "--resample")
     assert resampled.exit_code == 0, resampled.output
+    assert json.loads(resampled.stdout)["resampled"] == 1
+    assert resampled.stderr.count("resampling 48000 Hz to 44100 Hz") == 1
 
     (tmp_path / "junk.wav").write_bytes(b"RIFF not really audio")
     write_manifest(tmp_path / "junk.tsv", [Clip(id="junk", path="junk.wav"), Clip(id="gone", path="gone.wav")])
