@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash recipes/dcase2020_1a.sh --work-dir $(DEMO_DIR)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash recipes/dcase2020_1a.sh --work-dir $(DEMO_DIR) --nj 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -28,19 +28,21 @@ nj=4                  # parallel jobs for sharded stages (augment workers, featu
 backend=""            # job backend: local or slurm (default: $ASCTOOL_BACKEND, else local)
 data_root=""          # TAU 2020 Mobile development root; empty: synthesize the demo data
 profile=""            # paper or demo (default: paper with --data-root, demo without)
-work_dir=work         # holds data/ and exp/ unless --data-dir / --exp say otherwise
+work_dir=exp/dcase2020_1a  # holds db/, data/ and exp/ unless --data-dir / --exp say otherwise
 data_dir=""           # manifests, augmented audio and features (default: WORK_DIR/data)
 exp=""                # models, scores, reports, logs (default: WORK_DIR/exp)
 setup=fold1           # evaluation setup (prefix of the split files)
 augmentations=""      # offline augmentations (default: the profile's; "none" for none)
 simulate_rooms=""     # rooms simulated for reverb / reverb-drc (default: the profile's)
 rir_dir=""            # measured impulse responses for reverb / reverb-drc (instead of simulating)
+augment_devices=""    # source devices of the augmentations, comma-separated (default: the profile's; "all": the methods' own defaults)
 clips_per_class=""    # synth: device-a training clips per scene (default: the profile's)
 fine_models="resnet fcnn fsfcnn"   # 10-class models (ensembled by the mean)
 coarse_models="resnet fcnn"        # 3-class models (ensembled by the mean)
 coarse_resnet_option="base_filters=24"  # model option of the 3-class resnet
 epochs=""             # training epochs (default: the profile's)
 width=""              # model width multiplier (default: the profile's)
+crop=""               # training random-crop length in frames (default: the trainer's, 400 for 1a; demo profile: 128)
 valid_split=0.1       # fraction of training locations held out for validation
 seed=0                # random seed of every stage
 force=false           # rerun stages whose outputs exist
@@ -61,12 +63,14 @@ Options (defaults in brackets):
   --augmentations LIST   quoted list of augment methods, or none [profile's]
   --simulate-rooms N     simulated rooms for reverb methods [profile's]
   --rir-dir DIR          measured impulse responses for reverb methods
+  --augment-devices LIST source devices to augment, e.g. a or a,b,c; all: each method's default [profile's]
   --clips-per-class N    synthesized clips per scene (demo data) [profile's]
   --fine-models LIST     10-class models [$fine_models]
   --coarse-models LIST   3-class models [$coarse_models]
   --coarse-resnet-option KEY=VALUE  option of the 3-class resnet [$coarse_resnet_option]
   --epochs N             training epochs [profile's]
   --width X              model width multiplier [profile's]
+  --crop N               training random-crop length in frames [trainer's; demo 128]
   --valid-split X        training locations held out for validation [$valid_split]
   --seed N               random seed [$seed]
   --force                rerun stages whose outputs exist
@@ -93,11 +97,14 @@ case "$profile" in
   paper)
     : "${augmentations:=pitch speed noise mix spectrum-correction reverb-drc}"
     : "${simulate_rooms:=20}"
+    : "${augment_devices:=all}"
     : "${clips_per_class:=12}"
     ;;
   demo)
     : "${augmentations:=noise}"
     : "${simulate_rooms:=2}"
+    : "${augment_devices:=a}"
+    : "${crop:=128}"        # 3 s crops: a third of the training cost; evaluation uses all 423 frames
     : "${clips_per_class:=6}"
     ;;
   *) die_usage "--profile must be paper or demo, not '$profile'" ;;
@@ -112,6 +119,7 @@ check_int stop_stage "$stop_stage" 0
 train_opts=(--profile "$profile" --seed "$seed" --valid-split "$valid_split")
 [ -n "$epochs" ] && train_opts+=(--epochs "$epochs")
 [ -n "$width" ] && train_opts+=(--width "$width")
+[ -n "$crop" ] && train_opts+=(--crop "$crop")
 force_opt=()
 [ "$force" = true ] && force_opt=(--force)
 
@@ -145,15 +153,16 @@ if in_range 2; then
   for method in $augmentations; do
     out_tsv="$data_dir/aug_$method.tsv"
     if run_stage 2 "augment $method" "$out_tsv"; then
-      room_opts=()
+      method_opts=()
+      [ "$augment_devices" != all ] && method_opts+=(--devices "$augment_devices")
       case "$method" in
         reverb|reverb-drc)
-          if [ -n "$rir_dir" ]; then room_opts=(--rir-dir "$rir_dir"); else room_opts=(--simulate-rooms "$simulate_rooms"); fi
+          if [ -n "$rir_dir" ]; then method_opts+=(--rir-dir "$rir_dir"); else method_opts+=(--simulate-rooms "$simulate_rooms"); fi
           ;;
       esac
       "${cpu_cmd[@]}" "$exp/log/augment_$method.log" \
         asctool augment "$method" --manifest "$train_tsv" --out-dir "$data_dir/aug/$method" \
-        --out-manifest "$out_tsv" --exclude-locations "$eval_tsv" "${room_opts[@]}" \
+        --out-manifest "$out_tsv" --exclude-locations "$eval_tsv" "${method_opts[@]}" \
         --nj "$nj" --seed "$seed"
     fi
   done
@@ -237,7 +246,7 @@ if in_range 6; then
   fi
   if run_stage 6 "mean ensemble of the 3-class models" "$exp/coarse_ensemble/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" "$exp/log/ensemble_coarse.log" \
-      asctool ensemble "${coarse_scores[@]}" --method mean --out "$exp/coarse_ensemble/scores_evaluate.h5"
+      asctool ensemble "${coarse_scores[@]}" --method mean --labels coarse --out "$exp/coarse_ensemble/scores_evaluate.h5"
   fi
   if run_stage 6 "two-stage fusion (joined by clip id)" "$exp/two_stage/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" --stdout "$exp/two_stage/fuse.json" "$exp/log/fuse.log" \

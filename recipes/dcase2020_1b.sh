@@ -29,7 +29,7 @@ nj=4                  # parallel jobs (featurize shards)
 backend=""            # job backend: local or slurm (default: $ASCTOOL_BACKEND, else local)
 data_root=""          # TAU 2020 3Class development root; empty: synthesize demo data
 profile=""            # paper or demo (default: paper with --data-root, demo without)
-work_dir=work1b       # holds data/ and exp/ unless --data-dir / --exp say otherwise
+work_dir=exp/dcase2020_1b  # holds db/, data/ and exp/ unless --data-dir / --exp say otherwise
 data_dir=""           # manifests and features (default: WORK_DIR/data)
 exp=""                # models, scores, reports, logs (default: WORK_DIR/exp)
 setup=fold1           # evaluation setup (prefix of the split files)
@@ -40,6 +40,7 @@ max_kb=500            # size budget of all quantised models together, in KB (1 K
 clips_per_class=""    # synth: training clips per scene (default: the profile's)
 epochs=""             # training epochs (default: the profile's)
 width=""              # model width multiplier (default: the profile's)
+crop=""               # training random-crop length in frames (default: the trainer's, 400 for 1a; demo profile: 128)
 valid_fraction=0.1    # fraction of each scene's training locations held out for validation
 seed=0                # random seed of every stage
 force=false           # rerun stages whose outputs exist
@@ -64,6 +65,7 @@ Options (defaults in brackets):
   --clips-per-class N    synthesized clips per scene (demo data) [profile's]
   --epochs N             training epochs [profile's]
   --width X              model width multiplier [profile's]
+  --crop N               training random-crop length in frames [trainer's; demo 128]
   --valid-fraction X     training locations held out for validation [$valid_fraction]
   --seed N               random seed [$seed]
   --force                rerun stages whose outputs exist
@@ -87,7 +89,10 @@ if [ -z "$profile" ]; then
 fi
 case "$profile" in
   paper) : "${clips_per_class:=12}" ;;
-  demo) : "${clips_per_class:=6}" ;;
+  demo)
+    : "${clips_per_class:=6}"
+    : "${crop:=128}"        # 3 s crops for speed; evaluation uses all 461 frames
+    ;;
   *) die_usage "--profile must be paper or demo, not '$profile'" ;;
 esac
 if [ -z "$labels" ]; then
@@ -106,6 +111,7 @@ max_bytes=$((max_kb * 1024))
 train_opts=(--profile "$profile" --seed "$seed" --labels "$labels")
 [ -n "$epochs" ] && train_opts+=(--epochs "$epochs")
 [ -n "$width" ] && train_opts+=(--width "$width")
+[ -n "$crop" ] && train_opts+=(--crop "$crop")
 label_opts=()
 [ "$labels" = coarse ] && label_opts=(--labels coarse)
 force_opt=()

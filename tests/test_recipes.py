@@ -152,7 +152,7 @@ def test_recipe_help_and_bad_options(recipe, tmp_path):
     assert bad.returncode == 2 and "unknown option" in bad.stderr
     wrong = subprocess.run(["bash", str(RECIPES / recipe), "--nj", "zero"], capture_output=True, text=True, cwd=tmp_path)
     assert wrong.returncode == 2 and "--nj must be an integer" in wrong.stderr
-    assert not (tmp_path / "work").exists()
+    assert not (tmp_path / "exp").exists()
 
 
 def test_recipe_stage_guards_skip_and_resume(tmp_path):
