@@ -408,3 +408,34 @@ def test_stereo_downmix_warns_once_and_short_clips_are_padded(tmp_path):
         np.testing.assert_array_equal(f.features[3], front(padded))
         long, _ = sf.read(tmp_path / "long.wav", dtype="float32")
         np.testing.assert_array_equal(f.features[4], front(long[None, :front.n_samples]))
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_killed_run_leaves_nothing_under_the_final_name(tmp_path, signal_name):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    files = {f"c{i}": (_tone(10.0, 44100, seed=i), 44100) for i in range(3)}
+    manifest = _manifest(tmp_path, files)
+    os.mkfifo(tmp_path / "c9.wav")  # reading it blocks: the run hangs midway, after c0..c2
+    with open(manifest, "a", encoding="utf-8") as handle:
+        handle.write("c9\tc9.wav\t\t\t\t\n")
+    out = tmp_path / "f.h5"
+    process = subprocess.Popen([sys.executable, "-m", "asctool.cli", "featurize", "--manifest", str(manifest),
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("f.tmp-*.h5")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmp_path.glob("f.tmp-*.h5")), "the run never started writing"
+        time.sleep(0.3)
+        process.send_signal(getattr(signal, signal_name))
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode != 0 and not out.exists()
+    if signal_name == "SIGINT":  # an interrupted run also removes its temporary file
+        assert not list(tmp_path.glob("f.tmp-*"))
