@@ -444,3 +444,16 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert summary["steps"] == 8
     log_text = (tmp_path / "run" / "train.log").read_text()
     assert "MirroredStrategy over" in log_text and "CPU:1" in log_text
+
+
+def test_cli_refuses_resume_with_other_seed(run):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    args = ["train", "--train", str(run["data"]), "--model", "fcnn", "--out-dir", str(run["run"]),
+            "--profile", "demo", "--epochs", "6", "--batch-size", "8", "--valid-split", "0.25"]
+    result = CliRunner().invoke(cli, args + ["--seed", "9", "--resume"])
+    assert result.exit_code == 1 and "seed: 3 vs 9" in result.output
+    result = CliRunner().invoke(cli, args + ["--seed", "3"])
+    assert result.exit_code == 1 and "already holds a run" in result.output

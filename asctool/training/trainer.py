@@ -545,7 +545,11 @@ def _run(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None,
              config["model"], config["n_train"], config["n_valid"], len(classes), epochs, spe,
              config["batch_size"], out_dir, f", resuming at epoch {first_epoch}" if first_epoch else "")
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if tf.config.list_logical_devices("GPU"):
+        # some GPU kernels have no deterministic variant and would fail under op determinism
+        log.info("GPU present: TensorFlow op determinism not enforced (set TF_DETERMINISTIC_OPS=1 for it)")
+    else:
+        tf.config.experimental.enable_op_determinism()
     strategy = _strategy(config["distribute"])
     with strategy.scope():
         if state.get("checkpoint") and first_epoch > 0:
