@@ -9,8 +9,10 @@ stage benchmarks that exist, in this order: featurize, augment, train.
 Usage::
 
     python benchmarks/run_all.py                 # featurize, augment, train
-    python benchmarks/run_all.py featurize       # only these
-    python benchmarks/run_all.py --all           # every benchmarks/*.py
+    python benchmarks/run_all.py featurize       # only these (any benchmarks/NAME.py)
+
+Other scripts in benchmarks/ (figures, analyses) need arguments and are run
+by hand.
 
 Figures taken on a busy machine are disturbed; see docs/performance.md.
 """
@@ -36,12 +38,9 @@ def _available() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {', '.join(DEFAULT_ORDER)})")
-    parser.add_argument("--all", action="store_true", help="run every benchmarks/*.py")
     args = parser.parse_args(argv)
     available = _available()
-    if args.all:
-        names = [n for n in DEFAULT_ORDER if n in available] + [n for n in available if n not in DEFAULT_ORDER]
-    elif args.names:
+    if args.names:
         unknown = [n for n in args.names if n not in available]
         if unknown:
             parser.error(f"no benchmark {', '.join(unknown)} (available: {', '.join(available)})")
