@@ -28,6 +28,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -863,14 +864,63 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 256 << 20)
 
 
-def _init_worker(config: Mapping[str, Any], resample: bool, dtype: str) -> None:
+def _init_worker(config: Mapping[str, Any], resample: bool, dtype: str, pin_blas: bool = False) -> None:
     global _WORKER
+    if pin_blas:  # forked from the parent: its BLAS is loaded already, env vars come too late
+        os.environ.update({name: "1" for name in _THREAD_ENV})
+        for set_threads in _blas_thread_setters() or ():
+            set_threads(1)
     _keep_freed_memory()
     _WORKER = _ClipWorker(config, resample, dtype)
 
 
 def _run_worker(task: tuple[int, Sequence[str]]):
     return _WORKER(task)
+
+
+# symbols that set the thread count of a loaded BLAS (OpenBLAS as bundled by numpy
+# and scipy wheels, under its several names, and MKL); all take a C int
+_BLAS_LIBRARIES = ("openblas", "mkl_rt")
+_BLAS_SET_THREADS = (
+    "openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+    "scipy_openblas_set_num_threads64_", "MKL_Set_Num_Threads",
+)
+
+
+def _blas_thread_setters() -> list[Callable[[int], Any]] | None:
+    """Functions that set the thread count of each BLAS library loaded in this process.
+
+    Found through ``/proc/self/maps`` and ``ctypes`` (what threadpoolctl does,
+    without the dependency). None when that is not possible: not Linux, or a
+    loaded BLAS without a known setter.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    paths = set()
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and any(name in os.path.basename(fields[5]).lower() for name in _BLAS_LIBRARIES):
+            paths.add(fields[5])
+    setters = []
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)  # already loaded: the same handle
+        except OSError:
+            return None
+        for symbol in _BLAS_SET_THREADS:
+            setter = getattr(library, symbol, None)
+            if setter is not None:
+                setters.append(setter)
+                break
+        else:
+            return None
+    return setters
 
 
 @contextlib.contextmanager
@@ -888,69 +938,93 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _worker_context():
-    """Where workers come from: a fork server started with one BLAS/OpenMP thread.
+def _worker_context() -> tuple[Any, bool]:
+    """Where workers come from, and whether they must pin their BLAS threads themselves.
 
-    The server is a fresh interpreter started (once per parent process, with
-    the thread variables of :func:`_single_threaded_children` at 1) that imports
-    numpy, scipy.fft and this module; each worker is forked from it, so the
-    imports are paid once, not once per worker, and no handle of the parent
-    (such as the open output file) reaches a worker.
+    On Linux, when the loaded BLAS libraries can be told their thread count
+    (:func:`_blas_thread_setters`), workers are forked from this process:
+    they start at once, with everything imported, and each sets its BLAS to
+    one thread. Otherwise they are forked from a fork server, a fresh
+    interpreter started with the BLAS/OpenMP thread variables at 1 that
+    imports numpy, scipy.fft and this module once for all workers. Either way
+    the workers start before the output file is opened, so no handle of it
+    reaches them.
     """
     import multiprocessing
 
+    if "fork" in multiprocessing.get_all_start_methods() and _blas_thread_setters() is not None:
+        return multiprocessing.get_context("fork"), True
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    return context
+    return context, False
 
 
-def _results(tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int) -> Iterator[tuple]:
-    """Results of ``tasks`` (see :class:`_ClipWorker`), not necessarily in order.
+class _Runner:
+    """Runs the tasks (see :class:`_ClipWorker`) in this process or in ``nj`` workers.
 
-    The CPU time in each result counts worker processes only (0 for tasks
-    computed in this process).
+    Enter it before opening the output (the workers start on entering); then
+    iterate over the results, which come in no particular order. Each result
+    is ``(start, features, notes, cpu_seconds)``, the CPU time counting worker
+    processes only (0 for tasks computed in this process).
 
-    ``nj`` worker processes (:func:`_worker_context`) run with the BLAS/OpenMP
-    thread variables at 1, so N workers keep to N cores; at most ``2 nj + 2``
-    tasks are in flight, so memory does not grow with the number of clips.
-    While the workers start (the first time, importing numpy and scipy takes a
-    good part of a second) the parent computes tasks from the end of the list
-    itself, so that start-up time is not lost; it stops as soon as a worker
-    delivers.
+    Workers run with one BLAS/OpenMP thread each (:func:`_worker_context`), so
+    N workers keep to N cores; at most ``2 nj + 2`` tasks are in flight, so
+    memory does not grow with the number of clips. While no worker has
+    delivered yet (a fork server takes a good part of a second to import
+    numpy and scipy) this process computes tasks from the end of the list
+    itself; it stops as soon as a worker delivers.
     """
-    if nj <= 1:
-        _keep_freed_memory()
-        worker = _ClipWorker(*worker_args)
-        for task in tasks:
-            yield (*worker(task)[:3], 0.0)  # CPU of this process is counted by the caller
-        return
-    from concurrent.futures import ProcessPoolExecutor
 
-    queue = deque(tasks)
-    pending: deque = deque()
-    window = 2 * nj + 2
-    local: _ClipWorker | None = None
-    workers_ready = False
-    with _single_threaded_children():
-        executor = ProcessPoolExecutor(nj, mp_context=_worker_context(), initializer=_init_worker,
-                                       initargs=worker_args)
-        try:
-            while queue and len(pending) < window:
-                pending.append(executor.submit(_run_worker, queue.popleft()))
-            while pending:
-                if not workers_ready and not pending[0].done() and queue:
-                    if local is None:
-                        _keep_freed_memory()
-                        local = _ClipWorker(*worker_args)
-                    yield (*local(queue.pop())[:3], 0.0)
-                    continue
-                result = pending.popleft().result()
-                workers_ready = True
-                if queue:
-                    pending.append(executor.submit(_run_worker, queue.popleft()))
-                yield result
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+    def __init__(self, tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int) -> None:
+        self.queue = deque(tasks)
+        self.worker_args = worker_args
+        self.nj = min(nj, max(1, len(self.queue)))
+        self.pending: deque = deque()
+        self.executor = None
+
+    def __enter__(self) -> "_Runner":
+        if self.nj > 1:
+            import warnings
+            from concurrent.futures import ProcessPoolExecutor
+
+            context, pin_blas = _worker_context()
+            with _single_threaded_children(), warnings.catch_warnings():
+                # Python >= 3.12 warns about fork() with threads running; ours are
+                # OpenBLAS's idle pool threads, which OpenBLAS itself makes fork-safe
+                warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
+                self.executor = ProcessPoolExecutor(self.nj, mp_context=context, initializer=_init_worker,
+                                                    initargs=(*self.worker_args, pin_blas))
+                self._refill()  # starts the workers now
+        return self
+
+    def _refill(self) -> None:
+        while self.queue and len(self.pending) < 2 * self.nj + 2:
+            self.pending.append(self.executor.submit(_run_worker, self.queue.popleft()))
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, list[tuple[str, str, int]], float]]:
+        local: _ClipWorker | None = None
+        if self.executor is None:
+            _keep_freed_memory()
+            local = _ClipWorker(*self.worker_args)
+            while self.queue:
+                yield (*local(self.queue.popleft())[:3], 0.0)  # CPU of this process is counted by the caller
+            return
+        workers_ready = False
+        while self.pending:
+            if not workers_ready and not self.pending[0].done() and self.queue:
+                if local is None:
+                    _keep_freed_memory()
+                    local = _ClipWorker(*self.worker_args)
+                yield (*local(self.queue.pop())[:3], 0.0)
+                continue
+            result = self.pending.popleft().result()
+            workers_ready = True
+            self._refill()
+            yield result
+
+    def __exit__(self, *exc) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------
@@ -1073,12 +1147,12 @@ def featurize(
     inputs = [manifest_path] + ([config_path] if config_path is not None else [])
     counts = {"resampled": 0, "downmixed": 0, "padded": 0, "cut": 0}
     started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
-    with FeaturesWriter(
+    with _worker_failures(manifest_path), _Runner(tasks, (config, resample, dtype), nj) as runner, FeaturesWriter(
         out, n=len(clips), feature_shape=front.feature_shape, config=config,
         ids=[c.id for c in clips], scenes=[c.scene for c in clips], devices=[c.device for c in clips],
         locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,
-    ) as writer, progress(len(clips), "featurize") as advance, _worker_failures(manifest_path):
-        for start, block, notes, cpu in _results(tasks, (config, resample, dtype), min(nj, max(1, len(tasks)))):
+    ) as writer, progress(len(clips), "featurize") as advance:
+        for start, block, notes, cpu in runner:
             for j in range(block.shape[0]):
                 writer.write(start + j, block[j])
             for kind, path, change in notes:

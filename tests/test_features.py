@@ -439,3 +439,42 @@ def test_killed_run_leaves_nothing_under_the_final_name(tmp_path, signal_name):
     assert process.returncode != 0 and not out.exists()
     if signal_name == "SIGINT":  # an interrupted run also removes its temporary file
         assert not list(tmp_path.glob("f.tmp-*"))
+
+
+def _blas_threads() -> list[int]:
+    """Thread counts of the OpenBLAS libraries loaded in this process."""
+    import ctypes
+
+    counts = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and "openblas" in fields[5].lower() and fields[5] not in {c[0] for c in counts}:
+            library = ctypes.CDLL(fields[5])
+            for symbol in ("openblas_get_num_threads", "openblas_get_num_threads64_",
+                           "scipy_openblas_get_num_threads", "scipy_openblas_get_num_threads64_"):
+                if hasattr(library, symbol):
+                    counts.append((fields[5], getattr(library, symbol)()))
+                    break
+    return [n for _, n in counts]
+
+
+def _threads_in_worker(_):
+    from asctool import features
+
+    assert features._WORKER is not None
+    return _blas_threads(), os.environ.get("OMP_NUM_THREADS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_workers_run_single_threaded_blas():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from asctool import features
+
+    context, pin = features._worker_context()
+    with features._single_threaded_children():
+        executor = ProcessPoolExecutor(1, mp_context=context, initializer=features._init_worker,
+                                       initargs=(preset_config("1a"), False, "float16", pin))
+    with executor:
+        counts, omp = executor.submit(_threads_in_worker, None).result()
+    assert counts and set(counts) == {1} and omp == "1"
