@@ -134,7 +134,7 @@ if [ -z "$data_root" ]; then
   data_root="$work_dir/db"
   if run_stage 0 "synthesize the demo dataset in $data_root" "$data_root/meta.csv"; then
     "${cpu_cmd[@]}" "$exp/log/synth.log" \
-      asctool synth --out-dir "$data_root" --clips-per-class "$clips_per_class" --seed "$seed" "${force_opt[@]}"
+      asctool synth --out-dir "$data_root" --clips-per-class "$clips_per_class" --nj "$nj" --seed "$seed" "${force_opt[@]}"
   fi
 fi
 

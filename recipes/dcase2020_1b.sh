@@ -90,7 +90,7 @@ fi
 case "$profile" in
   paper) : "${clips_per_class:=12}" ;;
   demo)
-    : "${clips_per_class:=6}"
+    : "${clips_per_class:=18}"   # device a only: 180 training clips
     : "${crop:=128}"        # 3 s crops for speed; evaluation uses all 461 frames
     ;;
   *) die_usage "--profile must be paper or demo, not '$profile'" ;;
@@ -129,7 +129,7 @@ if [ -z "$data_root" ]; then
   if run_stage 0 "synthesize 48 kHz stereo demo data in $data_root" "$data_root/meta.csv"; then
     "${cpu_cmd[@]}" "$exp/log/synth.log" \
       asctool synth --out-dir "$data_root" --clips-per-class "$clips_per_class" --sr 48000 --channels 2 \
-      --devices a --seed "$seed" "${force_opt[@]}"
+      --devices a --nj "$nj" --seed "$seed" "${force_opt[@]}"
   fi
 fi
 
@@ -236,7 +236,7 @@ done
 if in_range 7; then
   if run_stage 7 "mean ensemble" "$exp/ensemble_mean/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" "$exp/log/ensemble_mean.log" \
-      asctool ensemble "${members[@]}" --method mean --out "$exp/ensemble_mean/scores_evaluate.h5"
+      asctool ensemble "${members[@]}" --method mean "${label_opts[@]}" --out "$exp/ensemble_mean/scores_evaluate.h5"
   fi
   if run_stage 7 "logistic-regression ensemble fitted on validation scores" "$exp/ensemble_logreg/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" "$exp/log/ensemble_logreg.log" \
