@@ -841,13 +841,17 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
                 handle.write("\t".join(row) + "\n")
 
 
-def _render_segment(seg: _Segment, loc: Mapping, seed: int, *, n: int, sr: int, channels: int,
-                    room: np.ndarray) -> dict[str, np.ndarray]:
-    """All device recordings of one segment, ``{device: (channels, n) float32}``."""
+def _render_segment(seg: _Segment, loc: Mapping, seed: int, *, n: int, sr: int,
+                    room_spectrum: np.ndarray) -> dict[str, np.ndarray]:
+    """All device recordings of one segment, ``{device: (channels, n) float32}``.
+
+    ``room_spectrum`` is ``scipy.fft.rfft(room, n)`` of the location's impulse
+    responses, shape (channels, n // 2 + 1).
+    """
     rng = np.random.default_rng([seed, 1, seg.segment_id])
     dry = scene_mix(seg.scene, loc, rng, n=n, sr=sr).astype(np.float32)
     # room: circular convolution (the tail of the clip wraps to its start)
-    wet = sfft.rfft(dry) * sfft.rfft(room.astype(np.float32), n, axis=-1)   # (channels, bins)
+    wet = sfft.rfft(dry) * room_spectrum   # (channels, bins)
     level = 10.0 ** (loc["loudness"] / 20.0) / (np.sqrt(np.mean(np.abs(wet) ** 2) / n) + _EPS)
     spectra: dict[str, np.ndarray] = {}
     for device in ("a", "b", "c"):
@@ -871,9 +875,10 @@ def _synth_location(job: tuple) -> list[tuple[str, tuple[str, str, str, str]]]:
     loc_rng = np.random.default_rng([seed, 0, segments[0].location_id])
     loc = location_params(segments[0].scene, loc_rng)
     room = room_response(loc["rt60"], loc["drr"], sr, loc_rng, channels)
+    room_spectrum = sfft.rfft(room.astype(np.float32), n, axis=-1)
     written = []
     for seg in segments:
-        clips = _render_segment(seg, loc, seed, n=n, sr=sr, channels=channels, room=room)
+        clips = _render_segment(seg, loc, seed, n=n, sr=sr, room_spectrum=room_spectrum)
         for device, y in clips.items():
             filename = f"audio/{seg.stem(device)}.wav"
             write_audio(Path(out_dir) / filename, y, sr)
