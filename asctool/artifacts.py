@@ -283,6 +283,21 @@ class FeaturesWriter:
         self._handle["features"][index] = array.astype(self.dtype, copy=False)
         self._written[index] = True
 
+    def write_block(self, start: int, block: np.ndarray) -> None:
+        """Store consecutive clips ``start, start + 1, ...`` in one call.
+
+        ``block`` has shape ``(k, *feature_shape)``; one HDF5 write instead
+        of ``k`` (about half the cost per clip).
+        """
+        block = np.asarray(block)
+        if block.shape[1:] != self.feature_shape or not 0 <= start <= self.n - block.shape[0]:
+            raise ArtifactError(
+                f"{self.path}: a block of shape {block.shape} at clip {start} does not fit "
+                f"{self.n} clips of shape {self.feature_shape}"
+            )
+        self._handle["features"][start:start + block.shape[0]] = block.astype(self.dtype, copy=False)
+        self._written[start:start + block.shape[0]] = True
+
     def __exit__(self, exc_type, exc, tb) -> None:
         handle, self._handle = self._handle, None
         handle.close()
