@@ -1153,8 +1153,7 @@ def featurize(
         locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,
     ) as writer, progress(len(clips), "featurize") as advance:
         for start, block, notes, cpu in runner:
-            for j in range(block.shape[0]):
-                writer.write(start + j, block[j])
+            writer.write_block(start, block)
             for kind, path, change in notes:
                 counts[kind] += 1
                 if counts[kind] == 1:

@@ -478,3 +478,16 @@ def test_workers_run_single_threaded_blas():
     with executor:
         counts, omp = executor.submit(_threads_in_worker, None).result()
     assert counts and set(counts) == {1} and omp == "1"
+
+
+def test_features_writer_write_block(tmp_path):
+    from asctool.artifacts import ArtifactError, FeaturesWriter
+
+    block = np.arange(3 * 2 * 4 * 1, dtype=np.float32).reshape(3, 2, 4, 1)
+    with FeaturesWriter(tmp_path / "w.h5", n=4, feature_shape=(2, 4, 1), config={}, ids=list("abcd")) as writer:
+        writer.write_block(1, block)
+        with pytest.raises(ArtifactError, match="does not fit"):
+            writer.write_block(2, block)
+        writer.write(0, np.zeros((2, 4, 1)))
+    with open_features(tmp_path / "w.h5") as f:
+        np.testing.assert_array_equal(f.features[1:], block.astype(np.float16))
