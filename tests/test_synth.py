@@ -108,3 +108,34 @@ def test_stereo_48k_cli(tmp_path):
     assert sr == 48000 and y.shape == (2, 48000)
     assert 0.1 < np.corrcoef(y[0], y[1])[0, 1] < 0.999  # two channels, not a copy
     assert summary["devices"]["evaluate"] == {"a": 10}
+
+
+@pytest.mark.slow
+def test_learnable_not_trivial(tmp_path):
+    """A linear probe on log-mel statistics: above chance, below perfect, unseen devices harder."""
+    librosa = pytest.importorskip("librosa")
+    linear = pytest.importorskip("sklearn.linear_model")
+    preprocessing = pytest.importorskip("sklearn.preprocessing")
+    synthesize(tmp_path / "d", clips_per_class=12, seed=0, nj=2)
+    manifests = prepare(tmp_path / "d", tmp_path / "m")["manifests"]
+
+    def features(path):
+        manifest = read_manifest(path)
+        rows = []
+        for clip in manifest:
+            y, sr = read_audio(manifest.audio_path(clip))
+            mel = np.log(librosa.feature.melspectrogram(y=y[0], sr=sr, n_fft=2048, hop_length=1024, n_mels=128,
+                                                        htk=True, norm=None) + 1e-8)
+            rows.append(np.concatenate([mel.mean(axis=1), mel.std(axis=1)]))
+        return np.stack(rows), np.array([c.scene for c in manifest]), np.array([c.device for c in manifest])
+
+    x_train, y_train, _ = features(manifests["train"])
+    x_eval, y_eval, devices = features(manifests["evaluate"])
+    scaler = preprocessing.StandardScaler().fit(x_train)
+    model = linear.LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(x_train), y_train)
+    correct = model.predict(scaler.transform(x_eval)) == y_eval
+    overall = correct.mean()
+    device_a = correct[devices == "a"].mean()
+    unseen = correct[np.isin(devices, ["s4", "s5", "s6"])].mean()
+    assert 0.25 < overall < 0.9, overall
+    assert unseen < device_a, (unseen, device_a)
