@@ -81,6 +81,23 @@ def test_missing_audio_one_message(tmp_path, shared_data):
     assert summary["missing_audio"] == 7 and summary["counts"]["train"] == 13965
 
 
+V2_REMOVED = ("airport-barcelona-1-87-c", "airport-barcelona-203-6132-b", "shopping_mall-london-131-3930-c",
+              "public_square-barcelona-108-3109-b", "tram-barcelona-275-8394-c")
+
+
+def test_real_split_as_v2(tmp_path, shared_data):
+    """The v1.0 split minus the 5 files v2.0 removed is recognised as v2.0."""
+    root = _fake_root(tmp_path, shared_data)
+    for name in ("train", "evaluate", "test"):
+        path = root / "evaluation_setup" / f"fold1_{name}.csv"
+        lines = path.read_bytes().split(b"\n")
+        path.write_bytes(b"\n".join(l for l in lines if not any(r.encode() in l for r in V2_REMOVED)))
+    summary = prepare(root, tmp_path / "data", check_audio=False)
+    assert summary["counts"] == {"train": 13962, "evaluate": 2968, "test": 2968}
+    assert summary["version"] == "2.0"
+    assert json.loads((tmp_path / "data" / "fold1_info.json").read_text())["version"] == "2.0"
+
+
 def test_version_2_sizes_recognised():
     assert identify_dataset({"train": 13962, "evaluate": 2968, "test": 2968})["version"] == "2.0"
     assert identify_dataset({"train": 13965, "evaluate": 2970, "test": 2970})["version"] == "1.0"
