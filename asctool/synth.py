@@ -61,6 +61,7 @@ __all__ = [
     "SceneRecipe",
     "DeviceSpec",
     "synthesize",
+    "PlannedSegment",
     "plan_dataset",
     "location_params",
     "scene_mix",
@@ -761,7 +762,9 @@ def simulate_device(spectrum_a: np.ndarray, device: str, rng: np.random.Generato
 # dataset plan and writer
 # --------------------------------------------------------------------------
 @dataclass
-class _Segment:
+class PlannedSegment:
+    """One recorded segment: where, which split, on which devices (file stems via :meth:`stem`)."""
+
     scene: str
     city: str
     location_id: int
@@ -784,7 +787,7 @@ def plan_dataset(
     evaluate_per_class: int | None = None,
     segments_per_location: int = 2,
     devices: Sequence[str] = DEVICES,
-) -> list[_Segment]:
+) -> list[PlannedSegment]:
     """Which segments exist, where they were recorded and on which devices.
 
     Per scene: ``clips_per_class`` training segments recorded on device a, of
@@ -812,7 +815,7 @@ def plan_dataset(
     keep = set(devices)
     train_devices = tuple(d for d in TRAIN_DEVICES if d in keep)
     eval_devices = tuple(d for d in DEVICES if d in keep)
-    segments: list[_Segment] = []
+    segments: list[PlannedSegment] = []
     location_id, segment_id = 0, 0
     for s_index, scene in enumerate(SCENES):
         for split, count in (("train", clips_per_class), ("evaluate", n_eval)):
@@ -829,7 +832,7 @@ def plan_dataset(
                 devs = (train_devices if split == "train" else eval_devices) if i in parallel else ("a",)
                 devs = tuple(d for d in devs if d in keep)
                 if devs:
-                    segments.append(_Segment(scene, city, first_location + loc, segment_id, split, devs))
+                    segments.append(PlannedSegment(scene, city, first_location + loc, segment_id, split, devs))
     return segments
 
 
@@ -841,7 +844,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
                 handle.write("\t".join(row) + "\n")
 
 
-def _render_segment(seg: _Segment, loc: Mapping, seed: int, *, n: int, sr: int,
+def _render_segment(seg: PlannedSegment, loc: Mapping, seed: int, *, n: int, sr: int,
                     room_spectrum: np.ndarray) -> dict[str, np.ndarray]:
     """All device recordings of one segment, ``{device: (channels, n) float32}``.
 
@@ -946,7 +949,7 @@ def synthesize(
     audio_dir.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[tuple[str, str, str, str]]] = {"train": [], "evaluate": []}
     total = sum(len(s.devices) for s in segments)
-    by_location: dict[int, list[_Segment]] = {}
+    by_location: dict[int, list[PlannedSegment]] = {}
     for seg in segments:
         by_location.setdefault(seg.location_id, []).append(seg)
     jobs = [(group, out_dir, seed, n, sr, channels) for group in by_location.values()]
