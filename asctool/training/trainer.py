@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import __version__
-from ..artifacts import atomic_path, config_diff, current_command
+from ..artifacts import atomic_path, check_same_config, config_diff, current_command
 from ..errors import ConfigError, MismatchError
 from .batch_augment import AugmentConfig, parse_augment
 from .data import ClipSet, clip_locations, make_clip_set, read_sources, resolve_label_map, split_by_location
@@ -311,8 +311,6 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
     if valid_path is not None:
         vsources = read_sources([valid_path], "validation")
         vs = vsources[0]
-        from ..artifacts import check_same_config
-
         check_same_config(sources[0].config, vs.config, sources[0].path, vs.path)
         if vs.feature_shape != sources[0].feature_shape:
             raise MismatchError(
