@@ -952,8 +952,11 @@ def _worker_context() -> tuple[Any, bool]:
     """
     import multiprocessing
 
-    if "fork" in multiprocessing.get_all_start_methods() and _blas_thread_setters() is not None:
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and _blas_thread_setters() is not None:
         return multiprocessing.get_context("fork"), True
+    if "forkserver" not in methods:  # Windows: fresh interpreters, started with the variables at 1
+        return multiprocessing.get_context("spawn"), False
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context, False
