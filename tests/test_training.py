@@ -50,7 +50,7 @@ def make_features(path: Path, n: int = 40, *, shape=SHAPE, seed: int = 0, config
 # one shared trained run (used by this module and test_inference.py)
 # --------------------------------------------------------------------------
 _CACHE: dict[str, dict] = {}
-TRAIN_KW = dict(profile="demo", epochs=6, batch_size=8, valid_split=0.25, seed=3)
+TRAIN_KW = dict(profile="demo", epochs=6, batch_size=8, valid_split=0.25, seed=3, augment="specaugment,mixup")
 
 
 def trained_run(tmp_path_factory) -> dict:
@@ -104,7 +104,8 @@ def test_learning_rate_rejects_bad_arguments():
 
 
 def test_profiles():
-    assert resolve_profile("paper", "fcnn") == {"epochs": 254, "batch_size": 32, "width": 1.0, "bn_momentum": 0.99}
+    assert resolve_profile("paper", "fcnn") == {"epochs": 254, "batch_size": 32, "width": 1.0, "bn_momentum": 0.99,
+                                                "augment_auto_off": []}
     assert resolve_profile("paper", "resnet")["epochs"] == 126
     demo = resolve_profile("demo", "fcnn")
     assert demo["epochs"] == 6 and demo["width"] < 0.3 and 16 <= demo["batch_size"] <= 32
@@ -130,6 +131,8 @@ def test_parse_augment_reference_choices():
     assert parse_augment("auto", 30, "fcnn", SHAPE).crop == 30
     none = parse_augment("none", None, "fcnn", (128, 423, 3))
     assert not (none.specaugment or none.mixup or none.channel_swap or none.crop)
+    demo = parse_augment("auto", None, "fcnn", (128, 423, 3), auto_off=("specaugment", "mixup"))
+    assert demo.crop == 400 and not demo.specaugment and not demo.mixup
     only = parse_augment("mixup,crop", 20, "fcnn", SHAPE)
     assert only.mixup and only.crop == 20 and not only.specaugment
 
@@ -337,6 +340,7 @@ def test_run_folder_and_learning(run):
         assert key in config, key
     assert config["classes"] == list(CLASSES) and config["frontend_config"] == CONFIG
     assert config["input_shape"] == list(SHAPE) and config["epochs"] == 6 and config["width"] == 0.125
+    assert config["augment"]["mixup"] and config["augment"]["specaugment"] and config["crop"] is None
     rows = [line.split("\t") for line in (folder / "history.tsv").read_text().splitlines()]
     assert rows[0] == ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"] and len(rows) == 7
     assert float(rows[1][1]) == pytest.approx(0.1) and float(rows[3][1]) == pytest.approx(0.1)
@@ -452,7 +456,8 @@ def test_cli_refuses_resume_with_other_seed(run):
     from asctool.cli import cli
 
     args = ["train", "--train", str(run["data"]), "--model", "fcnn", "--out-dir", str(run["run"]),
-            "--profile", "demo", "--epochs", "6", "--batch-size", "8", "--valid-split", "0.25"]
+            "--profile", "demo", "--epochs", "6", "--batch-size", "8", "--valid-split", "0.25",
+            "--augment", "specaugment,mixup"]
     result = CliRunner().invoke(cli, args + ["--seed", "9", "--resume"])
     assert result.exit_code == 1 and "seed: 3 vs 9" in result.output
     result = CliRunner().invoke(cli, args + ["--seed", "3"])

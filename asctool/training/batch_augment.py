@@ -23,7 +23,7 @@ prediction use the full, unaugmented input.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
 
@@ -101,7 +101,7 @@ def default_augment(model: str, input_shape: tuple[int, int, int]) -> AugmentCon
 
 
 def parse_augment(spec: str | None, crop: int | None, model: str,
-                  input_shape: tuple[int, int, int]) -> AugmentConfig:
+                  input_shape: tuple[int, int, int], *, auto_off: Sequence[str] = ()) -> AugmentConfig:
     """Resolve ``--augment`` and ``--crop`` into an :class:`AugmentConfig`.
 
     Parameters
@@ -117,6 +117,9 @@ def parse_augment(spec: str | None, crop: int | None, model: str,
         Model name (SpecAugment is off for ``resnet`` under ``auto``).
     input_shape : (freq, time, channels)
         Shape of one training example.
+    auto_off : sequence of str
+        Augmentations that ``auto`` leaves out (a training profile's choice,
+        e.g. the demo profile's ``specaugment, mixup``).
 
     Raises
     ------
@@ -128,6 +131,12 @@ def parse_augment(spec: str | None, crop: int | None, model: str,
     text = (spec or "auto").strip().lower()
     if text == "auto":
         config = default_augment(model, input_shape)
+        off = {name: False for name in ("specaugment", "mixup") if name in auto_off}
+        if "swap" in auto_off:
+            off["channel_swap"] = False
+        config = replace(config, **off)
+        if "crop" in auto_off:
+            config = replace(config, crop=None)
         if crop is not None:
             config = replace(config, crop=int(crop) or None)
     else:
