@@ -462,3 +462,16 @@ def test_cli_refuses_resume_with_other_seed(run):
     assert result.exit_code == 1 and "seed: 3 vs 9" in result.output
     result = CliRunner().invoke(cli, args + ["--seed", "3"])
     assert result.exit_code == 1 and "already holds a run" in result.output
+
+
+def test_valid_file_and_coarse_labels(tmp_path):
+    train_path = make_features(tmp_path / "a.h5", 16)
+    valid_path = make_features(tmp_path / "v.h5", 8, seed=2, city="oslo")
+    summary = _train([train_path], "fcnn", tmp_path / "run", labels="coarse", valid_path=valid_path,
+                     profile="demo", epochs=1, batch_size=8)
+    assert summary["classes"] == ["indoor", "outdoor", "transportation"]
+    assert summary["n_valid"] == 8 and summary["steps"] == 2 and summary["best_epoch"] == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["label_map"]["tram"] == "transportation" and config["valid"] == str(valid_path)
+    row = (tmp_path / "run" / "history.tsv").read_text().splitlines()[1].split("\t")
+    assert len(row) == 6 and row[4] and row[5]
