@@ -95,7 +95,7 @@ if [ -z "$profile" ]; then
 fi
 case "$profile" in
   paper)
-    : "${augmentations:=pitch speed noise mix spectrum-correction reverb-drc}"
+    : "${augmentations:=pitch speed noise mix spectrum-correction reverb reverb-drc}"
     : "${simulate_rooms:=20}"
     : "${augment_devices:=all}"
     : "${clips_per_class:=12}"
