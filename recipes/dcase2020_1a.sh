@@ -15,6 +15,7 @@
 #   6 combine    mean ensemble per stage, two-stage fusion
 #   7 score      every model, ensemble and the fusion (JSON reports)
 #   8 results    exp/RESULTS.md (table of REFERENCE.md section 6), printed
+#   9 cam        class activation maps of a few evaluation clips (3-class and 10-class model)
 set -euo pipefail
 
 recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,6 +45,7 @@ epochs=""             # training epochs (default: the profile's)
 width=""              # model width multiplier (default: the profile's)
 crop=""               # training random-crop length in frames (default: the trainer's, 400 for 1a; demo profile: 128)
 valid_split=0.1       # fraction of training locations held out for validation
+cam_clips=2           # stage 9: class activation maps of the first N evaluation clips (0: none)
 seed=0                # random seed of every stage
 force=false           # rerun stages whose outputs exist
 
@@ -72,11 +74,12 @@ Options (defaults in brackets):
   --width X              model width multiplier [profile's]
   --crop N               training random-crop length in frames [trainer's; demo 128]
   --valid-split X        training locations held out for validation [$valid_split]
+  --cam-clips N          class activation maps of the first N evaluation clips [$cam_clips]
   --seed N               random seed [$seed]
   --force                rerun stages whose outputs exist
   --config FILE          read option values from FILE (lines like nj=8)
 Stages: 0 data, 1 prepare, 2 augment, 3 featurize, 4 train, 5 predict, 6 combine,
-7 score, 8 results."
+7 score, 8 results, 9 cam."
 
 # shellcheck source=utils/parse_options.sh
 . "$recipe_dir/utils/parse_options.sh"
@@ -115,6 +118,7 @@ esac
 check_int nj "$nj" 1
 check_int stage "$stage" 0
 check_int stop_stage "$stop_stage" 0
+check_int cam_clips "$cam_clips" 0
 
 train_opts=(--profile "$profile" --seed "$seed" --valid-split "$valid_split")
 [ -n "$epochs" ] && train_opts+=(--epochs "$epochs")
@@ -277,6 +281,17 @@ if run_stage 8 "results table $exp/RESULTS.md"; then   # cheap: always rebuilt
     --title "DCASE 2020 Task 1a, $setup evaluation set, profile $profile" \
     --fusion-summary "$exp/two_stage/fuse.json" "${rows[@]}"
   cat "$exp/RESULTS.md"
+fi
+
+# ---- stage 9: class activation maps (first coarse and first fine model) ----
+fine_first="${fine_models%% *}"
+coarse_first="${coarse_models%% *}"
+if [ "$cam_clips" -gt 0 ] && [ -n "$fine_first" ] && [ -n "$coarse_first" ] \
+    && run_stage 9 "class activation maps of $cam_clips evaluation clip(s) in $exp/cam" "$exp/cam/summary.json"; then
+  cam_ids="$(awk -F'\t' -v n="$cam_clips" 'NR > 1 && NR <= n + 1 { printf "%s%s", (NR > 2 ? "," : ""), $1 }' "$eval_tsv")"
+  "${gpu_cmd[@]}" --stdout "$exp/cam/summary.json" "$exp/log/cam.log" \
+    asctool cam --model "$exp/coarse_$coarse_first/model.keras" --model "$exp/fine_$fine_first/model.keras" \
+    --features "$feats/evaluate.h5" --ids "$cam_ids" --out-dir "$exp/cam"
 fi
 
 log "Done in $(elapsed "$start_time")."
