@@ -132,3 +132,18 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert missing.exit_code == 1 and "model file not found" in missing.output
     suffix = runner.invoke(cli, ["quantize", "--model", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x.bin")])
     assert suffix.exit_code == 1 and ".tflite" in suffix.output
+
+
+def test_conversion_failure_is_one_line(trained_run, tmp_path, monkeypatch):
+    import asctool.quantize as quantize_module
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("\nloc(fused['x']): error: 'tf.Foo' op is neither a custom op nor a flex op\nmore details")
+
+    monkeypatch.setattr(quantize_module, "convert", refuse)
+    out = tmp_path / "bad" / "m.tflite"
+    with pytest.raises(AsctoolError) as info:
+        quantize_module.quantize(trained_run["run"] / "model.keras", out)
+    message = str(info.value)
+    assert "\n" not in message and "cannot be quantised" in message and "tf.Foo" in message
+    assert not out.exists()
