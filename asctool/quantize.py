@@ -39,6 +39,10 @@ __all__ = ["MODES", "quantize", "convert", "tflite_predict"]
 log = logging.getLogger(__name__)
 
 MODES = ("dynamic", "float16", "int8")
+#: Nominal bits per parameter of each mode, for the DCASE model-size rule
+#: (parameters x bits; the file itself also holds the graph and keeps small
+#: tensors such as batch-norm statistics in float32).
+BITS_PER_PARAMETER = {"dynamic": 8, "float16": 16, "int8": 8}
 CALIBRATION_CLIPS = 200  # at most this many clips of --calibration are used
 
 
@@ -210,8 +214,11 @@ def quantize(
     Returns
     -------
     dict
-        ``out``, ``bytes``, ``parameters``, ``mode``, ``source_model``,
-        ``source_bytes`` and ``max_bytes`` (what ``size.json`` holds).
+        ``out``, ``bytes`` (the file), ``parameters`` (Keras ``count_params``),
+        ``bits_per_parameter`` and ``parameter_bytes`` (parameters x nominal bits
+        of the mode / 8: the DCASE 2020 Task 1b size rule), ``mode``,
+        ``source_model``, ``source_bytes`` and ``max_bytes`` (what ``size.json``
+        holds).
 
     Raises
     ------
@@ -284,6 +291,8 @@ def quantize(
         "file": out.name,
         "bytes": len(content),
         "parameters": int(model.count_params()),
+        "bits_per_parameter": BITS_PER_PARAMETER[mode],
+        "parameter_bytes": int(model.count_params()) * BITS_PER_PARAMETER[mode] // 8,
         "mode": mode,
         "source_model": str(model_path),
         "source_bytes": model_path.stat().st_size,

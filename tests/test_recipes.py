@@ -110,7 +110,7 @@ def test_results_table(tmp_path):
               "groups": {"A": {"accuracy": 0.75}, "s4-s6": {"accuracy": 0.25}}}
     (tmp_path / "r.json").write_text(json.dumps(report))
     (tmp_path / "fuse.json").write_text(json.dumps({"accuracy": {"fine": 0.5, "fused": 0.55, "oracle_gating": 0.7}}))
-    (tmp_path / "size.json").write_text(json.dumps({"bytes": 2048}))
+    (tmp_path / "size.json").write_text(json.dumps({"bytes": 2048, "parameter_bytes": 1024}))
     out = tmp_path / "RESULTS.md"
     sys.path.insert(0, str(UTILS))
     try:
@@ -121,8 +121,22 @@ def test_results_table(tmp_path):
                                "--sizes", f"sys={tmp_path / 'size.json'}", "--budget-kb", "500",
                                f"sys={tmp_path / 'r.json'}"]) == 0
     text = out.read_text()
-    assert "| sys | 3 | 75.0 |  |  | 25.0 | 50.0 | 45.0 | 1.234 | 10 | 2.0 |" in text
+    assert "| sys | 3 | 75.0 |  |  | 25.0 | 50.0 | 45.0 | 1.234 | 10 | 2.0 | 1.0 |" in text
     assert "oracle gating" in text and "70.0 %" in text and "within the budget of 500 KB" in text
+
+
+def test_check_size_rules(tmp_path):
+    """The DCASE rule counts parameters x bits; the file rule the .tflite bytes."""
+    for name, (file_bytes, params) in {"a": (300_000, 250_000), "b": (300_000, 250_000)}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"bytes": file_bytes, "parameters": params, "parameter_bytes": params, "mode": "dynamic"}))
+    files = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    script = str(UTILS / "check_size.py")
+    dcase = subprocess.run([sys.executable, script, "--budget-kb", "500", *files], capture_output=True, text=True)
+    assert dcase.returncode == 0 and "total: 500000 bytes (488.3 KB), within" in dcase.stdout
+    by_file = subprocess.run([sys.executable, script, "--budget-kb", "500", "--rule", "file", *files],
+                             capture_output=True, text=True)
+    assert by_file.returncode == 1 and "OVER the budget of 500 KB" in by_file.stdout
 
 
 def test_split_manifest_by_location(tmp_path):

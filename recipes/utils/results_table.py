@@ -78,12 +78,13 @@ def _fmt(value) -> str:
 
 
 def build(rows: list[tuple[str, Path]], *, title: str, fusion_summary: Path | None,
-          sizes: dict[str, Path], task: str, budget_kb: float | None = None) -> str:
+          sizes: dict[str, Path], task: str, budget_kb: float | None = None,
+          size_rule: str = "dcase") -> str:
     """The Markdown text of RESULTS.md."""
     lines = [f"# {title}", ""]
     head = ["system", "classes", *GROUPS, "all (micro)", "all (macro)", "log loss", "n"]
     if sizes:
-        head.append("size (KB)")
+        head += ["file (KB)", "params x bits (KB)"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for name, path in rows:
@@ -96,18 +97,26 @@ def build(rows: list[tuple[str, Path]], *, title: str, fusion_summary: Path | No
         log_loss = overall.get("log_loss")
         cells += ["" if log_loss is None else f"{float(log_loss):.3f}", str(report.get("n", ""))]
         if sizes:
-            size_path = sizes.get(name)
-            cells.append(f"{json.loads(size_path.read_text())['bytes'] / 1024:.1f}" if size_path else "")
+            size = json.loads(sizes[name].read_text()) if name in sizes else None
+            cells.append(f"{size['bytes'] / 1024:.1f}" if size else "")
+            cells.append(f"{size['parameter_bytes'] / 1024:.1f}" if size and "parameter_bytes" in size else "")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Accuracies in %: micro = fraction of clips right, macro = mean of the per-class "
               "accuracies (the DCASE ranking metric); log loss normalised (rows sum to 1). "
               "3-class systems are scored against the coarse labels."]
     if sizes:
-        total = sum(json.loads(p.read_text())["bytes"] for p in sizes.values())
-        line = f"Sizes in KB of 1024 bytes (.tflite files). All quantised models together: {total} bytes ({total / 1024:.1f} KB)"
+        infos = [json.loads(p.read_text()) for p in sizes.values()]
+        key = "parameter_bytes" if size_rule == "dcase" else "bytes"
+        total = sum(int(i.get(key, 0)) for i in infos)
+        files = sum(int(i["bytes"]) for i in infos)
+        line = (f"Sizes in KB of 1024 bytes: the .tflite files, and parameters x the nominal bits of the "
+                f"quantisation (the DCASE 2020 rule). All quantised models together: files {files} bytes "
+                f"({files / 1024:.1f} KB)")
+        if size_rule == "dcase":
+            line += f", parameters x bits {total} bytes ({total / 1024:.1f} KB)"
         if budget_kb is not None:
             verdict = "within" if total <= budget_kb * 1024 else "OVER"
-            line += f", {verdict} the budget of {budget_kb:g} KB"
+            line += f"; {verdict} the budget of {budget_kb:g} KB (rule {size_rule})"
         lines += ["", line + "."]
     if fusion_summary is not None:
         lines += ["", _oracle_line(json.loads(fusion_summary.read_text()))]
@@ -130,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fusion-summary", type=Path, default=None)
     parser.add_argument("--sizes", nargs="*", default=[], metavar="NAME=size.json")
     parser.add_argument("--budget-kb", type=float, default=None)
+    parser.add_argument("--size-rule", choices=("dcase", "file"), default="dcase")
     args = parser.parse_args(argv)
 
     def pairs(items):
@@ -148,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = dict(pairs(args.sizes))
     summary = args.fusion_summary if args.fusion_summary and args.fusion_summary.is_file() else None
     text = build(rows, title=args.title, fusion_summary=summary, sizes=sizes, task=args.task,
-                 budget_kb=args.budget_kb)
+                 budget_kb=args.budget_kb, size_rule=args.size_rule)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(args.out)
