@@ -71,6 +71,7 @@ def test_dynamic_quantisation_agrees_with_keras(trained_run, tmp_path):
     assert summary["parameters"] == trained_run["model"].count_params()
     size = json.loads((out.parent / "size.json").read_text())
     assert size["bytes"] == out.stat().st_size and size["file"] == "model.tflite"
+    assert size["parameter_bytes"] == size["parameters"]  # 8 bits per parameter (DCASE rule)
     # config.json travels with the .tflite so predict knows classes and front end
     assert json.loads((out.parent / "config.json").read_text())["classes"] == CLASSES
 
