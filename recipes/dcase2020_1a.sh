@@ -43,6 +43,7 @@ coarse_models="resnet fcnn"        # 3-class models (ensembled by the mean)
 coarse_resnet_option="base_filters=24"  # model option of the 3-class resnet
 epochs=""             # training epochs (default: the profile's)
 width=""              # model width multiplier (default: the profile's)
+batch_size=""         # training batch size (default: the trainer's profile; demo profile: 8)
 crop=""               # training random-crop length in frames (default: the trainer's, 400 for 1a; demo profile: 128)
 valid_split=0.1       # fraction of training locations held out for validation
 cam_clips=2           # stage 9: class activation maps of the first N evaluation clips (0: none)
@@ -72,6 +73,7 @@ Options (defaults in brackets):
   --coarse-resnet-option KEY=VALUE  option of the 3-class resnet [$coarse_resnet_option]
   --epochs N             training epochs [profile's]
   --width X              model width multiplier [profile's]
+  --batch-size N         training batch size [trainer's; demo 8]
   --crop N               training random-crop length in frames [trainer's; demo 128]
   --valid-split X        training locations held out for validation [$valid_split]
   --cam-clips N          class activation maps of the first N evaluation clips [$cam_clips]
@@ -107,6 +109,7 @@ case "$profile" in
     : "${augmentations:=noise}"
     : "${simulate_rooms:=2}"
     : "${augment_devices:=a}"
+    : "${batch_size:=8}"    # twice the SGD steps of batch 16 for about the same time: learns more in 6 epochs
     : "${crop:=128}"        # 3 s crops: a third of the training cost; evaluation uses all 423 frames
     : "${clips_per_class:=6}"
     ;;
@@ -124,6 +127,7 @@ train_opts=(--profile "$profile" --seed "$seed" --valid-split "$valid_split")
 [ -n "$epochs" ] && train_opts+=(--epochs "$epochs")
 [ -n "$width" ] && train_opts+=(--width "$width")
 [ -n "$crop" ] && train_opts+=(--crop "$crop")
+[ -n "$batch_size" ] && train_opts+=(--batch-size "$batch_size")
 force_opt=()
 [ "$force" = true ] && force_opt=(--force)
 
