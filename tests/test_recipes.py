@@ -211,3 +211,18 @@ def test_recipe_1a_end_to_end(tmp_path):
     report = json.loads((tmp_path / "demo" / "exp" / "two_stage" / "report_evaluate.json").read_text())
     assert 0.0 <= report["overall"]["accuracy"] <= 1.0 and report["n"] > 0
     assert "Done in" in done.stderr
+
+
+@pytest.mark.slow
+def test_recipe_1b_end_to_end(tmp_path):
+    """Task 1b on synthesized 48 kHz stereo data: quantised pair, budget check, ensembles."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", str(RECIPES / "dcase2020_1b.sh"), "--work-dir", str(tmp_path / "b"), "--nj", "2"],
+                          capture_output=True, text=True, env=env, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    exp = tmp_path / "b" / "exp"
+    results = (exp / "RESULTS.md").read_text()
+    assert "| ensemble_logreg |" in results and "within the budget of 500 KB" in results
+    for model in ("mobnet", "small_fcnn"):
+        size = json.loads((exp / model / "size.json").read_text())
+        assert size["mode"] == "dynamic" and size["bytes"] == (exp / model / "model.tflite").stat().st_size
