@@ -55,6 +55,7 @@ __all__ = [
     "hz_to_mel",
     "mel_to_hz",
     "mel_filterbank",
+    "frame_view",
     "windowed_frames",
     "power_spectrogram",
     "filterbank_blocks",
@@ -412,28 +413,25 @@ def mel_filterbank(
     return weights
 
 
-def windowed_frames(
-    y: np.ndarray, window: np.ndarray, *, hop_length: int, center: bool = True, pad_mode: str = "reflect",
+def frame_view(
+    y: np.ndarray, n_fft: int, *, hop_length: int, center: bool = True, pad_mode: str = "reflect",
 ) -> np.ndarray:
-    """Cut ``y`` into overlapping frames and multiply each by ``window``.
+    """Overlapping frames of ``y`` as a read-only strided view (the frames are not copied).
 
     With ``center``, the signal is padded by ``n_fft // 2`` samples at both
     ends (``pad_mode`` as in :func:`numpy.pad`) so that frame ``t`` is
-    centred on sample ``t * hop_length``. Only the few frames that reach into
-    the padding are built from padded copies; the others are read straight
-    from ``y``.
+    centred on sample ``t * hop_length``.
 
     Parameters
     ----------
     y : np.ndarray [shape=(channels, samples)]
-    window : np.ndarray [shape=(n_fft,)]
+    n_fft : frame length in samples
     hop_length : hop between frames in samples
 
     Returns
     -------
-    frames : np.ndarray [shape=(channels, frames, n_fft)], dtype of ``y * window``
+    frames : np.ndarray [shape=(channels, frames, n_fft)], a view
     """
-    n_fft = window.shape[0]
     channels, n = y.shape
     pad = n_fft // 2 if center else 0
     if center and pad_mode == "reflect" and n <= pad:
@@ -441,29 +439,27 @@ def windowed_frames(
     n_frames = frame_count(n, n_fft=n_fft, hop_length=hop_length, center=center)
     if n_frames < 1:
         raise ValueError(f"signal of {n} samples is shorter than one frame of {n_fft}")
-    if not center:
-        frames = np.lib.stride_tricks.sliding_window_view(y, n_fft, axis=-1)[:, ::hop_length][:, :n_frames]
-        return frames * window
-    edge = pad + n_fft  # samples of y that the padded edge frames can reach
-    if n < edge:
-        padded = np.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
-        return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop_length] * window
-    out = np.empty((channels, n_frames, n_fft), dtype=np.result_type(y, window))
-    # frame t covers y[t * hop - pad : t * hop - pad + n_fft]
-    first = -(-pad // hop_length)  # first frame inside y
-    last = min(n_frames - 1, (n - n_fft + pad) // hop_length)  # last frame inside y
-    if last >= first:
-        inner = np.lib.stride_tricks.sliding_window_view(y, n_fft, axis=-1)[:, first * hop_length - pad::hop_length]
-        np.multiply(inner[:, :last - first + 1], window, out=out[:, first:last + 1])
-    head = np.pad(y[:, :edge], ((0, 0), (pad, 0)), mode=pad_mode)  # padded samples [0, pad + edge)
-    for t in range(0, min(first, n_frames)):
-        np.multiply(head[:, t * hop_length:t * hop_length + n_fft], window, out=out[:, t])
-    tail = np.pad(y[:, n - edge:], ((0, 0), (0, pad)), mode=pad_mode)  # padded samples [n - edge + pad, n + 2 pad)
-    offset = n - edge + pad
-    for t in range(max(last + 1, first), n_frames):
-        start = t * hop_length - offset
-        np.multiply(tail[:, start:start + n_fft], window, out=out[:, t])
-    return out
+    if center:
+        y = np.pad(y, ((0, 0), (pad, pad)), mode=pad_mode)
+    return np.lib.stride_tricks.sliding_window_view(y, n_fft, axis=-1)[:, ::hop_length][:, :n_frames]
+
+
+def windowed_frames(
+    y: np.ndarray, window: np.ndarray, *, hop_length: int, center: bool = True, pad_mode: str = "reflect",
+) -> np.ndarray:
+    """Frames of ``y`` (see :func:`frame_view`) multiplied by ``window``.
+
+    Returns
+    -------
+    frames : np.ndarray [shape=(channels, frames, n_fft)], dtype of ``y * window``
+    """
+    return frame_view(y, window.shape[0], hop_length=hop_length, center=center, pad_mode=pad_mode) * window
+
+
+#: Frames transformed at a time by :func:`power_spectrogram`: a block of
+#: windowed frames and its spectrum stay in the CPU cache (about 1.5x faster
+#: than transforming all frames of a 10 s clip at once).
+_BLOCK_FRAMES = 64
 
 
 def power_spectrogram(
@@ -471,6 +467,8 @@ def power_spectrogram(
     pad_mode: str = "reflect", power: float = 2.0,
 ) -> np.ndarray:
     """Magnitude spectrogram ``|STFT|**power`` of each channel, in float32.
+
+    Frames are windowed and transformed in blocks of ``_BLOCK_FRAMES``.
 
     Parameters
     ----------
@@ -492,15 +490,27 @@ def power_spectrogram(
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 1:
         y = y[None]
-    windowed = windowed_frames(y, window.astype(np.float32, copy=False), hop_length=hop_length,
-                               center=center, pad_mode=pad_mode)
-    spectrum = scipy.fft.rfft(windowed, axis=-1, overwrite_x=True, workers=1)
-    magnitude = np.abs(spectrum)  # float32; |X| ** power as librosa computes it
-    if power == 2.0:
-        np.square(magnitude, out=magnitude)
-    elif power != 1.0:
-        np.power(magnitude, np.float32(power), out=magnitude)
-    return magnitude
+    window = window.astype(np.float32, copy=False)
+    n_fft = window.shape[0]
+    frames = frame_view(y, n_fft, hop_length=hop_length, center=center, pad_mode=pad_mode)
+    channels, n_frames, _ = frames.shape
+    out = np.empty((channels, n_frames, n_fft // 2 + 1), dtype=np.float32)
+    block = np.empty((min(_BLOCK_FRAMES, n_frames), n_fft), dtype=np.float32)
+    for channel in range(channels):
+        for start in range(0, n_frames, _BLOCK_FRAMES):
+            stop = min(n_frames, start + _BLOCK_FRAMES)
+            windowed = block[: stop - start]
+            np.multiply(frames[channel, start:stop], window, out=windowed)
+            spectrum = scipy.fft.rfft(windowed, axis=-1, overwrite_x=True, workers=1)
+            magnitude = out[channel, start:stop]
+            if power == 2.0:  # re**2 + im**2: no square root (within 1 ulp of librosa's |X|**2)
+                np.multiply(spectrum.real, spectrum.real, out=magnitude)
+                magnitude += np.square(spectrum.imag)
+            else:
+                np.abs(spectrum, out=magnitude)
+                if power != 1.0:
+                    np.power(magnitude, np.float32(power), out=magnitude)
+    return out
 
 
 @dataclass(frozen=True)
