@@ -30,17 +30,19 @@ log = logging.getLogger(__name__)
 MODEL_CONFIG_KEYS = ("model", "classes", "labels", "frontend_config", "input_shape")
 
 
-def read_model_config(model_path: str | os.PathLike) -> dict[str, Any]:
+def read_model_config(model_path: str | os.PathLike, *, required: bool = True) -> dict[str, Any] | None:
     """Metadata of a model file: the ``config.json`` in the same folder.
 
     Parameters
     ----------
     model_path : path
         A ``.keras`` or ``.tflite`` model file.
+    required : bool
+        Whether a missing config.json is an error; if not, None is returned.
 
     Returns
     -------
-    dict
+    dict or None
         The run configuration, with at least :data:`MODEL_CONFIG_KEYS`.
 
     Raises
@@ -53,6 +55,8 @@ def read_model_config(model_path: str | os.PathLike) -> dict[str, Any]:
         raise ArtifactError(f"{path}: model file not found")
     config_path = path.parent / "config.json"
     if not config_path.is_file():
+        if not required:
+            return None
         raise ArtifactError(
             f"{path}: no config.json beside the model (it gives the classes and the front-end config)"
         )

@@ -33,6 +33,7 @@ import numpy as np
 
 from .artifacts import atomic_path, check_same_config, open_features
 from .errors import ArtifactError, AsctoolError, ConfigError, MismatchError
+from .inference import read_model_config
 
 __all__ = ["MODES", "quantize", "convert", "tflite_predict"]
 
@@ -44,17 +45,6 @@ MODES = ("dynamic", "float16", "int8")
 #: tensors such as batch-norm statistics in float32).
 BITS_PER_PARAMETER = {"dynamic": 8, "float16": 16, "int8": 8}
 CALIBRATION_CLIPS = 200  # at most this many clips of --calibration are used
-
-
-def _read_config(model_path: Path) -> dict[str, Any] | None:
-    """The run's ``config.json`` beside the model, or None when there is none."""
-    path = model_path.parent / "config.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
 
 
 def _input_shape(model, config: dict[str, Any] | None, model_path: Path) -> tuple[int, int, int]:
@@ -244,7 +234,7 @@ def quantize(
     if out.exists() and not force:
         raise AsctoolError(f"{out}: already exists (use --force to overwrite)")
 
-    config = _read_config(model_path)
+    config = read_model_config(model_path, required=False)
     if config is None:
         log.warning("%s: no config.json beside the model; predict will not know its classes", model_path)
     out_config = out.parent / "config.json"

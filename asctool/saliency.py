@@ -19,7 +19,6 @@ are reported with a warning, and an error is raised when no model has enough.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +27,7 @@ import numpy as np
 
 from .artifacts import atomic_path, check_same_config, open_features
 from .errors import ArtifactError, AsctoolError, ConfigError, MismatchError
+from .inference import read_model_config
 
 __all__ = ["FEATURE_LAYER", "MIN_FREQ_BINS", "cam", "grad_cam", "upsample"]
 
@@ -106,16 +106,14 @@ def grad_cam(model, features: np.ndarray, *, layer: str = FEATURE_LAYER) -> tupl
 
 def _model_classes(model_path: Path, n_outputs: int) -> tuple[list[str], dict | None]:
     """Class names and front-end config from the run's config.json (if any)."""
-    config_path = model_path.parent / "config.json"
-    if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-        except ValueError as exc:
-            raise ArtifactError(f"{config_path}: not valid JSON ({exc})") from None
-        classes = [str(c) for c in config.get("classes") or []]
-        if classes and len(classes) != n_outputs:
-            raise MismatchError(f"{config_path}: lists {len(classes)} classes but the model has {n_outputs} outputs")
-        return classes or [f"class{i}" for i in range(n_outputs)], config.get("frontend_config")
+    config = read_model_config(model_path, required=False)
+    if config is not None:
+        classes = [str(c) for c in config["classes"]]
+        if len(classes) != n_outputs:
+            raise MismatchError(
+                f"{model_path.parent / 'config.json'}: lists {len(classes)} classes but the model has {n_outputs} outputs"
+            )
+        return classes, config["frontend_config"]
     log.warning("%s: no config.json beside the model; classes are shown by index", model_path)
     return [f"class{i}" for i in range(n_outputs)], None
 

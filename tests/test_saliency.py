@@ -21,7 +21,8 @@ def _save_run(folder, model, classes, input_shape):
     folder.mkdir(parents=True)
     model.save(folder / "model.keras")
     (folder / "config.json").write_text(json.dumps({
-        "model": model.name, "classes": classes, "frontend_config": FRONTEND, "input_shape": list(input_shape),
+        "model": model.name, "classes": classes, "labels": "scene", "frontend_config": FRONTEND,
+        "input_shape": list(input_shape),
     }))
     return folder / "model.keras"
 
