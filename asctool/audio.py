@@ -18,11 +18,9 @@ import soundfile as sf
 
 from .errors import AudioError
 
-__all__ = ["AudioInfo", "audio_info", "read_audio", "write_audio", "resample", "check_finite"]
+__all__ = ["audio_info", "read_audio", "write_audio", "resample", "check_finite"]
 
 log = logging.getLogger(__name__)
-
-AudioInfo = sf._SoundFileInfo  # noqa: SLF001  (soundfile's public info record)
 
 
 def audio_info(path: str | os.PathLike):
