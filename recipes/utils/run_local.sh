@@ -31,16 +31,10 @@ usage() {
   exit 2
 }
 
-first=1
-last=1
-array=false
-if [[ ${1:-} =~ ^JOB=([0-9]+):([0-9]+)$ ]]; then
-  first="${BASH_REMATCH[1]}"
-  last="${BASH_REMATCH[2]}"
-  array=true
-  shift
-  [ "$first" -le "$last" ] || { echo "$0: empty job range JOB=$first:$last" >&2; exit 2; }
-fi
+# shellcheck source-path=SCRIPTDIR source=job_range.sh
+. "$(dirname "${BASH_SOURCE[0]}")/job_range.sh"
+parse_job_range "$@"
+shift "$job_range_args"
 [ $# -ge 2 ] || usage
 log_pattern="$1"
 shift
