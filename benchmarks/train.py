@@ -62,7 +62,7 @@ def _clip_set(path: Path):
     return clips, classes
 
 
-def bench_pipeline(path: Path, *, batch_size: int, epochs: int = 2) -> dict:
+def bench_pipeline(path: Path, *, batch_size: int, epochs: int = 6) -> dict:
     """(a) samples/s of the input pipeline with every applicable augmentation."""
     from asctool.training.batch_augment import AugmentConfig
     from asctool.training.pipeline import steps_per_epoch, train_dataset

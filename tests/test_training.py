@@ -19,8 +19,8 @@ from asctool.training.data import make_clip_set, read_sources, split_by_location
 from asctool.training.pipeline import BatchReader, epoch_batches, steps_per_epoch
 
 CLASSES = ("airport", "bus", "park", "tram")
-SHAPE = (16, 40, 3)
-CONFIG = {"preset": "test", "n_mels": 16}
+SHAPE = (32, 40, 3)   # 32 bins: the reference masks (up to 12 bins) leave the class bands learnable
+CONFIG = {"preset": "test", "n_mels": 32}
 
 
 def make_features(path: Path, n: int = 40, *, shape=SHAPE, seed: int = 0, config=None,

@@ -15,21 +15,24 @@ Applied to every training batch, in this order:
    right in each (left, right) channel pair, i.e. ``[L, R, dL, dR, ddL, ddR]``
    becomes ``[R, L, dR, dL, ddR, ddL]`` (task 1b stereo input).
 
-Everything is vectorised over the batch (no per-example Python) and drawn with
-stateless random ops from a per-batch seed, so a batch is augmented the same
-way whichever thread computes it and whenever a run is resumed. Evaluation and
-prediction use the full, unaugmented input.
+Everything is vectorised over the batch (no per-example Python). The random
+parameters are drawn with NumPy from a per-batch seed, so a batch is
+augmented the same way whichever thread computes it and whenever a run is
+resumed. Evaluation and prediction use the full, unaugmented input.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from ..errors import ConfigError
 
 __all__ = ["AugmentConfig", "AUGMENTATIONS", "default_augment", "parse_augment",
            "spec_augment", "random_crop", "mixup", "channel_swap", "augment_batch",
-           "draw_spec_augment", "draw_crop", "draw_mixup", "draw_swap"]
+           "draw_spec_augment", "draw_crop", "draw_mixup", "draw_swap", "draw_batch",
+           "crop_frames", "param_signature", "apply_batch"]
 
 #: Names accepted by ``--augment`` (comma-separated), besides ``auto`` and ``none``.
 AUGMENTATIONS = ("specaugment", "crop", "mixup", "swap")
@@ -166,82 +169,131 @@ def parse_augment(spec: str | None, crop: int | None, model: str,
 
 
 # --------------------------------------------------------------------------
-# the augmentations (TensorFlow, vectorised, stateless)
+# the augmentations
 #
-# Each augmentation is split into a draw (small random parameters from a
-# stateless seed) and an application (pure tensor ops). The public functions
-# run one of each; augment_batch draws everything, then applies it in one
-# XLA-compiled function so that crop, cast, masks, mixup and swap fuse into a
-# few passes over the batch.
+# Each augmentation is split into a draw (small random parameters, in NumPy,
+# from a per-batch seed) and an application (TensorFlow tensor ops). The
+# training pipeline draws in its reader thread, reads only the cropped frames
+# from disk, and applies the rest in one XLA-compiled function, so that cast,
+# masks, mixup and swap fuse into one pass over the batch.
 # --------------------------------------------------------------------------
-def _uniform(shape, seed):
-    import tensorflow as tf
+#: Independent random streams of one batch seed, so that switching one
+#: augmentation off leaves the draws of the others unchanged.
+_STREAMS = {"spec": 0, "crop": 1, "mixup": 2, "swap": 3}
 
-    return tf.random.stateless_uniform(shape, seed=seed, dtype=tf.float32)
+
+def _rng(seed, stream: str) -> np.random.Generator:
+    """The generator of one augmentation for a batch seed (two integers)."""
+    words = [int(v) & 0xFFFFFFFF for v in np.asarray(seed).ravel()]
+    return np.random.default_rng([*words, _STREAMS[stream]])
 
 
-def _band_keep(length, max_width, shape, seed):
-    """Float (B, C, length) mask: 0 on one band of width 0..max_width per (B, C), else 1."""
-    import tensorflow as tf
-
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    width = tf.floor(_uniform(shape, seeds[0]) * float(max_width + 1))
-    width = tf.minimum(width, tf.cast(length, tf.float32))
-    start = tf.floor(_uniform(shape, seeds[1]) * (tf.cast(length, tf.float32) - width + 1.0))
-    pos = tf.cast(tf.range(length), tf.float32)[None, None, :]
-    masked = (pos >= start[..., None]) & (pos < (start + width)[..., None])
-    return 1.0 - tf.cast(masked, tf.float32)
+def _band_keep(rng: np.random.Generator, length: int, max_width: int, size: tuple[int, int]) -> np.ndarray:
+    """Float (B, length, C) mask: 0 on one band of width 0..max_width per (B, C), else 1."""
+    width = np.minimum(rng.integers(0, max_width + 1, size), length)
+    start = rng.integers(0, length - width + 1)
+    pos = np.arange(length)[None, :, None]
+    masked = (pos >= start[:, None, :]) & (pos < (start + width)[:, None, :])
+    return (~masked).astype(np.float32)
 
 
 def draw_spec_augment(seed, shape, *, freq_mask: int = 12, time_mask: int = 39):
-    """Keep masks of SpecAugment: ``fkeep`` (B, F, C) and ``tkeep`` (B, T, C), float 0/1."""
-    import tensorflow as tf
-
-    batch, freq, time, channels = shape[0], shape[1], shape[2], shape[3]
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-    bc = tf.stack([batch, channels])
-    fkeep = tf.transpose(_band_keep(freq, freq_mask, bc, seeds[0]), [0, 2, 1])
-    tkeep = tf.transpose(_band_keep(time, time_mask, bc, seeds[1]), [0, 2, 1])
+    """Keep masks of SpecAugment: ``fkeep`` (B, F, C) and ``tkeep`` (B, T, C), float32 0/1."""
+    rng = _rng(seed, "spec")
+    batch, freq, time, channels = (int(v) for v in shape)
+    fkeep = _band_keep(rng, freq, freq_mask, (batch, channels))
+    tkeep = _band_keep(rng, time, time_mask, (batch, channels))
     return fkeep, tkeep
 
 
-def draw_crop(seed, shape, *, length: int):
-    """Frame indices (B, length) of a random crop per example."""
-    import tensorflow as tf
-
-    batch, time = shape[0], shape[2]
-    span = tf.cast(time - length + 1, tf.float32)
-    offset = tf.cast(tf.floor(_uniform(tf.reshape(batch, [1]), tf.cast(seed, tf.int64)) * span), tf.int32)
-    return offset[:, None] + tf.range(length)[None, :]
+def draw_crop(seed, shape, *, length: int) -> np.ndarray:
+    """First frame (B,) of a random crop of ``length`` frames per example."""
+    batch, time = int(shape[0]), int(shape[2])
+    return _rng(seed, "crop").integers(0, time - length + 1, batch)
 
 
-def draw_mixup(seed, batch, *, alpha: float = 0.4):
+def draw_mixup(seed, batch: int, *, alpha: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
     """Mixing weights ``lam`` (B,) ~ Beta(alpha, alpha) and partner permutation ``perm`` (B,)."""
-    import tensorflow as tf
-
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
-    size = tf.reshape(batch, [1])
-    g1 = tf.random.stateless_gamma(size, seed=seeds[0], alpha=alpha, dtype=tf.float32)
-    g2 = tf.random.stateless_gamma(size, seed=seeds[1], alpha=alpha, dtype=tf.float32)
-    lam = g1 / tf.maximum(g1 + g2, 1e-12)
-    perm = tf.argsort(_uniform(size, seeds[2]))
-    return lam, perm
+    rng = _rng(seed, "mixup")
+    lam = rng.beta(alpha, alpha, int(batch)).astype(np.float32)
+    return lam, rng.permutation(int(batch)).astype(np.int32)
 
 
-def draw_swap(seed, batch, *, p: float = 0.5):
+def draw_swap(seed, batch: int, *, p: float = 0.5) -> np.ndarray:
     """Boolean (B,): which examples get their channel pairs exchanged."""
+    return _rng(seed, "swap").random(int(batch)) < p
+
+
+def crop_frames(x: np.ndarray, offset: np.ndarray, length: int) -> np.ndarray:
+    """``x[b, :, offset[b]:offset[b] + length]`` for every example ``b`` (NumPy, or a
+    (B, T, C) mask)."""
+    index = np.asarray(offset)[:, None] + np.arange(length)[None, :]
+    if x.ndim == 3:
+        return np.take_along_axis(x, index[:, :, None], axis=1)
+    return np.take_along_axis(x, index[:, None, :, None], axis=2)
+
+
+def draw_batch(seed, shape, config: AugmentConfig) -> dict[str, np.ndarray]:
+    """Every random parameter of one batch.
+
+    Parameters
+    ----------
+    seed : array-like of two int
+        Per-batch seed.
+    shape : (batch, freq, time, channels)
+        Shape of the full-length batch.
+    config : AugmentConfig
+
+    Returns
+    -------
+    dict
+        ``offset`` (B,) crop starts (with a crop); ``fkeep`` (B, F, C) and
+        ``tkeep`` (B, T', C) SpecAugment keep masks, the time mask already
+        cropped like the input (drawing on the full length and cropping equals
+        masking before cropping); ``lam`` (B,) and ``perm`` (B,) for mixup;
+        ``swap`` (B,) for the channel swap.
+    """
+    batch = int(shape[0])
+    params: dict[str, np.ndarray] = {}
+    if config.crop:
+        params["offset"] = draw_crop(seed, shape, length=config.crop)
+    if config.specaugment:
+        fkeep, tkeep = draw_spec_augment(seed, shape, freq_mask=config.freq_mask, time_mask=config.time_mask)
+        if config.crop:
+            tkeep = crop_frames(tkeep, params["offset"], config.crop)
+        params["fkeep"], params["tkeep"] = fkeep, tkeep
+    if config.mixup:
+        params["lam"], params["perm"] = draw_mixup(seed, batch, alpha=config.mixup_alpha)
+    if config.channel_swap:
+        params["swap"] = draw_swap(seed, batch, p=config.swap_p)
+    return params
+
+
+def param_signature(config: AugmentConfig, batch: int, freq: int, time: int, channels: int) -> dict:
+    """``tf.TensorSpec`` of each entry of :func:`draw_batch` but ``offset``
+    (``time`` is the frame count after the crop)."""
     import tensorflow as tf
 
-    return _uniform(tf.reshape(batch, [1]), tf.cast(seed, tf.int64)) < p
+    spec: dict = {}
+    if config.specaugment:
+        spec["fkeep"] = tf.TensorSpec((batch, freq, channels), tf.float32)
+        spec["tkeep"] = tf.TensorSpec((batch, time, channels), tf.float32)
+    if config.mixup:
+        spec["lam"] = tf.TensorSpec((batch,), tf.float32)
+        spec["perm"] = tf.TensorSpec((batch,), tf.int32)
+    if config.channel_swap:
+        spec["swap"] = tf.TensorSpec((batch,), tf.bool)
+    return spec
 
 
 def _apply_masks(x, fkeep, tkeep):
     return x * fkeep[:, :, None, :] * tkeep[:, None, :, :]
 
 
-def _apply_crop(x, index):
+def _apply_crop(x, offset, length: int):
     import tensorflow as tf
 
+    index = tf.cast(offset, tf.int32)[:, None] + tf.range(length)[None, :]
     return tf.gather(x, index, axis=2, batch_dims=1)
 
 
@@ -269,20 +321,21 @@ def spec_augment(x, seed, *, freq_mask: int = 12, time_mask: int = 39):
 
     Parameters
     ----------
-    x : tf.Tensor [shape=(batch, freq, time, channels)], float32
-    seed : tf.Tensor [shape=(2,)], int
-        Stateless seed.
+    x : tf.Tensor or np.ndarray [shape=(batch, freq, time, channels)], float
+    seed : array-like of two int
+        Per-batch seed.
     freq_mask, time_mask : int
         Largest band widths (bins, frames); widths are uniform in 0..max,
         positions uniform over the valid starts.
 
     Returns
     -------
-    tf.Tensor, same shape as ``x``
+    tf.Tensor, same shape and dtype as ``x``
     """
     import tensorflow as tf
 
-    fkeep, tkeep = draw_spec_augment(seed, tf.shape(x), freq_mask=freq_mask, time_mask=time_mask)
+    x = tf.convert_to_tensor(x)
+    fkeep, tkeep = draw_spec_augment(seed, x.shape, freq_mask=freq_mask, time_mask=time_mask)
     return _apply_masks(x, tf.cast(fkeep, x.dtype), tf.cast(tkeep, x.dtype))
 
 
@@ -291,8 +344,8 @@ def random_crop(x, seed, *, length: int):
 
     Parameters
     ----------
-    x : tf.Tensor [shape=(batch, freq, time, channels)]
-    seed : tf.Tensor [shape=(2,)], int
+    x : tf.Tensor or np.ndarray [shape=(batch, freq, time, channels)]
+    seed : array-like of two int
     length : int
         Frames kept (< time).
 
@@ -302,7 +355,8 @@ def random_crop(x, seed, *, length: int):
     """
     import tensorflow as tf
 
-    return _apply_crop(x, draw_crop(seed, tf.shape(x), length=length))
+    x = tf.convert_to_tensor(x)
+    return _apply_crop(x, draw_crop(seed, x.shape, length=length), length)
 
 
 def mixup(x, y, seed, *, alpha: float = 0.4):
@@ -310,9 +364,9 @@ def mixup(x, y, seed, *, alpha: float = 0.4):
 
     Parameters
     ----------
-    x : tf.Tensor [shape=(batch, freq, time, channels)], float32
-    y : tf.Tensor [shape=(batch, classes)], float32 (one-hot or soft)
-    seed : tf.Tensor [shape=(2,)], int
+    x : tf.Tensor or np.ndarray [shape=(batch, freq, time, channels)], float32
+    y : tf.Tensor or np.ndarray [shape=(batch, classes)], float32 (one-hot or soft)
+    seed : array-like of two int
     alpha : float
         ``lam ~ Beta(alpha, alpha)`` per example.
 
@@ -322,8 +376,9 @@ def mixup(x, y, seed, *, alpha: float = 0.4):
     """
     import tensorflow as tf
 
-    lam, perm = draw_mixup(seed, tf.shape(x)[0], alpha=alpha)
-    return _apply_mixup(x, y, lam, perm)
+    x = tf.convert_to_tensor(x)
+    lam, perm = draw_mixup(seed, x.shape[0], alpha=alpha)
+    return _apply_mixup(x, tf.convert_to_tensor(y), lam, perm)
 
 
 def channel_swap(x, seed, *, p: float = 0.5):
@@ -331,9 +386,9 @@ def channel_swap(x, seed, *, p: float = 0.5):
 
     Parameters
     ----------
-    x : tf.Tensor [shape=(batch, freq, time, channels)], channels even,
-        ordered ``[L, R, dL, dR, ddL, ddR]``
-    seed : tf.Tensor [shape=(2,)], int
+    x : tf.Tensor or np.ndarray [shape=(batch, freq, time, channels)], channels
+        even, ordered ``[L, R, dL, dR, ddL, ddR]``
+    seed : array-like of two int
     p : float
 
     Returns
@@ -342,25 +397,20 @@ def channel_swap(x, seed, *, p: float = 0.5):
     """
     import tensorflow as tf
 
-    return _apply_swap(x, draw_swap(seed, tf.shape(x)[0], p=p))
+    x = tf.convert_to_tensor(x)
+    return _apply_swap(x, draw_swap(seed, x.shape[0], p=p))
 
 
 def _apply_all(x, labels, params, *, config: AugmentConfig, num_classes: int):
-    """Apply drawn parameters in the reference order (masks are drawn on the full
-    length and cropped with the input, which equals masking before cropping)."""
+    """Apply drawn parameters to an already cropped batch, in the reference order."""
     import tensorflow as tf
 
     y = tf.one_hot(labels, num_classes, dtype=tf.float32)
-    if config.crop:
-        x = _apply_crop(x, params["crop"])
     x = tf.cast(x, tf.float32)
     if config.specaugment:
-        fkeep, tkeep = params["spec"]
-        if config.crop:
-            tkeep = _apply_crop(tkeep[:, None], params["crop"])[:, 0]
-        x = _apply_masks(x, fkeep, tkeep)
+        x = _apply_masks(x, params["fkeep"], params["tkeep"])
     if config.mixup:
-        x, y = _apply_mixup(x, y, *params["mixup"])
+        x, y = _apply_mixup(x, y, params["lam"], params["perm"])
     if config.channel_swap:
         x = _apply_swap(x, params["swap"])
     return x, y
@@ -369,40 +419,28 @@ def _apply_all(x, labels, params, *, config: AugmentConfig, num_classes: int):
 _FUSED: dict = {}
 
 
-def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int, jit: bool = True):
-    """Apply the configured augmentations to one training batch.
+def apply_batch(x, labels, params, *, config: AugmentConfig, num_classes: int, jit: bool = True):
+    """Apply drawn parameters (:func:`draw_batch`, less ``offset``) to a cropped batch.
 
     Parameters
     ----------
-    x : tf.Tensor [shape=(batch, freq, time, channels)], float16 or float32
+    x : tf.Tensor [shape=(batch, freq, crop or time, channels)], float16 or float32
     labels : tf.Tensor [shape=(batch,)], int class indices
-    seed : tf.Tensor [shape=(2,)], int64 per-batch seed
+    params : dict
+        Masks, mixup and swap parameters of this batch.
     config : AugmentConfig
     num_classes : int
     jit : bool
-        Apply the augmentations in one XLA-compiled function (the random
-        parameters are drawn outside it); the result equals the unfused one
+        Run as one XLA-compiled function; the result equals the unfused one
         up to float rounding (about 1e-7).
 
     Returns
     -------
-    (x, y) : float32 inputs ``(batch, freq, crop or time, channels)`` and soft
-        targets ``(batch, num_classes)``.
+    (x, y) : float32 inputs and soft targets ``(batch, num_classes)``.
     """
     import tensorflow as tf
 
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
-    shape = tf.shape(x)
-    params: dict = {}
-    if config.specaugment:
-        params["spec"] = draw_spec_augment(seeds[0], shape, freq_mask=config.freq_mask,
-                                           time_mask=config.time_mask)
-    if config.crop:
-        params["crop"] = draw_crop(seeds[1], shape, length=config.crop)
-    if config.mixup:
-        params["mixup"] = draw_mixup(seeds[2], shape[0], alpha=config.mixup_alpha)
-    if config.channel_swap:
-        params["swap"] = draw_swap(seeds[3], shape[0], p=config.swap_p)
+    params = {k: v for k, v in params.items() if k != "offset"}
     if not jit:
         return _apply_all(x, labels, params, config=config, num_classes=num_classes)
     key = (config, num_classes)
@@ -412,3 +450,35 @@ def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int, j
 
         _FUSED[key] = tf.function(fused, jit_compile=True)
     return _FUSED[key](x, labels, params)
+
+
+def augment_batch(x, labels, seed, *, config: AugmentConfig, num_classes: int, jit: bool = True):
+    """Apply the configured augmentations to one full-length training batch.
+
+    The training pipeline does the same in two halves (:func:`draw_batch` and
+    a cropped read in its reader, :func:`apply_batch` in ``tf.data``); this
+    function is for a batch already in memory.
+
+    Parameters
+    ----------
+    x : tf.Tensor or np.ndarray [shape=(batch, freq, time, channels)], float16 or float32
+    labels : tf.Tensor or np.ndarray [shape=(batch,)], int class indices
+    seed : array-like of two int
+        Per-batch seed.
+    config : AugmentConfig
+    num_classes : int
+    jit : bool
+        See :func:`apply_batch`.
+
+    Returns
+    -------
+    (x, y) : float32 inputs ``(batch, freq, crop or time, channels)`` and soft
+        targets ``(batch, num_classes)``.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    params = draw_batch(seed, x.shape, config)
+    if config.crop:
+        x = _apply_crop(x, params["offset"], config.crop)
+    return apply_batch(x, labels, params, config=config, num_classes=num_classes, jit=jit)

@@ -1,13 +1,16 @@
 """Input pipeline: stream batches from features files into ``tf.data``.
 
 A Python generator does the I/O: each epoch it shuffles the (file, row) pairs
-of all training files with a generator seeded by ``(seed, epoch)``, cuts the
-permutation into batches, and reads each batch with one HDF5 read per run of
-consecutive rows (rows sorted within the batch, one clip per chunk). The
-generator yields raw features (float16 as stored), class indices and a
-per-batch seed; :func:`asctool.training.batch_augment.augment_batch` then runs
-as a parallel ``tf.data`` map, outside the Python interpreter lock, and a
-small prefetch buffer overlaps all of it with training. At most a handful of
+of all training files with a generator seeded by ``(seed, epoch)`` and cuts
+the permutation into batches. For each batch it draws the augmentation
+parameters from the batch's seed
+(:func:`asctool.training.batch_augment.draw_batch`) and reads only the
+cropped frames of each clip, one HDF5 read per clip (one clip per chunk). It yields raw features
+(float16 as stored), class indices and the parameters;
+:func:`asctool.training.batch_augment.apply_batch` (cast, masks, mixup, swap
+in one XLA-compiled function) then runs as a parallel ``tf.data`` map,
+outside the Python interpreter lock, and a small prefetch buffer overlaps all
+of it with training. At most a handful of
 batches are in memory at any time, whatever the number of clips.
 
 HDF5 handles are opened by the generator itself, in the thread that reads
@@ -21,7 +24,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from .batch_augment import AugmentConfig, augment_batch
+from .batch_augment import AugmentConfig, apply_batch, draw_batch, param_signature
 from .data import ClipSet
 
 __all__ = ["BatchReader", "steps_per_epoch", "epoch_batches", "train_batches", "eval_batches",
@@ -50,6 +53,7 @@ class BatchReader:
     def __init__(self, clips: ClipSet) -> None:
         self.clips = clips
         self._handles: list[h5py.File | None] = [None] * len(clips.paths)
+        self._datasets: list[h5py.Dataset | None] = [None] * len(clips.paths)
 
     def __enter__(self) -> "BatchReader":
         return self
@@ -62,38 +66,43 @@ class BatchReader:
         for i, handle in enumerate(self._handles):
             if handle is not None:
                 handle.close()
-                self._handles[i] = None
+                self._handles[i] = self._datasets[i] = None
 
     def _dataset(self, file_index: int) -> h5py.Dataset:
-        handle = self._handles[file_index]
-        if handle is None:
+        dataset = self._datasets[file_index]
+        if dataset is None:
             handle = self._handles[file_index] = h5py.File(self.clips.paths[file_index], "r")
-        return handle["features"]
+            dataset = self._datasets[file_index] = handle["features"]
+        return dataset
 
-    def read(self, file_index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def read(self, file_index: np.ndarray, rows: np.ndarray, offset: np.ndarray | None = None,
+             length: int | None = None) -> np.ndarray:
         """Features of the clips ``(file_index[i], rows[i])``, in that order.
 
-        Rows are read sorted, one HDF5 read per run of consecutive rows.
+        One HDF5 read per clip (one clip per chunk). With ``offset`` and
+        ``length``, only frames ``offset[i]:offset[i] + length`` of clip ``i``
+        are read, so the random crop costs no copy.
 
         Returns
         -------
-        np.ndarray [shape=(len(rows), freq, time, channels)], ``clips.dtype``
+        np.ndarray [shape=(len(rows), freq, length or time, channels)], ``clips.dtype``
         """
-        n = len(rows)
-        out = np.empty((n, *self.clips.feature_shape), dtype=self.clips.dtype)
-        order = np.lexsort((rows, file_index))
-        f_sorted, r_sorted = file_index[order], rows[order]
-        # runs of consecutive rows within one file
-        breaks = np.flatnonzero((np.diff(r_sorted) != 1) | (np.diff(f_sorted) != 0)) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [n]])
-        sorted_out = out if np.array_equal(order, np.arange(n)) else np.empty_like(out)
-        for a, b in zip(starts.tolist(), stops.tolist()):
-            ds = self._dataset(int(f_sorted[a]))
-            first = int(r_sorted[a])
-            ds.read_direct(sorted_out, np.s_[first:first + (b - a)], np.s_[a:b])
-        if sorted_out is not out:
-            out[order] = sorted_out
+        freq, time, channels = self.clips.feature_shape
+        if offset is None:
+            offset, length = np.zeros(len(rows), dtype=np.int64), time
+        out = np.empty((len(rows), freq, length, channels), dtype=self.clips.dtype)
+        # h5py's low-level calls: the high-level selection machinery would
+        # take two thirds of the time of each read
+        block = (1, freq, length, channels)
+        memory = h5py.h5s.create_simple(out.shape)
+        memory_type = h5py.h5t.py_create(out.dtype)
+        for i, (f, row, first) in enumerate(zip(np.asarray(file_index).tolist(), np.asarray(rows).tolist(),
+                                                np.asarray(offset).tolist())):
+            dataset = self._dataset(f).id
+            disk = dataset.get_space()
+            disk.select_hyperslab((row, 0, first, 0), block)
+            memory.select_hyperslab((i, 0, 0, 0), block)
+            dataset.read(memory, disk, out, memory_type)
         return out
 
 
@@ -131,17 +140,23 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.nd
     return perm, seeds
 
 
-def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int,
-                  epochs: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield ``(features, labels, seed)`` for every step of epochs ``first_epoch..epochs-1``."""
+def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  augment: AugmentConfig) -> Iterator[tuple[np.ndarray, np.ndarray, dict]]:
+    """Yield ``(features, labels, params)`` for every step of epochs ``first_epoch..epochs-1``.
+
+    ``params`` are the batch's augmentation parameters (:func:`draw_batch`);
+    the features are already cropped by them.
+    """
     with BatchReader(clips) as reader:
         for epoch in range(first_epoch, epochs):
             batches, seeds = epoch_batches(len(clips), batch_size, seed, epoch)
             for index, batch_seed in zip(batches, seeds):
                 # order within a batch does not matter: read it in file order
                 index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
-                x = reader.read(clips.file_index[index], clips.row[index])
-                yield x, clips.labels[index], batch_seed
+                params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
+                x = reader.read(clips.file_index[index], clips.row[index], params.pop("offset", None),
+                                augment.crop)
+                yield x, clips.labels[index], params
 
 
 def eval_batches(clips: ClipSet, *, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -165,19 +180,21 @@ def train_dataset(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
     import tensorflow as tf
 
     batch = min(batch_size, len(clips))
-    freq, time, channels = clips.feature_shape
+    freq, _, channels = clips.feature_shape
+    time = augment.output_time(clips.feature_shape[1])
     signature = (
         tf.TensorSpec((batch, freq, time, channels), tf.as_dtype(clips.dtype)),
         tf.TensorSpec((batch,), tf.int32),
-        tf.TensorSpec((2,), tf.int64),
+        param_signature(augment, batch, freq, time, channels),
     )
     dataset = tf.data.Dataset.from_generator(
-        lambda: train_batches(clips, batch_size=batch, seed=seed, first_epoch=first_epoch, epochs=epochs),
+        lambda: train_batches(clips, batch_size=batch, seed=seed, first_epoch=first_epoch, epochs=epochs,
+                              augment=augment),
         output_signature=signature,
     )
 
-    def _augment(x, labels, batch_seed):
-        return augment_batch(x, labels, batch_seed, config=augment, num_classes=num_classes)
+    def _augment(x, labels, params):
+        return apply_batch(x, labels, params, config=augment, num_classes=num_classes)
 
     return dataset.map(_augment, num_parallel_calls=PREFETCH, deterministic=True).prefetch(PREFETCH)
 
