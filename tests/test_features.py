@@ -26,6 +26,8 @@ from asctool.features import (
     featurize,
     fit_duration,
     frame_count,
+    frame_segments,
+    frame_view,
     load_config,
     match_channels,
     mel_filterbank,
@@ -205,6 +207,20 @@ def test_windowed_frames_match_padded_framing():
         count = frame_count(n, n_fft=n_fft, hop_length=hop)
         expected = np.stack([padded[:, t * hop:t * hop + n_fft] for t in range(count)], axis=1) * window
         np.testing.assert_array_equal(windowed_frames(y, window, hop_length=hop, pad_mode=mode), expected)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant", "edge"])
+def test_frame_segments_equal_frame_view(mode):
+    rng = np.random.default_rng(2)
+    for n_fft, hop in [(2048, 1024), (16, 4), (16, 5), (8, 8), (7, 2)]:
+        for n in [*range(n_fft // 2 + 1, 3 * n_fft), 441000]:
+            y = rng.standard_normal((2, n)).astype(np.float32)
+            segments = frame_segments(y, n_fft, hop_length=hop, pad_mode=mode)
+            expected = frame_view(y, n_fft, hop_length=hop, pad_mode=mode)
+            np.testing.assert_array_equal(np.concatenate(segments, axis=1), expected)
+            if n > 2 * n_fft:  # only the frames reaching into the padding are copies
+                copied = sum(s.shape[1] for s in segments if not np.shares_memory(s, y))
+                assert copied <= 2 * -(-(n_fft // 2) // hop)
 
 
 def test_short_clips_are_padded_within_tolerance_and_long_ones_cut():
