@@ -82,10 +82,13 @@ def reference_features(path: str | os.PathLike):
     return np.stack([logmel[:, 4:-4], delta[:, 2:-2], delta2], axis=-1)
 
 
-def _best_of(repeat: int, run):
-    """(wall seconds, CPU seconds of this process, result) of the fastest of ``repeat`` runs."""
+def _best_of(repeat: int, run, before=None):
+    """(wall seconds, CPU seconds of this process, result) of the fastest of ``repeat`` runs;
+    ``before()`` runs untimed before each."""
     best = None
     for _ in range(repeat):
+        if before is not None:
+            before()
         started, cpu_started = time.perf_counter(), time.process_time()
         result = run()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -141,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         diffs = {}
         for nj in args.nj:
             out = work / f"feats_nj{nj}.h5"
-            seconds, _, summary = _best_of(args.repeat, lambda: featurize(manifest, out, nj=nj, force=True))
+            # the previous run's output is deleted untimed (unlinking 200+ MB takes a good 0.1 s)
+            seconds, _, summary = _best_of(args.repeat, lambda: featurize(manifest, out, nj=nj),
+                                           before=lambda: out.unlink(missing_ok=True))
             with open_features(out) as f:
                 index = {str(i): k for k, i in enumerate(f.ids)}
                 ours = np.stack([f.features[index[i]] for i in ref_ids])
