@@ -1057,15 +1057,16 @@ class _Runner:
     itself; it stops as soon as a worker delivers.
     """
 
-    def __init__(self, tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int) -> None:
+    def __init__(self, tasks: Sequence[tuple[int, list[str]]], worker_args: tuple, nj: int,
+                 feature_shape: tuple[int, ...]) -> None:
         self.queue = deque(tasks)
         self.worker_args = worker_args
         self.nj = min(nj, max(1, len(self.queue)))
         self.max_pending = 2 * self.nj + 2
-        self.pending: deque = deque()  # (future, slot)
+        self.pending: deque = deque()  # (future, slot or None, clips)
         self.executor = None
         self.shared: Any = None
-        self.feature_shape: tuple[int, ...] = ()
+        self.feature_shape = tuple(feature_shape)
         self.slot_bytes = 0
         self.free_slots: deque = deque()
 
@@ -1077,10 +1078,8 @@ class _Runner:
 
             context, pin_blas = _worker_context()
             if context.get_start_method() == "fork":  # the mapping is inherited by fork only
-                config, _, dtype = self.worker_args
-                self.feature_shape = FrontEnd(config).feature_shape
                 clips = max(len(paths) for _, paths in self.queue)
-                self.slot_bytes = clips * math.prod(self.feature_shape) * np.dtype(dtype).itemsize
+                self.slot_bytes = clips * math.prod(self.feature_shape) * np.dtype(self.worker_args[2]).itemsize
                 slots = self.max_pending + 1  # + the one the consumer is writing from
                 self.shared = mmap.mmap(-1, slots * self.slot_bytes)
                 self.free_slots = deque(range(slots))
@@ -1257,7 +1256,8 @@ def featurize(
     inputs = [manifest_path] + ([config_path] if config_path is not None else [])
     counts = {"resampled": 0, "downmixed": 0, "padded": 0, "cut": 0}
     started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
-    with _worker_failures(manifest_path), _Runner(tasks, (config, resample, dtype), nj) as runner, FeaturesWriter(
+    runner = _Runner(tasks, (config, resample, dtype), nj, front.feature_shape)
+    with _worker_failures(manifest_path), runner, FeaturesWriter(
         out, n=len(clips), feature_shape=front.feature_shape, config=config,
         ids=[c.id for c in clips], scenes=[c.scene for c in clips], devices=[c.device for c in clips],
         locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,

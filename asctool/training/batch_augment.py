@@ -32,7 +32,7 @@ from ..errors import ConfigError
 __all__ = ["AugmentConfig", "AUGMENTATIONS", "default_augment", "parse_augment",
            "spec_augment", "random_crop", "mixup", "channel_swap", "augment_batch",
            "draw_spec_augment", "draw_crop", "draw_mixup", "draw_swap", "draw_batch",
-           "crop_frames", "param_signature", "apply_batch"]
+           "param_signature", "apply_batch"]
 
 #: Names accepted by ``--augment`` (comma-separated), besides ``auto`` and ``none``.
 AUGMENTATIONS = ("specaugment", "crop", "mixup", "swap")
@@ -224,13 +224,10 @@ def draw_swap(seed, batch: int, *, p: float = 0.5) -> np.ndarray:
     return _rng(seed, "swap").random(int(batch)) < p
 
 
-def crop_frames(x: np.ndarray, offset: np.ndarray, length: int) -> np.ndarray:
-    """``x[b, :, offset[b]:offset[b] + length]`` for every example ``b`` (NumPy, or a
-    (B, T, C) mask)."""
+def _crop_mask(mask: np.ndarray, offset: np.ndarray, length: int) -> np.ndarray:
+    """``mask[b, offset[b]:offset[b] + length]`` for every example ``b`` of a (B, T, C) mask."""
     index = np.asarray(offset)[:, None] + np.arange(length)[None, :]
-    if x.ndim == 3:
-        return np.take_along_axis(x, index[:, :, None], axis=1)
-    return np.take_along_axis(x, index[:, None, :, None], axis=2)
+    return np.take_along_axis(mask, index[:, :, None], axis=1)
 
 
 def draw_batch(seed, shape, config: AugmentConfig) -> dict[str, np.ndarray]:
@@ -260,7 +257,7 @@ def draw_batch(seed, shape, config: AugmentConfig) -> dict[str, np.ndarray]:
     if config.specaugment:
         fkeep, tkeep = draw_spec_augment(seed, shape, freq_mask=config.freq_mask, time_mask=config.time_mask)
         if config.crop:
-            tkeep = crop_frames(tkeep, params["offset"], config.crop)
+            tkeep = _crop_mask(tkeep, params["offset"], config.crop)
         params["fkeep"], params["tkeep"] = fkeep, tkeep
     if config.mixup:
         params["lam"], params["perm"] = draw_mixup(seed, batch, alpha=config.mixup_alpha)
