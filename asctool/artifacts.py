@@ -36,6 +36,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ArtifactError, MismatchError
+from .io import atomic_path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -77,28 +78,8 @@ _command: str | None = None
 
 
 # --------------------------------------------------------------------------
-# atomic writes and provenance
+# provenance (atomic writes: asctool.io)
 # --------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
-
-    The temporary file is ``<name>.tmp-<pid><suffix>`` in the same folder (so
-    the rename is atomic and relative links inside the file stay valid). On
-    any exception the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
 def set_command(command: str | Sequence[str] | None) -> None:
     """Record the command line that artifacts written from now on will carry."""
     global _command

@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from .errors import AudioError
+from .io import atomic_path
 
 __all__ = ["audio_info", "read_audio", "write_audio", "resample", "check_finite"]
 
@@ -266,8 +267,6 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int, *, subtype: str
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise AudioError(f"{path}: unsupported audio suffix (use .wav or .flac)")
-    from .artifacts import atomic_path  # lazy: keeps h5py out of audio-only processes
-
     y = np.asarray(y)
     data = y.T if y.ndim == 2 else y
     with atomic_path(path) as tmp:

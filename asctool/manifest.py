@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from .artifacts import atomic_path
+from .io import atomic_path
 from .errors import ManifestError
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .artifacts import atomic_path, check_same_config, open_features
+from .artifacts import check_same_config, open_features
+from .io import atomic_path
 from .errors import ArtifactError, AsctoolError, ConfigError, MismatchError
 from .inference import read_model_config
 

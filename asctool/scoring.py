@@ -29,7 +29,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .artifacts import atomic_path, read_scores
+from .artifacts import read_scores
+from .io import atomic_path
 from .errors import ArtifactError, ConfigError, MismatchError
 
 __all__ = [

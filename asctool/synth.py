@@ -46,7 +46,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from . import __version__
-from .artifacts import atomic_path
+from .io import atomic_path
 from .audio import write_audio
 from .console import progress
 from .errors import AsctoolError

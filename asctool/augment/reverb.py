@@ -19,6 +19,7 @@ from scipy.signal import fftconvolve
 
 from ..audio import audio_info, read_audio, resample
 from ..errors import AudioError, ConfigError
+from ..io import atomic_path
 from . import drc
 from .registry import ClipContext, Plan, clip_rng, register
 
@@ -296,7 +297,6 @@ def _room_job(job: tuple[int, int, int, dict]) -> tuple[np.ndarray, dict]:
 
 
 def _write_tsv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    from ..artifacts import atomic_path
 
     columns = list(records[0])
     with atomic_path(path) as tmp:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..artifacts import atomic_path
+from ..io import atomic_path
 from ..audio import read_audio
 from ..errors import AudioError, ManifestError
 from .registry import ClipContext, Plan, register

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 MARKER = ".asctool-augment.json"
 PEAK_LIMIT = 1.0
 PEAK_TARGET = 0.99
-_TMP = re.compile(r"\.tmp-\d+(\.[A-Za-z0-9]+)?$")
+_TMP = re.compile(r"\.tmp-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
 
 
 @dataclass

@@ -36,7 +36,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import __version__
-from ..artifacts import atomic_path, check_same_config, config_diff, current_command
+from ..artifacts import check_same_config, config_diff, current_command
+from ..io import atomic_path
 from ..errors import ConfigError, MismatchError
 from .batch_augment import AugmentConfig, parse_augment
 from .data import ClipSet, clip_locations, make_clip_set, read_sources, resolve_label_map, split_by_location
