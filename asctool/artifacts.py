@@ -19,7 +19,6 @@ Both carry ``asctool_kind``, ``schema_version``, ``asctool_version``,
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -29,7 +28,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -62,7 +61,6 @@ __all__ = [
     "check_probabilities",
     "read_kind",
     "check_unique_ids",
-    "inspect",
 ]
 
 log = logging.getLogger(__name__)
@@ -584,100 +582,3 @@ def check_same_config(a: Mapping[str, Any], b: Mapping[str, Any], a_name, b_name
         raise MismatchError(
             f"front-end configs of {a_name} and {b_name} differ: " + "; ".join(diffs[:4])
         )
-
-
-# --------------------------------------------------------------------------
-# inspect
-# --------------------------------------------------------------------------
-def _counts(values) -> str:
-    if values is None:
-        return "-"
-    uniq, counts = np.unique(np.asarray([str(v) for v in values], dtype=object).astype(str), return_counts=True)
-    return ", ".join(f"{u or '(none)'}: {c}" for u, c in zip(uniq, counts)) or "-"
-
-
-def _provenance_lines(attrs: Mapping[str, Any]) -> list[str]:
-    lines = [
-        f"schema_version: {attrs.get('schema_version')}",
-        f"asctool_version: {attrs.get('asctool_version')}",
-        f"created: {attrs.get('created')}",
-        f"command: {attrs.get('command')}",
-    ]
-    try:
-        inputs = json.loads(attrs.get("inputs", "[]"))
-    except ValueError:
-        inputs = []
-    for entry in inputs:
-        detail = entry.get("sha256", "")[:12] or entry.get("mtime", "")
-        lines.append(f"input: {entry.get('path')} ({entry.get('size', '?')} bytes {detail})".rstrip())
-    return lines
-
-
-def inspect(path: str | os.PathLike) -> str:
-    """A human-readable description of an artifact (HDF5, .keras, .tflite, .tsv)."""
-    path = Path(path)
-    if not path.exists():
-        raise ArtifactError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in (".h5", ".hdf5"):
-        kind = read_kind(path)
-        if kind == KIND_FEATURES:
-            with open_features(path) as f:
-                lines = [
-                    f"{path}: features",
-                    f"features: shape {f.shape} dtype {f.dtype}"
-                    + (" (virtual dataset over shards)" if f.features.is_virtual else ""),
-                    f"config: {json.dumps(f.config, sort_keys=True)}",
-                    *_provenance_lines(f.attrs),
-                    f"clips: {len(f)}",
-                    f"scenes: {_counts(f.scenes)}",
-                    f"devices: {_counts(f.devices)}",
-                    f"locations: {len(set(f.locations))}",
-                ]
-            return "\n".join(lines)
-        if kind == KIND_SCORES:
-            s = read_scores(path)
-            predicted = np.asarray(s.classes, dtype=object)[s.scores.argmax(axis=1)] if len(s) else []
-            lines = [
-                f"{path}: scores",
-                f"scores: shape {s.scores.shape} dtype {s.scores.dtype}",
-                f"classes: {', '.join(s.classes)}",
-                *_provenance_lines(s.attrs),
-                f"clips: {len(s)}",
-                f"scenes: {_counts(s.scenes)}",
-                f"devices: {_counts(s.devices)}",
-                f"predicted: {_counts(predicted)}",
-            ]
-            return "\n".join(lines)
-        raise ArtifactError(f"{path}: HDF5 file is not an asctool artifact (no asctool_kind attribute)")
-    if suffix == ".tsv":
-        from .manifest import read_csv_rows
-
-        header, rows = read_csv_rows(path)
-        line = f"{path}: TSV, {len(rows)} rows, columns {', '.join(header)}"
-        if "scene" in header:
-            line += f"; scenes {len({r['scene'] for r in rows if r.get('scene')})}"
-        if "device" in header:
-            line += f"; devices {_counts([r['device'] for r in rows])}"
-        return line
-    if suffix == ".keras":
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(path) as archive:
-                config = json.loads(archive.read("config.json"))
-        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise ArtifactError(f"{path}: not a readable Keras archive ({exc})") from None
-        name = config.get("config", {}).get("name", "?")
-        layers = config.get("config", {}).get("layers", [])
-        return f"{path}: Keras model {name!r}, {len(layers)} layers, {path.stat().st_size} bytes"
-    if suffix == ".tflite":
-        size_json = path.with_name("size.json")
-        extra = ""
-        if size_json.exists():
-            try:
-                extra = "; " + ", ".join(f"{k} {v}" for k, v in json.loads(size_json.read_text()).items())
-            except ValueError:
-                pass
-        return f"{path}: TensorFlow Lite model, {path.stat().st_size} bytes{extra}"
-    raise ArtifactError(f"{path}: unknown artifact type {suffix or '(no suffix)'!r}")

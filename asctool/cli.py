@@ -84,7 +84,7 @@ def _echo_summary(summary) -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing manifests.")
 def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool) -> None:
     """Read a TAU dataset layout and write manifests (SETUP_train/evaluate/test.tsv)."""
-    from .manifest import prepare as run
+    from .stages.prepare import run
 
     _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force))
 
@@ -200,7 +200,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 @click.option("--force", is_flag=True, help="Start over in an existing run folder.")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
-    from .training import train as run
+    from .stages.train import run
 
     _echo_summary(run(**kwargs))
 
@@ -212,7 +212,7 @@ def train(**kwargs) -> None:
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
 def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -> None:
     """Score every clip of a features file with a trained model."""
-    from .inference import predict as run
+    from .stages.predict import run
 
     _echo_summary(run(model_path, features_path, out, batch_size=batch_size))
 
@@ -258,7 +258,7 @@ def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, 
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
     """TensorFlow Lite post-training quantisation; writes FILE.tflite and size.json."""
-    from .quantize import quantize as run
+    from .stages.quantize import run
 
     _echo_summary(run(model_path, out, mode=mode, calibration=calibration, max_bytes=max_bytes, force=force))
 
@@ -272,7 +272,8 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
 def score(scores_path, json_path, submission, groups, labels, plot) -> None:
     """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
-    from .scoring import format_report, score as run
+    from .scoring import format_report
+    from .stages.score import run
 
     report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot)
     click.echo(format_report(report))
@@ -286,7 +287,7 @@ def score(scores_path, json_path, submission, groups, labels, plot) -> None:
 @click.option("--min-freq-bins", default=8, type=click.IntRange(min=1), help="Warn about models whose features_out map has fewer frequency bins (error if all have).")
 def cam(model_paths, features_path, ids, out_dir, min_freq_bins) -> None:
     """Class activation maps of chosen clips, one PNG per clip."""
-    from .saliency import cam as run
+    from .stages.cam import run
 
     _echo_summary(run(list(model_paths), features_path, [i for i in ids.split(",") if i], out_dir,
                       min_freq_bins=min_freq_bins))
@@ -296,7 +297,7 @@ def cam(model_paths, features_path, ids, out_dir, min_freq_bins) -> None:
 @click.argument("path", type=INPUT_FILE)
 def inspect(path: Path) -> None:
     """Describe an artifact: kind, shapes, config, provenance, counts."""
-    from .artifacts import inspect as run
+    from .stages.inspect import run
 
     click.echo(run(path))
 
@@ -306,9 +307,9 @@ def inspect(path: Path) -> None:
 @click.option("--input", "input_shape", default="128x423x3", help="Input shape FREQxTIMExCHANNELS.")
 def models(classes: int, input_shape: str) -> None:
     """List the model registry with parameter counts."""
-    from .models import summary_table
+    from .stages.models import run
 
-    click.echo(summary_table(num_classes=classes, input_shape=_parse_shape(input_shape)))
+    click.echo(run(num_classes=classes, input_shape=_parse_shape(input_shape)))
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ __all__ = [
     "ArtifactError",
     "MismatchError",
     "ConfigError",
-    "NotImplementedYet",
 ]
 
 
@@ -39,7 +38,3 @@ class MismatchError(AsctoolError):
 
 class ConfigError(AsctoolError):
     """A configuration (front end, training, recipe) is invalid."""
-
-
-class NotImplementedYet(AsctoolError):
-    """A stage that exists on the command line but is not implemented yet."""

@@ -30,7 +30,8 @@ import numpy as np
 
 from .artifacts import Scores, align_ids, check_same_classes, read_scores, write_scores
 from .errors import ConfigError, MismatchError
-from .scoring import accuracy, log_loss, reference_indices, resolve_label_map
+from .labels import resolve_label_map
+from .scoring import accuracy, log_loss, reference_indices
 
 __all__ = [
     "DEFAULT_WEIGHT_GRID",
@@ -482,7 +483,7 @@ def ensemble(
 
 
 def _hierarchy(hierarchy: str | os.PathLike | None) -> tuple[dict[str, str], str]:
-    from .manifest import packaged_hierarchy, read_label_map
+    from .labels import packaged_hierarchy, read_label_map
 
     if hierarchy is None:
         return packaged_hierarchy(), "the packaged DCASE 2020 hierarchy"

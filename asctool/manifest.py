@@ -15,18 +15,16 @@ import logging
 import os
 import posixpath
 from dataclasses import asdict, dataclass, fields
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from .io import atomic_path
 from .errors import ManifestError
+from .labels import COARSE_CLASSES, SCENES, packaged_hierarchy
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SCENES",
-    "COARSE_CLASSES",
     "BASE_COLUMNS",
     "AUG_COLUMNS",
     "Clip",
@@ -37,23 +35,13 @@ __all__ = [
     "location_of",
     "segment_of",
     "device_of",
-    "read_label_map",
-    "packaged_hierarchy",
     "read_csv_rows",
     "SPLITS",
     "KNOWN_SPLIT_SIZES",
     "SYNTH_MARKER",
     "identify_dataset",
-    "prepare",
+    "read_tau_setup",
 ]
-
-#: The 10 scenes of TAU 2020 Mobile, in the alphabetical class order.
-SCENES = (
-    "airport", "bus", "metro", "metro_station", "park", "public_square",
-    "shopping_mall", "street_pedestrian", "street_traffic", "tram",
-)
-#: The 3 coarse classes of DCASE 2020 Task 1b, alphabetical.
-COARSE_CLASSES = ("indoor", "outdoor", "transportation")
 
 BASE_COLUMNS = ("id", "path", "scene", "device", "city", "location")
 AUG_COLUMNS = ("source_id", "augmentation")
@@ -212,43 +200,6 @@ def write_manifest(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
                 row = asdict(clip)
                 handle.write("\t".join(str(row[c]) for c in columns) + "\n")
     return path
-
-
-def read_label_map(path: str | os.PathLike) -> dict[str, str]:
-    """Read a two-column TSV ``fine<TAB>coarse`` (a header line is optional).
-
-    Raises when a fine class is mapped twice (to one or two parents).
-    """
-    path = Path(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: file not found") from None
-    mapping: dict[str, str] = {}
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        parts = [p.strip() for p in line.split("\t")]
-        if len(parts) != 2 or not all(parts):
-            raise ManifestError(f"{path}: line {lineno} must be 'fine<TAB>coarse', got {line!r}")
-        fine, coarse = parts
-        if lineno == 1 and (fine, coarse) in {("scene", "label"), ("fine", "coarse"), ("scene", "coarse")}:
-            continue
-        if fine in mapping:
-            raise ManifestError(
-                f"{path}: class {fine!r} is mapped twice (to {mapping[fine]!r} and {coarse!r})"
-            )
-        mapping[fine] = coarse
-    if not mapping:
-        raise ManifestError(f"{path}: label map is empty")
-    return mapping
-
-
-def packaged_hierarchy() -> dict[str, str]:
-    """The DCASE 2020 3-class map shipped with asctool (scene -> coarse class)."""
-    ref = resources.files("asctool") / "conf" / "hierarchy_dcase2020.tsv"
-    with resources.as_file(ref) as path:
-        return read_label_map(path)
 
 
 # --------------------------------------------------------------------------
@@ -436,41 +387,40 @@ def _counts(values: Iterable[str], key=None) -> dict[str, int]:
     return {k: counter[k] for k in sorted(counter, key=key)}
 
 
-def prepare(
+def read_tau_setup(
     dataset_root: str | os.PathLike,
-    out_dir: str | os.PathLike,
     *,
     setup: str = "fold1",
     check_audio: bool = True,
-    force: bool = False,
-) -> dict:
-    """Read a TAU dataset layout and write manifests for one evaluation setup.
+    relative_to: str | os.PathLike,
+) -> tuple[dict[str, list[Clip]], dict]:
+    """Read and cross-check one evaluation setup of a TAU dataset layout.
 
     Reads ``meta.csv`` (optional) and ``evaluation_setup/{setup}_train.csv``,
     ``_evaluate.csv``, ``_test.csv`` under ``dataset_root`` (TAU Urban
     Acoustic Scenes 2020 Mobile, 2020 3Class, 2019: tab-separated with a
-    header, LF or CRLF, final newline optional) and writes, atomically,
-    ``{setup}_train.tsv``, ``{setup}_evaluate.tsv``, ``{setup}_test.tsv``,
-    ``meta.tsv`` (when meta.csv exists) and ``{setup}_info.json`` to
-    ``out_dir``. Paths in the manifests are relative to ``out_dir``.
-
-    The evaluate manifest keeps the labels (it is the scored set); the test
-    manifest leaves ``scene`` empty. For the 3Class data set the 3-class
-    label (indoor, outdoor, transportation) goes into ``scene``.
+    header, LF or CRLF, final newline optional). The evaluate clips keep their
+    labels (it is the scored set); the test clips have an empty ``scene``.
+    For the 3Class data set the 3-class label is the scene.
 
     Parameters
     ----------
-    dataset_root : root of the dataset (meta.csv, audio/, evaluation_setup/)
-    out_dir : folder for the manifests (created if needed)
-    setup : evaluation setup name, the prefix of the split files
-    check_audio : raise when listed audio files are missing (else only warn)
-    force : overwrite existing manifests
+    dataset_root : path
+    setup : str
+        Evaluation setup name (prefix of the split files).
+    check_audio : bool
+        Whether missing audio files are an error (else a warning).
+    relative_to : path
+        Folder the manifests will be written to: clip paths are relative to it.
 
     Returns
     -------
-    dict : the summary also written to ``{setup}_info.json``: dataset name and
-        version matched by the split sizes, label set, classes, counts per
-        split and device, location counts, missing audio count, manifest paths.
+    clips : dict
+        ``train``, ``evaluate``, ``test`` (and ``meta`` when meta.csv exists):
+        lists of :class:`Clip`.
+    info : dict
+        Dataset name and version matched by the split sizes, label set,
+        classes, counts per split and device, location counts, missing audio.
 
     Raises
     ------
@@ -478,11 +428,10 @@ def prepare(
         missing root or split file, unexpected columns, unknown scene labels,
         duplicate clips (within a split, or in both train and evaluate/test),
         labels contradicting the file name or meta.csv, split files not in
-        meta.csv, missing audio (with ``check_audio``), existing outputs
-        without ``force``.
+        meta.csv, missing audio (with ``check_audio``).
     """
     root = Path(dataset_root)
-    out_dir = Path(out_dir)
+    out_dir = Path(relative_to)
     if not root.exists():
         raise ManifestError(f"{root}: dataset root not found")
     if not root.is_dir():
@@ -537,15 +486,6 @@ def prepare(
             raise ManifestError(message + " (use --no-check-audio to write the manifests anyway)")
         log.warning("%s", message)
 
-    outputs = {name: out_dir / f"{setup}_{name}.tsv" for name in SPLITS}
-    if meta_rows is not None:
-        outputs["meta"] = out_dir / "meta.tsv"
-    info_path = out_dir / f"{setup}_info.json"
-    if not force:
-        for path in [*outputs.values(), info_path]:
-            if path.exists():
-                raise ManifestError(f"{path}: already exists (use --force to overwrite)")
-
     rel_root = _relative_root(root, out_dir)
     meta_lookup = {k: {"scene_label": v.label, **v.extra} for k, v in (meta_rows or {}).items()}
     clips: dict[str, list[Clip]] = {}
@@ -586,17 +526,13 @@ def prepare(
         "audio_checked": bool(check_audio),
         "dataset_root": str(root),
     }
-    for name, path in outputs.items():
-        write_manifest(path, clips[name])
-    with atomic_path(info_path) as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     log.info(
         "%s: %s; %s", root,
         ", ".join(f"{counts[n]} {n}" for n in counts),
         "split sizes match " + f"{identity['dataset']} v{identity['version']}"
         if identity["dataset"] != "unknown" else "split sizes match no known dataset version",
     )
-    return {**info, "manifests": {name: str(path) for name, path in outputs.items()}, "info": str(info_path)}
+    return clips, info
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""Metrics, device groups, reports and submission files (``asctool score``).
+"""Metrics, device groups, reports, submission text and confusion plots (the library).
 
-The pure functions at the top take arrays and return numbers; :func:`score`
-is the stage entry point (reads a scores file, writes the JSON report, the
-DCASE submission file and the confusion-matrix plot) and
+The functions take arrays and return numbers, text or PNG bytes;
 :func:`format_report` renders a report as the table ``asctool score`` prints.
+The stage that reads scores files and writes the outputs is
+:mod:`asctool.stages.score`.
 
 Conventions
 -----------
@@ -20,8 +20,7 @@ Conventions
 """
 from __future__ import annotations
 
-import json
-import logging
+import io
 import os
 from importlib import resources
 from pathlib import Path
@@ -29,9 +28,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .artifacts import read_scores
-from .io import atomic_path
-from .errors import ArtifactError, ConfigError, MismatchError
+from .errors import ConfigError, MismatchError
+from .labels import map_labels, packaged_hierarchy
 
 __all__ = [
     "EPS",
@@ -43,18 +41,12 @@ __all__ = [
     "per_class_accuracy",
     "read_groups",
     "packaged_groups",
-    "resolve_label_map",
-    "map_labels",
     "reference_indices",
     "compute_report",
     "submission_text",
-    "write_submission",
-    "plot_confusion",
-    "score",
+    "confusion_png",
     "format_report",
 ]
-
-log = logging.getLogger(__name__)
 
 #: Lower clipping bound of probabilities in the log loss.
 EPS = 1e-15
@@ -203,30 +195,6 @@ def packaged_groups() -> dict[str, list[str]]:
         return read_groups(path)
 
 
-def resolve_label_map(labels: str | os.PathLike | None) -> dict[str, str] | None:
-    """The label map ``--labels`` names: None, ``coarse`` (packaged map) or a TSV."""
-    from .manifest import packaged_hierarchy, read_label_map
-
-    if labels is None or str(labels) == "":
-        return None
-    if str(labels) == "coarse":
-        return packaged_hierarchy()
-    if str(labels) == "scene":
-        return None
-    return read_label_map(labels)
-
-
-def map_labels(scenes: Sequence[str], label_map: Mapping[str, str], where: str | os.PathLike) -> np.ndarray:
-    """Map reference scenes through ``label_map``; empty scenes stay empty."""
-    missing = sorted({s for s in scenes if s and s not in label_map})
-    if missing:
-        raise MismatchError(
-            f"{where}: reference scene(s) {', '.join(missing)} not in the label map "
-            f"(it maps {', '.join(sorted(label_map))})"
-        )
-    return np.asarray([label_map[s] if s else "" for s in scenes], dtype=object)
-
-
 def reference_indices(
     scenes: Sequence[str] | None,
     classes: Sequence[str],
@@ -257,7 +225,6 @@ def reference_indices(
     if unknown:
         hint = ""
         if label_map is None:
-            from .manifest import packaged_hierarchy
 
             hierarchy = packaged_hierarchy()
             if all(s in hierarchy for s in unknown) and set(classes) <= set(hierarchy.values()):
@@ -368,7 +335,7 @@ def _nan_to_none(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------
-# submission and plot
+# submission text and confusion plot
 # --------------------------------------------------------------------------
 def submission_text(ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> str:
     """The DCASE output format: tab-separated, header ``filename scene_label <classes>``.
@@ -384,21 +351,25 @@ def submission_text(ids: Sequence[str], probs: np.ndarray, classes: Sequence[str
     return "\n".join(lines) + "\n"
 
 
-def write_submission(path: str | os.PathLike, ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> Path:
-    """Write :func:`submission_text` to ``path`` atomically."""
-    path = Path(path)
-    text = submission_text(ids, probs, classes)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
+def confusion_png(confusion: np.ndarray, classes: Sequence[str], *, title: str = "") -> bytes:
+    """A confusion-matrix PNG image (colour = row-normalised fraction, text = count).
 
+    Parameters
+    ----------
+    confusion : np.ndarray [shape=(K, K)]
+        Counts, rows = reference class, columns = predicted class.
+    classes : sequence of str
+        The K class names.
+    title : str
 
-def plot_confusion(path: str | os.PathLike, confusion: np.ndarray, classes: Sequence[str], *, title: str = "") -> Path:
-    """Write a confusion-matrix PNG (colour = row-normalised fraction, text = count)."""
+    Returns
+    -------
+    bytes
+        The PNG file content (100 dpi).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
     cm = np.asarray(confusion, dtype=np.int64)
     k = len(classes)
     rows = cm.sum(axis=1, keepdims=True)
@@ -420,69 +391,9 @@ def plot_confusion(path: str | os.PathLike, confusion: np.ndarray, classes: Sequ
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if frac[i, j] > 0.5 else "black")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return path
-
-
-# --------------------------------------------------------------------------
-# stage entry point
-# --------------------------------------------------------------------------
-def score(
-    scores_path: str | os.PathLike,
-    *,
-    json_path: str | os.PathLike | None = None,
-    submission: str | os.PathLike | None = None,
-    groups: str | os.PathLike | None = None,
-    labels: str | os.PathLike | None = None,
-    plot: str | os.PathLike | None = None,
-) -> dict[str, Any]:
-    """Evaluate a scores file; optionally write the report, a submission and a plot.
-
-    Parameters
-    ----------
-    scores_path : scores file (HDF5)
-    json_path : where to write the report as JSON
-    submission : where to write the DCASE submission file
-    groups : YAML of device groups (default: the packaged DCASE 2020 groups)
-    labels : ``coarse`` or a TSV ``scene<TAB>label``: map the reference scenes
-        before scoring (e.g. 3-class scores of 10-scene-labelled clips)
-    plot : where to write the confusion-matrix PNG (needs labels)
-
-    Returns
-    -------
-    dict
-        The report (see :func:`compute_report`) plus ``scores`` (the path) and
-        the paths written. Everything is checked before anything is written.
-    """
-    scores_path = Path(scores_path)
-    s = read_scores(scores_path)
-    group_map = packaged_groups() if groups is None else read_groups(groups)
-    label_map = resolve_label_map(labels)
-    reference = reference_indices(s.scenes, s.classes, scores_path, label_map)
-    if plot is not None and reference is None:
-        raise ArtifactError(f"{scores_path}: no reference labels, so no confusion matrix to plot")
-    report = {"scores": str(scores_path)}
-    if labels is not None:
-        report["labels"] = str(labels)
-    report.update(compute_report(s.scores, s.classes, reference, s.devices, group_map))
-    if reference is None:
-        log.warning("%s: no reference labels; only the predicted classes are counted", scores_path)
-    outputs = {}
-    if submission is not None:
-        outputs["submission"] = str(write_submission(submission, s.ids, s.scores, s.classes))
-        log.info("wrote submission %s", submission)
-    if plot is not None:
-        outputs["plot"] = str(plot_confusion(plot, np.asarray(report["confusion"]), s.classes, title=scores_path.name))
-        log.info("wrote confusion matrix %s", plot)
-    if json_path is not None:
-        outputs["json"] = str(json_path)
-    report["outputs"] = outputs
-    if json_path is not None:
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        log.info("wrote report %s", json_path)
-    return report
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
 
 
 def _pct(value: float | None) -> str:

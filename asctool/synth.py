@@ -50,7 +50,8 @@ from .io import atomic_path
 from .audio import write_audio
 from .console import progress
 from .errors import AsctoolError
-from .manifest import SCENES, SYNTH_MARKER, packaged_hierarchy
+from .labels import SCENES, packaged_hierarchy
+from .manifest import SYNTH_MARKER
 
 __all__ = [
     "DEVICES",

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/helpers.py, for every test folder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -40,7 +43,7 @@ def demo_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_manifests(demo_dataset, tmp_path_factory) -> dict[str, Path]:
     """``asctool prepare`` run on :func:`demo_dataset`: ``{"train", "evaluate", "test", "meta": path}``."""
-    from asctool.manifest import prepare
+    from asctool.stages.prepare import run as prepare
 
     out = tmp_path_factory.mktemp("demo_manifests")
     summary = prepare(demo_dataset, out)

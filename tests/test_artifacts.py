@@ -136,20 +136,6 @@ def test_combine_refuses_different_configs(tmp_path):
     assert not (tmp_path / "all.h5").exists()
 
 
-def test_inspect_features_and_scores(tmp_path):
-    path = _write_features(tmp_path / "f.h5", ["a", "b"])
-    text = artifacts.inspect(path)
-    assert "features: shape (2, 4, 5, 3) dtype float16" in text
-    assert "scenes: bus: 2" in text and "devices: a: 2" in text
-    spath = tmp_path / "s.h5"
-    artifacts.write_scores(spath, ids=["a", "b"], scores=[[1, 0], [0, 1]], classes=["bus", "tram"])
-    text = artifacts.inspect(spath)
-    assert "classes: bus, tram" in text and "predicted: bus: 1, tram: 1" in text
-    with pytest.raises(ArtifactError, match="unknown artifact type"):
-        (tmp_path / "x.bin").write_bytes(b"")
-        artifacts.inspect(tmp_path / "x.bin")
-
-
 def test_describe_inputs_hashes_small_files(tmp_path):
     small = tmp_path / "m.tsv"
     small.write_text("id\tpath\n")

@@ -13,7 +13,7 @@ from asctool import fusion
 from asctool.artifacts import read_scores, write_scores
 from asctool.cli import cli
 from asctool.errors import ConfigError, ManifestError, MismatchError
-from asctool.manifest import COARSE_CLASSES, SCENES
+from asctool.labels import COARSE_CLASSES, SCENES
 
 # --------------------------------------------------------------------------
 # two-stage example: fine a1 a2 (parent A), b1 b2 (parent B)
@@ -79,7 +79,7 @@ def test_oracle_gating_restricts_to_the_true_parent():
 
 
 def test_packaged_hierarchy_parents():
-    from asctool.manifest import packaged_hierarchy
+    from asctool.labels import packaged_hierarchy
 
     parents = fusion.parent_index(SCENES, COARSE_CLASSES, packaged_hierarchy())
     # indoor 0, outdoor 1, transportation 2

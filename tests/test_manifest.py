@@ -5,15 +5,11 @@ import pytest
 
 from asctool.errors import ManifestError
 from asctool.manifest import (
-    COARSE_CLASSES,
-    SCENES,
     Clip,
     device_of,
     location_of,
-    packaged_hierarchy,
     parse_stem,
     read_csv_rows,
-    read_label_map,
     read_manifest,
     segment_of,
     write_manifest,
@@ -78,14 +74,3 @@ def test_manifest_round_trip_and_checks(tmp_path):
     with pytest.raises(ManifestError, match="lists no clips"):
         read_manifest(tmp_path / "none.tsv")
     assert len(read_manifest(tmp_path / "none.tsv", allow_empty=True)) == 0
-
-
-def test_label_maps(tmp_path):
-    hierarchy = packaged_hierarchy()
-    assert sorted(hierarchy) == list(SCENES) and set(hierarchy.values()) == set(COARSE_CLASSES)
-    assert hierarchy["metro_station"] == "indoor" and hierarchy["tram"] == "transportation"
-    (tmp_path / "map.tsv").write_text("scene\tlabel\npark\tgreen\nbus\tgrey\n")
-    assert read_label_map(tmp_path / "map.tsv") == {"park": "green", "bus": "grey"}
-    (tmp_path / "twice.tsv").write_text("park\tgreen\npark\tgrey\n")
-    with pytest.raises(ManifestError, match="mapped twice"):
-        read_label_map(tmp_path / "twice.tsv")

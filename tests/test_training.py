@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,52 +17,7 @@ from asctool.training.batch_augment import AugmentConfig, parse_augment
 from asctool.training.data import make_clip_set, read_sources, split_by_location
 from asctool.training.pipeline import BatchReader, epoch_batches, steps_per_epoch
 
-CLASSES = ("airport", "bus", "park", "tram")
-SHAPE = (32, 40, 3)   # 32 bins: the reference masks (up to 12 bins) leave the class bands learnable
-CONFIG = {"preset": "test", "n_mels": 32}
-
-
-def make_features(path: Path, n: int = 40, *, shape=SHAPE, seed: int = 0, config=None,
-                  classes=CLASSES, dtype: str = "float16", city: str = "lyon",
-                  scenes=None) -> Path:
-    """A small learnable features file: class k has a bright frequency band k.
-
-    Clip i of scene s is recorded at location ``s-city-(i % 5)``; ids follow
-    the TAU pattern.
-    """
-    rng = np.random.default_rng(seed)
-    scenes = list(scenes) if scenes is not None else [classes[i % len(classes)] for i in range(n)]
-    ids = [f"{s}-{city}-{i % 5}-{seed}{i}-a" for i, s in enumerate(scenes)]
-    locations = [f"{s}-{city}-{i % 5}" for i, s in enumerate(scenes)]
-    band = shape[0] // len(classes)
-    with FeaturesWriter(path, n=n, feature_shape=shape, config=config or CONFIG, ids=ids, scenes=scenes,
-                        devices=["a"] * n, locations=locations, dtype=dtype) as writer:
-        for i, scene in enumerate(scenes):
-            x = rng.normal(0.3, 0.15, shape)
-            k = classes.index(scene) if scene in classes else 0
-            x[k * band:(k + 1) * band] += 0.6
-            writer.write(i, x)
-    return path
-
-
-# --------------------------------------------------------------------------
-# one shared trained run (used by this module and test_inference.py)
-# --------------------------------------------------------------------------
-_CACHE: dict[str, dict] = {}
-TRAIN_KW = dict(profile="demo", epochs=6, batch_size=8, valid_split=0.25, seed=3, augment="specaugment,mixup")
-
-
-def trained_run(tmp_path_factory) -> dict:
-    """Train the demo FCNN once per session on 96 learnable clips; also a held-out file."""
-    if "run" not in _CACHE:
-        from asctool.training import train
-
-        root = tmp_path_factory.mktemp("trained")
-        data = make_features(root / "train.h5", 96, seed=0)
-        held_out = make_features(root / "test.h5", 40, seed=1, city="paris")
-        summary = train([data], "fcnn", root / "run", **TRAIN_KW)
-        _CACHE["run"] = {"root": root, "data": data, "test": held_out, "run": root / "run", "summary": summary}
-    return _CACHE["run"]
+from helpers import CLASSES, CONFIG, SHAPE, TRAIN_KW, make_features, trained_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +232,7 @@ def test_split_by_location_is_disjoint_and_seeded(tmp_path):
 # bad input: refused before anything is written
 # --------------------------------------------------------------------------
 def _train(*args, **kwargs):
-    from asctool.training import train
+    from asctool.stages.train import run as train
 
     return train(*args, **kwargs)
 
@@ -436,7 +390,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-        from asctool.training import train
+        from asctool.stages.train import run as train
         s = train([{str(path)!r}], "fcnn", {str(tmp_path / 'run')!r}, profile="demo", epochs=2,
                   batch_size=8, distribute="mirrored")
         print("SUMMARY", json.dumps(s))

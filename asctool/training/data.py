@@ -16,9 +16,9 @@ import numpy as np
 
 from ..artifacts import check_same_config, check_unique_ids, open_features
 from ..errors import ArtifactError, ConfigError, ManifestError, MismatchError
-from ..manifest import location_of, packaged_hierarchy, read_label_map
+from ..manifest import location_of
 
-__all__ = ["SourceInfo", "ClipSet", "read_sources", "resolve_label_map", "make_clip_set",
+__all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
            "split_by_location", "clip_locations"]
 
 log = logging.getLogger(__name__)
@@ -110,25 +110,6 @@ def read_sources(paths: Sequence[str | os.PathLike], role: str) -> list[SourceIn
         check_unique_ids(np.concatenate([s.ids for s in sources]),
                          " + ".join(str(s.path) for s in sources))
     return sources
-
-
-def resolve_label_map(labels: str) -> dict[str, str] | None:
-    """The scene -> label map of ``--labels``: None for ``scene``.
-
-    ``coarse`` is the packaged DCASE 2020 3-class hierarchy; anything else is
-    read as a TSV ``scene<TAB>label``.
-    """
-    if labels == "scene":
-        return None
-    if labels == "coarse":
-        return packaged_hierarchy()
-    path = Path(labels)
-    if not path.is_file():
-        raise ConfigError(f"--labels {labels}: not 'scene', 'coarse' or an existing TSV file")
-    try:
-        return read_label_map(path)
-    except ManifestError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def _scenes_to_labels(source: SourceInfo, mapping: dict[str, str] | None, where: str) -> np.ndarray:

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from asctool.cli import cli
 from asctool.errors import ManifestError
-from asctool.manifest import identify_dataset, prepare, read_csv_rows, read_manifest
+from asctool.manifest import identify_dataset, read_csv_rows, read_manifest
+from asctool.stages.prepare import run as prepare
 
 
 def _fake_root(tmp_path: Path, shared_data: Path) -> Path:
@@ -194,7 +195,7 @@ def test_cli_one_line_error_and_json(tmp_path):
 
 def test_3class_layout_from_real_2019_meta(tmp_path, shared_data):
     """TAU 2019 / 2020 3Class layout: real CRLF meta.csv; 3-class labels go into ``scene``."""
-    from asctool.manifest import packaged_hierarchy
+    from asctool.labels import packaged_hierarchy
 
     hierarchy = packaged_hierarchy()
     root = tmp_path / "tau2020_3class"

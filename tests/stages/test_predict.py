@@ -9,9 +9,10 @@ import pytest
 
 from asctool.artifacts import read_scores
 from asctool.errors import ArtifactError, MismatchError
-from asctool.inference import MODEL_CONFIG_KEYS, predict, read_model_config
+from asctool.runs import MODEL_METADATA_KEYS, read_model_metadata
+from asctool.stages.predict import run as predict
 
-from test_training import CLASSES, make_features, trained_run
+from helpers import CLASSES, make_features, trained_run
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +20,38 @@ def run(tmp_path_factory) -> dict:
     return trained_run(tmp_path_factory)
 
 
-def test_read_model_config(run, tmp_path):
-    config = read_model_config(run["run"] / "model.keras")
-    assert all(key in config for key in MODEL_CONFIG_KEYS)
+def test_model_carries_its_metadata_wherever_it_is_copied(run, tmp_path):
+    config = read_model_metadata(run["run"] / "model.keras")
+    assert all(key in config for key in MODEL_METADATA_KEYS)
     assert config["classes"] == list(CLASSES)
-    lonely = tmp_path / "model.keras"
+    # a copy alone in another folder still knows its classes and front end ...
+    lonely = tmp_path / "elsewhere" / "copy.keras"
+    lonely.parent.mkdir()
     shutil.copyfile(run["run"] / "model.keras", lonely)
-    with pytest.raises(ArtifactError, match="config.json"):
-        read_model_config(lonely)
+    run_config = json.loads((run["run"] / "config.json").read_text())
+    copied = read_model_metadata(lonely)
+    assert {k: copied[k] for k in MODEL_METADATA_KEYS} == {k: run_config.get(k) for k in MODEL_METADATA_KEYS}
+    # ... and a config.json of another model in that folder does not override it
+    (lonely.parent / "config.json").write_text(json.dumps({"model": "other", "classes": ["x"]}))
+    assert read_model_metadata(lonely)["classes"] == list(CLASSES)
+    assert predict(lonely, run["test"], tmp_path / "s.h5")["classes"] == list(CLASSES)
+
+
+def test_model_without_metadata_falls_back_to_config_json(run, tmp_path):
+    from asctool.models import load_model
+
+    bare = tmp_path / "model.keras"
+    load_model(run["run"] / "model.keras").save(bare)   # plain Keras save: no asctool metadata
+    with pytest.raises(ArtifactError, match="no config.json"):
+        read_model_metadata(bare)
+    assert read_model_metadata(bare, required=False) is None
     (tmp_path / "config.json").write_text(json.dumps({"model": "fcnn"}))
     with pytest.raises(ArtifactError, match="classes"):
-        read_model_config(lonely)
+        read_model_metadata(bare)
+    shutil.copyfile(run["run"] / "config.json", tmp_path / "config.json")
+    assert read_model_metadata(bare)["classes"] == list(CLASSES)
     with pytest.raises(ArtifactError, match="not found"):
-        read_model_config(tmp_path / "missing.tflite")
+        read_model_metadata(tmp_path / "missing.tflite")
 
 
 def test_predict_writes_scores_that_beat_chance(run, tmp_path):
@@ -68,8 +88,8 @@ def test_predict_tflite_matches_keras(run, tmp_path):
     folder = tmp_path / "lite"
     folder.mkdir()
     (folder / "model.tflite").write_bytes(converter.convert())
-    shutil.copyfile(run["run"] / "config.json", folder / "config.json")
-    assert read_model_config(folder / "model.tflite")["model"] == "fcnn"
+    shutil.copyfile(run["run"] / "config.json", folder / "config.json")   # a .tflite without metadata
+    assert read_model_metadata(folder / "model.tflite")["model"] == "fcnn"
     predict(folder / "model.tflite", run["test"], tmp_path / "lite.h5", batch_size=16)
     predict(run["run"] / "model.keras", run["test"], tmp_path / "keras.h5", batch_size=16)
     lite, keras_scores = read_scores(tmp_path / "lite.h5"), read_scores(tmp_path / "keras.h5")

@@ -1,6 +1,7 @@
-"""asctool quantize: TensorFlow Lite conversion, size budget, config beside the file."""
+"""asctool quantize: TensorFlow Lite conversion, size budget, metadata inside the file."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -10,6 +11,9 @@ from click.testing import CliRunner
 from asctool.artifacts import FeaturesWriter
 from asctool.cli import cli
 from asctool.errors import AsctoolError
+from asctool.inference import load_runner
+from asctool.runs import read_model_metadata
+from asctool.stages.quantize import run as quantize
 
 INPUT_SHAPE = (32, 24, 3)
 CLASSES = ["indoor", "outdoor", "transportation"]
@@ -62,8 +66,6 @@ def trained_run(tmp_path_factory):
 
 
 def test_dynamic_quantisation_agrees_with_keras(trained_run, tmp_path):
-    from asctool.quantize import quantize, tflite_predict
-
     out = tmp_path / "q" / "model.tflite"
     summary = quantize(trained_run["run"] / "model.keras", out)
     assert out.is_file() and summary["bytes"] == out.stat().st_size
@@ -72,10 +74,14 @@ def test_dynamic_quantisation_agrees_with_keras(trained_run, tmp_path):
     size = json.loads((out.parent / "size.json").read_text())
     assert size["bytes"] == out.stat().st_size and size["file"] == "model.tflite"
     assert size["parameter_bytes"] == size["parameters"]  # 8 bits per parameter (DCASE rule)
-    # config.json travels with the .tflite so predict knows classes and front end
-    assert json.loads((out.parent / "config.json").read_text())["classes"] == CLASSES
+    # the metadata travels inside the .tflite (no config.json beside it), so predict
+    # knows the classes and front end wherever the file is copied
+    assert not (out.parent / "config.json").exists()
+    metadata = read_model_metadata(out)
+    assert metadata["classes"] == CLASSES and metadata["frontend_config"] == FRONTEND
+    assert size["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
 
-    got = tflite_predict(out, trained_run["x"])
+    got = load_runner(out)(trained_run["x"])   # the path predict takes
     expected = trained_run["expected"]
     assert got.shape == expected.shape
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-4)
@@ -97,28 +103,25 @@ def test_max_bytes_failure_leaves_nothing(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_int8_needs_matching_calibration(trained_run, tmp_path):
-    from asctool.quantize import quantize, tflite_predict
-
     with pytest.raises(AsctoolError, match="needs --calibration"):
         quantize(trained_run["run"] / "model.keras", tmp_path / "a.tflite", mode="int8")
     with pytest.raises(AsctoolError, match="only used with --mode int8"):
         quantize(trained_run["run"] / "model.keras", tmp_path / "a.tflite", calibration=trained_run["feats"])
     out = tmp_path / "int8" / "model.tflite"
     quantize(trained_run["run"] / "model.keras", out, mode="int8", calibration=trained_run["feats"])
-    got = tflite_predict(out, trained_run["x"][:30])
+    got = load_runner(out)(trained_run["x"][:30])
     agreement = float((got.argmax(axis=1) == trained_run["expected"][:30].argmax(axis=1)).mean())
     assert agreement >= 0.9
 
 
-def test_refuses_other_config_and_existing_output(trained_run, tmp_path):
-    from asctool.quantize import quantize
-
+def test_shared_folder_with_another_config_and_existing_output(trained_run, tmp_path):
+    # another model's config.json in the output folder does not matter: the metadata is embedded
     folder = tmp_path / "other"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"classes": ["x", "y"]}))
-    with pytest.raises(AsctoolError, match="another model's config"):
-        quantize(trained_run["run"] / "model.keras", folder / "m.tflite", mode="float16")
-    assert not (folder / "m.tflite").exists()
+    quantize(trained_run["run"] / "model.keras", folder / "m.tflite", mode="float16")
+    assert read_model_metadata(folder / "m.tflite")["classes"] == CLASSES
+    assert json.loads((folder / "config.json").read_text()) == {"classes": ["x", "y"]}
 
     out = tmp_path / "f16" / "m.tflite"
     out.parent.mkdir()
@@ -136,7 +139,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 
 
 def test_conversion_failure_is_one_line(trained_run, tmp_path, monkeypatch):
-    import asctool.quantize as quantize_module
+    import asctool.stages.quantize as quantize_module
 
     def refuse(*args, **kwargs):
         raise RuntimeError("\nloc(fused['x']): error: 'tf.Foo' op is neither a custom op nor a flex op\nmore details")
@@ -144,7 +147,7 @@ def test_conversion_failure_is_one_line(trained_run, tmp_path, monkeypatch):
     monkeypatch.setattr(quantize_module, "convert", refuse)
     out = tmp_path / "bad" / "m.tflite"
     with pytest.raises(AsctoolError) as info:
-        quantize_module.quantize(trained_run["run"] / "model.keras", out)
+        quantize_module.run(trained_run["run"] / "model.keras", out)
     message = str(info.value)
     assert "\n" not in message and "cannot be quantised" in message and "tf.Foo" in message
     assert not out.exists()

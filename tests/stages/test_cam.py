@@ -63,7 +63,8 @@ def test_upsample_keeps_constant_and_orientation():
 
 
 def test_two_models_give_three_panels(runs, tmp_path):
-    from asctool.saliency import cam, grad_cam
+    from asctool.saliency import grad_cam
+    from asctool.stages.cam import run as cam
     from asctool.models import load_model
 
     out = tmp_path / "png"
@@ -106,7 +107,7 @@ def test_unknown_ids_are_named(runs, tmp_path):
 
 
 def test_small_maps_warn_or_fail(runs, tmp_path):
-    from asctool.saliency import cam
+    from asctool.stages.cam import run as cam
 
     # 32 bins pooled 8 times: a 4-bin map, too coarse on its own
     with pytest.raises(AsctoolError, match="nothing written"):
@@ -117,7 +118,7 @@ def test_small_maps_warn_or_fail(runs, tmp_path):
 
 
 def test_mismatched_features_are_refused(runs, tmp_path):
-    from asctool.saliency import cam
+    from asctool.stages.cam import run as cam
 
     with pytest.raises(AsctoolError, match="do not fit"):
         cam([runs["fine"]], runs["root"] / "small.h5", ["clip-0"], tmp_path / "m")

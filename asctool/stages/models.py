@@ -1,0 +1,24 @@
+"""The ``asctool models`` stage: the model registry with parameter counts and complexity."""
+from __future__ import annotations
+
+from typing import Sequence
+
+__all__ = ["run"]
+
+
+def run(*, num_classes: int, input_shape: Sequence[int]) -> str:
+    """The table of every registered model built for ``num_classes`` and ``input_shape``.
+
+    Parameters
+    ----------
+    num_classes : int
+    input_shape : (freq, time, channels)
+
+    Returns
+    -------
+    str
+        One row per model: parameters, MACs and bytes (see :mod:`asctool.models.complexity`).
+    """
+    from ..models import summary_table
+
+    return summary_table(num_classes=num_classes, input_shape=tuple(input_shape))

@@ -1,0 +1,257 @@
+"""The ``asctool train`` stage: a run folder from features files.
+
+Checks every option before anything is written, reads and labels the
+features (:mod:`asctool.training.data`, :mod:`asctool.labels`), holds out
+validation locations, writes ``RUN/config.json`` and hands over to the
+training engine (:func:`asctool.training.trainer.fit`). The run folder layout
+is described in :mod:`asctool.runs` and ``docs/train.md``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..artifacts import check_same_config, config_diff, current_command
+from ..errors import ConfigError, MismatchError
+from ..labels import resolve_label_map
+from ..runs import RUN_FILES, check_run_dir, log_to, write_json
+from ..training.batch_augment import parse_augment
+from ..training.data import clip_locations, make_clip_set, read_sources, split_by_location
+from ..training.pipeline import steps_per_epoch
+from ..training.schedule import Schedule, cycle_ends
+from ..training.trainer import fit, parse_model_options, resolve_profile
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+#: config.json keys that may differ when resuming.
+_RESUME_IGNORED = ("distribute", "command", "created", "asctool_version", "out_dir")
+
+
+def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
+    """Read and check the data; returns (train ClipSet, valid ClipSet or None, classes, map, info)."""
+    sources = read_sources(train_paths, "training")
+    mapping = resolve_label_map(labels)
+    clips, classes = make_clip_set(sources, mapping, None, labels_name=labels)
+    if len(classes) < 2:
+        raise ConfigError(
+            f"{sources[0].path}: training data has only the class {classes}; at least 2 are needed"
+        )
+    valid = None
+    info: dict[str, Any] = {}
+    if valid_path is not None:
+        vsources = read_sources([valid_path], "validation")
+        vs = vsources[0]
+        check_same_config(sources[0].config, vs.config, sources[0].path, vs.path)
+        if vs.feature_shape != sources[0].feature_shape:
+            raise MismatchError(
+                f"{vs.path}: features of shape {vs.feature_shape} differ from "
+                f"{sources[0].path}: {sources[0].feature_shape}"
+            )
+        shared_ids = set(vs.ids) & set(np.concatenate([s.ids for s in sources]))
+        if shared_ids:
+            raise MismatchError(
+                f"{vs.path}: {len(shared_ids)} clip(s) are also training clips (e.g. {sorted(shared_ids)[0]})"
+            )
+        train_locs = set(np.concatenate([s.locations for s in sources])) - {""}
+        shared_locs = train_locs & (set(vs.locations) - {""})
+        if shared_locs:
+            raise MismatchError(
+                f"{vs.path}: {len(shared_locs)} recording location(s) are also in the training data "
+                f"(e.g. {sorted(shared_locs)[0]}); validation must come from other locations"
+            )
+        valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels)
+    elif valid_split:
+        locations = np.concatenate([clip_locations(s) for s in sources])
+        mask, held = split_by_location(clips, locations, float(valid_split), seed)
+        if not mask.any() or mask.all():
+            raise ConfigError(
+                f"--valid-split {valid_split}: cannot hold out locations of "
+                f"{', '.join(str(s.path) for s in sources)} (every class needs at least 2 locations)"
+            )
+        valid, clips = clips.subset(mask), clips.subset(~mask)
+        info["valid_locations"] = held
+    return sources, clips, valid, classes, mapping, info
+
+
+def run(
+    train_paths: Sequence[str | os.PathLike],
+    model_name: str,
+    out_dir: str | os.PathLike,
+    *,
+    labels: str = "scene",
+    valid_path: str | os.PathLike | None = None,
+    valid_split: float | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    profile: str = "paper",
+    width: float | None = None,
+    model_options: Sequence[str] | Mapping[str, Any] | None = None,
+    snapshots: int = 0,
+    distribute: str = "none",
+    resume: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    augment: str | None = "auto",
+    crop: int | None = None,
+    _interrupt_at_step: int | None = None,
+) -> dict[str, Any]:
+    """Train a model on features files and write a run folder.
+
+    Parameters
+    ----------
+    train_paths : sequence of path
+        Training features files (same front-end config and shape).
+    model_name : str
+        Registry name (``asctool models``).
+    out_dir : path
+        Run folder (see the module docstring for its content).
+    labels : str
+        ``scene``, ``coarse`` (packaged 3-class map) or a TSV ``scene<TAB>label``.
+        Classes are sorted alphabetically.
+    valid_path : path, optional
+        Validation features (from the training side, other locations).
+    valid_split : float, optional
+        Hold out this fraction of each class's recording locations instead.
+    epochs, batch_size, width : optional
+        Override the profile's values.
+    profile : {"paper", "demo"}
+    model_options : ``KEY=VALUE`` strings or a dict
+        Extra builder options (e.g. ``base_filters=24``).
+    snapshots : int
+        Average the weights of the last K cycle-end snapshots into model.keras
+        (0: keep the best/last epoch).
+    distribute : {"none", "mirrored"}
+        ``mirrored``: ``tf.distribute.MirroredStrategy`` over all GPUs, or
+        all logical CPUs when there is no GPU.
+    resume : bool
+        Continue the run in ``out_dir`` from its last checkpoint.
+    seed : int
+        Seeds weights, shuffling, augmentation, dropout and the validation split.
+    force : bool
+        Start over in a folder that holds a run (its run files are removed).
+    augment : str
+        ``auto`` (reference choices), ``none`` or a comma-separated subset of
+        ``specaugment,crop,mixup,swap``.
+    crop : int, optional
+        Crop length in frames (0: no crop; default 400 for 1a-shaped input).
+
+    Returns
+    -------
+    dict
+        Summary: run folder, model file, epochs, steps, classes, clip counts,
+        best epoch and validation accuracy, final training loss and accuracy.
+
+    Raises
+    ------
+    AsctoolError
+        Bad or inconsistent inputs (nothing is written then).
+    """
+    out_dir = Path(out_dir)
+    train_paths = [Path(p) for p in (train_paths if not isinstance(train_paths, (str, os.PathLike)) else [train_paths])]
+    if not train_paths:
+        raise ConfigError("train: give at least one --train features file")
+    if valid_path is not None and valid_split:
+        raise ConfigError("--valid and --valid-split exclude each other")
+    if snapshots < 0:
+        raise ConfigError(f"--snapshots {snapshots}: must be >= 0")
+    check_run_dir(out_dir, resume=resume, force=force)
+
+    from ..models import spec
+
+    model_spec = spec(model_name)  # unknown names fail here, before any data is read
+    options = parse_model_options(model_options)
+    if "width" in options:
+        raise ConfigError("--option width=...: use --width")
+    sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
+                                                                  labels, seed)
+    resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width)
+    if "width" in model_spec.defaults:
+        options_all = {"width": resolved["width"], **options}
+    else:
+        if resolved["width"] != 1.0:
+            log.warning("model %s has no width option; --width %s ignored", model_name, resolved["width"])
+        options_all = dict(options)
+    input_shape = tuple(int(s) for s in clips.feature_shape)
+    aug = parse_augment(augment, crop, model_name, input_shape, auto_off=resolved["augment_auto_off"])
+    batch = min(resolved["batch_size"], len(clips))
+    spe = steps_per_epoch(len(clips), batch)
+    schedule = Schedule()
+    snap_epochs = set(cycle_ends(resolved["epochs"], schedule)) if snapshots else set()
+
+    config: dict[str, Any] = {
+        "train": [str(p) for p in train_paths],
+        "model": model_name,
+        "model_options": options_all,
+        "labels": labels,
+        "label_map": mapping,
+        "classes": classes,
+        "valid": None if valid_path is None else str(valid_path),
+        "valid_split": valid_split or None,
+        **info,
+        "profile": profile,
+        "epochs": resolved["epochs"],
+        "batch_size": batch,
+        "width": resolved["width"],
+        "bn_momentum": resolved["bn_momentum"],
+        "snapshots": int(snapshots),
+        "seed": int(seed),
+        "augment_option": augment,
+        "augment": aug.to_dict(),
+        "crop": aug.crop,
+        "input_shape": list(input_shape),
+        "train_input_shape": [input_shape[0], aug.output_time(input_shape[1]), input_shape[2]],
+        "frontend_config": sources[0].config,
+        "schedule": schedule.to_dict(),
+        "steps_per_epoch": spe,
+        "n_train": len(clips),
+        "n_valid": 0 if valid is None else len(valid),
+        "distribute": distribute,
+        "out_dir": str(out_dir),
+        "asctool_version": __version__,
+        "command": current_command(),
+        "created": _dt.datetime.now(tz=_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    config = json.loads(json.dumps(config, default=str))  # as it will read back
+
+    state: dict[str, Any] = {"epoch": 0, "steps": 0, "checkpoint": None, "best_val_accuracy": None,
+                             "best_epoch": None, "snapshots": [], "history": [],
+                             "rng": {"seed": int(seed), "note": "shuffle, augmentation and dropout "
+                                     "draws are derived from (seed, epoch)"}}
+    if resume:
+        stored = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+        diffs = config_diff({k: v for k, v in stored.items() if k not in _RESUME_IGNORED},
+                            {k: v for k, v in config.items() if k not in _RESUME_IGNORED})
+        if diffs:
+            raise MismatchError(
+                f"{out_dir / 'config.json'}: cannot resume, the configuration differs: " + "; ".join(diffs)
+            )
+        config["created"] = stored.get("created", config["created"])
+        if (out_dir / "state.json").is_file():
+            state = json.loads((out_dir / "state.json").read_text(encoding="utf-8"))
+    else:
+        if force:
+            for name in RUN_FILES:
+                target = out_dir / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "config.json", config)
+
+    with log_to(out_dir / "train.log"):
+        return fit(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
+                    options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
+                    interrupt_at_step=_interrupt_at_step)
+
+
