@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from asctool.artifacts import FeaturesWriter
+import math
+
+from asctool import artifacts
+from asctool.artifacts import FeaturesWriter, write_scores
 
 CLASSES = ("airport", "bus", "park", "tram")
 SHAPE = (32, 40, 3)   # 32 bins: the reference masks (up to 12 bins) leave the class bands learnable
@@ -57,3 +60,51 @@ def trained_run(tmp_path_factory) -> dict:
         summary = train([data], "fcnn", root / "run", **TRAIN_KW)
         _CACHE["run"] = {"root": root, "data": data, "test": held_out, "run": root / "run", "summary": summary}
     return _CACHE["run"]
+
+
+# --------------------------------------------------------------------------
+# a hand-computed scores example (tests/test_scoring.py, tests/stages/test_score.py)
+# --------------------------------------------------------------------------
+# Six clips, three classes, devices a, b, s1.
+#   clip ref   device probs               predicted
+#   c1   bus   a      .70 .20 .10         bus   right
+#   c2   bus   a      .20 .50 .30         park  wrong
+#   c3   park  a      .10 .80 .10         park  right
+#   c4   park  b      .25 .50 .25         park  right
+#   c5   park  b      .60 .10 .30         bus   wrong
+#   c6   tram  s1     .10 .10 .80         tram  right
+SCORE_CLASSES = ["bus", "park", "tram"]
+IDS = ["c1", "c2", "c3", "c4", "c5", "c6"]
+SCENES = ["bus", "bus", "park", "park", "park", "tram"]
+DEVICES = ["a", "a", "a", "b", "b", "s1"]
+PROBS = np.array([
+    [0.70, 0.20, 0.10],
+    [0.20, 0.50, 0.30],
+    [0.10, 0.80, 0.10],
+    [0.25, 0.50, 0.25],
+    [0.60, 0.10, 0.30],
+    [0.10, 0.10, 0.80],
+])
+REFERENCE = np.array([0, 0, 1, 1, 1, 2])
+# probability of the reference class, clip by clip
+P_TRUE = [0.7, 0.2, 0.8, 0.5, 0.1, 0.8]
+
+
+def expected_log_loss(values):
+    return -sum(math.log(v) for v in values) / len(values)
+
+
+def write_example_scores(path, scenes=SCENES, devices=DEVICES, probs=PROBS, classes=SCORE_CLASSES, ids=IDS):
+    return write_scores(path, ids=ids, scores=probs, classes=classes, scenes=scenes, devices=devices)
+
+
+def write_tiny_features(path, ids, config=None, value=None, dtype="float16"):
+    config = config or {"sr": 44100, "n_mels": 4}
+    with artifacts.FeaturesWriter(
+        path, n=len(ids), feature_shape=(4, 5, 3), config=config, ids=ids,
+        scenes=["bus"] * len(ids), devices=["a"] * len(ids), locations=["bus-x-1"] * len(ids), dtype=dtype,
+    ) as writer:
+        for i in range(len(ids)):
+            writer.write(i, np.full((4, 5, 3), i if value is None else value, dtype=np.float32))
+    return path
+

@@ -10,16 +10,7 @@ from asctool import artifacts
 from asctool.errors import ArtifactError, MismatchError
 
 
-def _write_features(path, ids, config=None, value=None, dtype="float16"):
-    config = config or {"sr": 44100, "n_mels": 4}
-    with artifacts.FeaturesWriter(
-        path, n=len(ids), feature_shape=(4, 5, 3), config=config, ids=ids,
-        scenes=["bus"] * len(ids), devices=["a"] * len(ids), locations=["bus-x-1"] * len(ids), dtype=dtype,
-    ) as writer:
-        for i in range(len(ids)):
-            writer.write(i, np.full((4, 5, 3), i if value is None else value, dtype=np.float32))
-    return path
-
+from helpers import write_tiny_features as _write_features  # noqa: E402
 
 def test_features_round_trip_and_provenance(tmp_path):
     path = _write_features(tmp_path / "f.h5", ["c1", "c2", "c3"])

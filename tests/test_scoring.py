@@ -7,39 +7,10 @@ import numpy as np
 import pytest
 
 from asctool import scoring
-from asctool.artifacts import write_scores
 
-# Six clips, three classes, devices a, b, s1.
-#   clip ref   device probs               predicted
-#   c1   bus   a      .70 .20 .10         bus   right
-#   c2   bus   a      .20 .50 .30         park  wrong
-#   c3   park  a      .10 .80 .10         park  right
-#   c4   park  b      .25 .50 .25         park  right
-#   c5   park  b      .60 .10 .30         bus   wrong
-#   c6   tram  s1     .10 .10 .80         tram  right
-CLASSES = ["bus", "park", "tram"]
-IDS = ["c1", "c2", "c3", "c4", "c5", "c6"]
-SCENES = ["bus", "bus", "park", "park", "park", "tram"]
-DEVICES = ["a", "a", "a", "b", "b", "s1"]
-PROBS = np.array([
-    [0.70, 0.20, 0.10],
-    [0.20, 0.50, 0.30],
-    [0.10, 0.80, 0.10],
-    [0.25, 0.50, 0.25],
-    [0.60, 0.10, 0.30],
-    [0.10, 0.10, 0.80],
-])
-REFERENCE = np.array([0, 0, 1, 1, 1, 2])
-# probability of the reference class, clip by clip
-P_TRUE = [0.7, 0.2, 0.8, 0.5, 0.1, 0.8]
-
-
-def _ll(values):
-    return -sum(math.log(v) for v in values) / len(values)
-
-
-def _write(path, scenes=SCENES, devices=DEVICES, probs=PROBS, classes=CLASSES, ids=IDS):
-    return write_scores(path, ids=ids, scores=probs, classes=classes, scenes=scenes, devices=devices)
+from helpers import DEVICES, P_TRUE, PROBS, REFERENCE
+from helpers import SCORE_CLASSES as CLASSES
+from helpers import expected_log_loss as _ll
 
 
 # --------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """The inspect stage: descriptions of features, scores, manifests and models."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from asctool import artifacts
@@ -9,16 +8,7 @@ from asctool.errors import ArtifactError
 from asctool.stages.inspect import run as inspect
 
 
-def _write_features(path, ids, config=None, value=None, dtype="float16"):
-    config = config or {"sr": 44100, "n_mels": 4}
-    with artifacts.FeaturesWriter(
-        path, n=len(ids), feature_shape=(4, 5, 3), config=config, ids=ids,
-        scenes=["bus"] * len(ids), devices=["a"] * len(ids), locations=["bus-x-1"] * len(ids), dtype=dtype,
-    ) as writer:
-        for i in range(len(ids)):
-            writer.write(i, np.full((4, 5, 3), i if value is None else value, dtype=np.float32))
-    return path
-
+from helpers import write_tiny_features as _write_features  # noqa: E402
 
 
 def test_inspect_features_and_scores(tmp_path):
