@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
 
@@ -69,25 +70,44 @@ def test_profiles():
     assert set(PROFILES) == {"paper", "demo"}
 
 
+def test_profiles_read_the_model_registry_entry():
+    """The model's registry entry, not the training code, holds its training defaults."""
+    from asctool.models import spec
+
+    assert dict(spec("resnet").training_defaults) == {"paper": {"epochs": 126}}
+    assert spec("resnet").augment_auto_off == ("specaugment",)
+    assert resolve_profile("paper", "resnet")["augment_auto_off"] == ["specaugment"]
+    assert resolve_profile("demo", "resnet") == {**resolve_profile("demo", "fcnn")}   # demo: 6 epochs for all
+    assert resolve_profile("demo", "resnet")["augment_auto_off"] == ["specaugment", "mixup"]
+    with pytest.raises(AsctoolError, match="no_such_net"):
+        resolve_profile("paper", "no_such_net")
+
+
 # --------------------------------------------------------------------------
 # augmentation
 # --------------------------------------------------------------------------
+def _auto(model: str, shape, spec="auto", crop=None, profile="paper"):
+    """``--augment`` resolved as the trainer does: the profile's and the model's choices."""
+    return parse_augment(spec, crop, shape, auto_off=resolve_profile(profile, model)["augment_auto_off"])
+
+
 def test_parse_augment_reference_choices():
-    a = parse_augment("auto", None, "fcnn", (128, 423, 3))
+    a = _auto("fcnn", (128, 423, 3))
     assert a.specaugment and a.mixup and a.crop == 400 and not a.channel_swap
     assert (a.freq_mask, a.time_mask, a.mixup_alpha) == (12, 39, 0.4)
-    r = parse_augment("auto", None, "resnet", (128, 423, 3))
+    r = _auto("resnet", (128, 423, 3))
     assert not r.specaugment and r.crop == 400
-    b = parse_augment(None, None, "mobnet", (128, 461, 6))
+    b = _auto("mobnet", (128, 461, 6), spec=None)
     assert b.crop is None and b.channel_swap and b.specaugment
-    assert parse_augment("auto", None, "fcnn", SHAPE).crop is None          # short input: no crop
-    assert parse_augment("auto", 0, "fcnn", (128, 423, 3)).crop is None
-    assert parse_augment("auto", 30, "fcnn", SHAPE).crop == 30
-    none = parse_augment("none", None, "fcnn", (128, 423, 3))
+    assert parse_augment("auto", None, SHAPE).crop is None          # short input: no crop
+    assert parse_augment("auto", 0, (128, 423, 3)).crop is None
+    assert parse_augment("auto", 30, SHAPE).crop == 30
+    none = parse_augment("none", None, (128, 423, 3))
     assert not (none.specaugment or none.mixup or none.channel_swap or none.crop)
-    demo = parse_augment("auto", None, "fcnn", (128, 423, 3), auto_off=("specaugment", "mixup"))
+    demo = parse_augment("auto", None, (128, 423, 3), auto_off=("specaugment", "mixup"))
     assert demo.crop == 400 and not demo.specaugment and not demo.mixup
-    only = parse_augment("mixup,crop", 20, "fcnn", SHAPE)
+    assert _auto("fcnn", (128, 423, 3), profile="demo") == demo
+    only = parse_augment("mixup,crop", 20, SHAPE)
     assert only.mixup and only.crop == 20 and not only.specaugment
 
 
@@ -100,20 +120,42 @@ def test_parse_augment_reference_choices():
 ])
 def test_parse_augment_errors(spec, crop, shape):
     with pytest.raises(ConfigError):
-        parse_augment(spec, crop, "fcnn", shape)
+        parse_augment(spec, crop, shape)
+
+
+def test_augment_config_is_a_flat_hashable_mapping():
+    from asctool.training.batch_augment import augment_names
+
+    assert augment_names() == ["crop", "specaugment", "mixup", "swap"]
+    cfg = AugmentConfig(specaugment=True, crop=30)
+    assert cfg.to_dict() == {"crop": 30, "specaugment": True, "freq_mask": 12, "time_mask": 39, "mixup": False,
+                             "mixup_alpha": 0.4, "channel_swap": False, "swap_p": 0.5}
+    assert AugmentConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert hash(cfg.replace(crop=30)) == hash(cfg) and cfg.replace(crop=None) != cfg
+    assert [e.name for e in cfg.enabled()] == ["specaugment"]
+    with pytest.raises(ConfigError, match="flip"):
+        AugmentConfig(flip=True)
+    with pytest.raises(AttributeError):
+        cfg.crop = 3
 
 
 def _seed(a: int):
-    import tensorflow as tf
+    return np.array([a, 7], np.int64)
 
-    return tf.constant([a, 7], tf.int64)
+
+def _augment(x, labels, seed, config, num_classes):
+    """The training pipeline's two halves on a batch in memory: draw, then apply (no crop)."""
+    from asctool.training.batch_augment import apply_batch, draw_batch
+
+    offset, params = draw_batch(seed, x.shape, config)
+    assert offset is None
+    x, y = apply_batch(x, np.asarray(labels, np.int32), params, config=config, num_classes=num_classes)
+    return x.numpy(), y.numpy()
 
 
 def test_spec_augment_masks_one_band_per_channel():
-    from asctool.training.batch_augment import spec_augment
-
     x = np.ones((64, 32, 60, 3), np.float32)
-    y = spec_augment(x, _seed(1), freq_mask=12, time_mask=39).numpy()
+    y, _ = _augment(x, np.zeros(64), _seed(1), AugmentConfig(specaugment=True, freq_mask=12, time_mask=39), 2)
     zero = y == 0
     rows = zero.all(axis=2)     # (B, F, C): frequency bins masked over all frames
     cols = zero.all(axis=1)     # (B, T, C)
@@ -130,59 +172,103 @@ def test_spec_augment_masks_one_band_per_channel():
     assert rows.sum(axis=1).min() == 0 and cols.sum(axis=1).max() > 25
 
 
-def test_random_crop_keeps_consecutive_frames():
-    from asctool.training.batch_augment import random_crop
+def _frames_file(path: Path, n: int, time: int, channels: int = 2) -> Path:
+    """Features whose every value is its frame index (so a crop shows where it starts)."""
+    frames = np.broadcast_to(np.arange(time, dtype=np.float32)[None, :, None], (4, time, channels))
+    ids = [f"airport-lyon-{i % 5}-{i}-a" for i in range(n)]
+    with FeaturesWriter(path, n=n, feature_shape=(4, time, channels), config=CONFIG, ids=ids,
+                        scenes=["airport"] * n, devices=["a"] * n, locations=[f"airport-lyon-{i % 5}" for i in range(n)],
+                        dtype="float32") as writer:
+        for i in range(n):
+            writer.write(i, frames)
+    return path
 
-    x = np.broadcast_to(np.arange(50, dtype=np.float32)[None, None, :, None], (32, 4, 50, 2)).copy()
-    y = random_crop(x, _seed(2), length=40).numpy()
-    assert y.shape == (32, 4, 40, 2)
+
+def test_random_crop_keeps_consecutive_frames(tmp_path):
+    from asctool.training.pipeline import train_batches
+
+    path = _frames_file(tmp_path / "frames.h5", 32, 50)
+    clips, _ = make_clip_set(read_sources([path], "training"), None, None, labels_name="scene")
+    (y, _, params), = train_batches(clips, batch_size=32, seed=2, first_epoch=0, epochs=1,
+                                    augment=AugmentConfig(crop=40))
+    assert y.shape == (32, 4, 40, 2) and params == {}
     offsets = y[:, 0, 0, 0]
     assert np.array_equal(y[:, 0, :, 0], offsets[:, None] + np.arange(40)[None, :])
     assert offsets.min() >= 0 and offsets.max() <= 10 and len(set(offsets)) > 4
 
 
 def test_mixup_mixes_inputs_and_targets_alike():
-    from asctool.training.batch_augment import mixup
-
     k = 16
     x = np.broadcast_to(np.arange(k, dtype=np.float32)[:, None, None, None], (k, 2, 3, 1)).copy()
-    y = np.eye(k, dtype=np.float32)
-    xm, ym = (t.numpy() for t in mixup(x, y, _seed(3), alpha=0.4))
+    xm, ym = _augment(x, np.arange(k), _seed(3), AugmentConfig(mixup=True, mixup_alpha=0.4), k)
     np.testing.assert_allclose(ym.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(xm[:, 0, 0, 0], ym @ np.arange(k), rtol=1e-5, atol=1e-5)
     lam = ym.max(axis=1)
     assert lam.min() >= 0.5 and (lam < 0.99).any()   # really mixed
-    with_seed = mixup(x, y, _seed(3))[0].numpy()
+    with_seed, _ = _augment(x, np.arange(k), _seed(3), AugmentConfig(mixup=True), k)
     np.testing.assert_array_equal(with_seed, xm)
 
 
 def test_channel_swap_exchanges_left_and_right():
-    from asctool.training.batch_augment import channel_swap
-
     x = np.broadcast_to(np.arange(6, dtype=np.float32), (64, 2, 3, 6)).copy()
-    y = channel_swap(x, _seed(4), p=0.5).numpy()[:, 0, 0, :]
+    y = _augment(x, np.zeros(64), _seed(4), AugmentConfig(channel_swap=True, swap_p=0.5), 2)[0][:, 0, 0, :]
     same = (y == np.arange(6)).all(axis=1)
     swapped = (y == np.array([1, 0, 3, 2, 5, 4])).all(axis=1)
     assert (same | swapped).all() and 10 < swapped.sum() < 54
 
 
-def test_augment_batch_is_seeded():
-    from asctool.training.batch_augment import augment_batch
+def _numpy_augment(x, labels, offset, params, config, num_classes):
+    """An independent NumPy version of crop, masks, mixup and swap, in the reference order."""
+    x = x.astype(np.float32)
+    if offset is not None:
+        x = np.stack([x[b, :, o:o + config.crop] for b, o in enumerate(offset)])
+    y = np.eye(num_classes, dtype=np.float32)[labels]
+    if "specaugment" in params:
+        x = x * params["specaugment"]["fkeep"][:, :, None, :] * params["specaugment"]["tkeep"][:, None, :, :]
+    if "mixup" in params:
+        lam, perm = params["mixup"]["lam"], params["mixup"]["perm"]
+        x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[perm]
+        y = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
+    if "swap" in params:
+        pairs = x[..., [c ^ 1 for c in range(x.shape[-1])]]
+        x = np.where(params["swap"]["swap"][:, None, None, None], pairs, x)
+    return x, y
 
-    rng = np.random.default_rng(0)
-    x = rng.random((8, 16, 40, 3)).astype(np.float16)
-    labels = np.arange(8, dtype=np.int32) % 4
-    cfg = AugmentConfig(crop=30)
-    a_x, a_y = augment_batch(x, labels, _seed(5), config=cfg, num_classes=4)
-    b_x, _ = augment_batch(x, labels, _seed(5), config=cfg, num_classes=4)
-    c_x, _ = augment_batch(x, labels, _seed(6), config=cfg, num_classes=4)
-    assert a_x.shape == (8, 16, 30, 3) and a_x.dtype.name == "float32" and a_y.shape == (8, 4)
-    np.testing.assert_array_equal(a_x.numpy(), b_x.numpy())
-    assert not np.array_equal(a_x.numpy(), c_x.numpy())
-    plain_x, plain_y = augment_batch(x, labels, _seed(5), config=AugmentConfig(specaugment=False, mixup=False),
-                                     num_classes=4)
-    np.testing.assert_array_equal(plain_x.numpy(), x.astype(np.float32))
-    np.testing.assert_array_equal(plain_y.numpy().argmax(axis=1), labels)
+
+def test_training_batches_are_seeded_and_match_a_numpy_reference(tmp_path):
+    """The production pipeline (train_dataset) against NumPy on the same draws; same seed, same batches."""
+    from asctool.training.batch_augment import draw_batch
+    from asctool.training.pipeline import epoch_batches, train_dataset
+
+    path = make_features(tmp_path / "a.h5", 16, shape=(16, 40, 6), seed=4, dtype="float16")
+    clips, _ = make_clip_set(read_sources([path], "training"), None, None, labels_name="scene")
+    with h5py.File(path) as handle:
+        stored = handle["features"][()]
+    cfg = AugmentConfig(specaugment=True, mixup=True, channel_swap=True, crop=30)
+
+    def batches(config, seed):
+        dataset = train_dataset(clips, batch_size=8, seed=seed, first_epoch=0, epochs=1, augment=config,
+                                num_classes=4)
+        return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+    a, b, c = batches(cfg, 5), batches(cfg, 5), batches(cfg, 6)
+    assert len(a) == 2 and a[0][0].shape == (8, 16, 30, 6) and a[0][0].dtype == np.float32 and a[0][1].shape == (8, 4)
+    for (ax, ay), (bx, by) in zip(a, b):
+        np.testing.assert_array_equal(ax, bx)
+        np.testing.assert_array_equal(ay, by)
+    assert not np.array_equal(a[0][0], c[0][0])
+    index, seeds = epoch_batches(len(clips), 8, 5, 0)
+    for (x, y), rows, seed in zip(a, index, seeds):
+        rows = rows[np.lexsort((clips.row[rows], clips.file_index[rows]))]     # the reader's order
+        offset, params = draw_batch(seed, (8, *clips.feature_shape), cfg)
+        ex, ey = _numpy_augment(stored[clips.row[rows]], clips.labels[rows], offset, params, cfg, 4)
+        np.testing.assert_allclose(x, ex, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(y, ey, rtol=1e-6, atol=1e-6)
+    plain = batches(AugmentConfig(), 5)
+    for (x, y), rows in zip(plain, index):
+        rows = rows[np.lexsort((clips.row[rows], clips.file_index[rows]))]
+        np.testing.assert_array_equal(x, stored[clips.row[rows]].astype(np.float32))
+        np.testing.assert_array_equal(y.argmax(axis=1), clips.labels[rows])
 
 
 # --------------------------------------------------------------------------
@@ -204,7 +290,6 @@ def test_batch_reader_reads_across_files_in_order(tmp_path):
     sources = read_sources([p1, p2], "training")
     clips, classes = make_clip_set(sources, None, None, labels_name="scene")
     assert classes == list(CLASSES) and len(clips) == 21 and clips.dtype == np.float32
-    import h5py
 
     with h5py.File(p1) as f1, h5py.File(p2) as f2:
         everything = np.concatenate([f1["features"][()].astype(np.float32), f2["features"][()]])

@@ -1,7 +1,8 @@
 """The model registry: architecture name -> builder function.
 
 A new architecture is one module in :mod:`asctool.models` whose builder is
-decorated with :func:`register`::
+decorated with :func:`register` (plus its name in the import line of
+``asctool/models/__init__.py``; see ``docs/extending.md``)::
 
     @register("mynet", "one line for `asctool models`")
     def build_mynet(num_classes, input_shape, *, width=1.0, l2=0.0):
@@ -10,13 +11,20 @@ decorated with :func:`register`::
 Builders take ``num_classes`` and ``input_shape`` positionally and every option
 as a keyword with a default; :func:`build` checks option names and types against
 that signature before calling the builder.
+
+The entry also declares what training needs to know about the model, so that
+the training code names no model: ``training_defaults`` overrides a training
+profile's values (``{"paper": {"epochs": 126}}``) and ``augment_auto_off``
+names the batch augmentations that ``asctool train --augment auto`` leaves out
+for this model.
 """
 from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import AsctoolError, ConfigError
 
@@ -39,18 +47,33 @@ class ModelSpec:
         One line shown by ``asctool models``.
     defaults : dict
         The builder's keyword options and their defaults.
+    training_defaults : mapping
+        Training profile name -> values that override the profile's for this
+        model (e.g. ``{"paper": {"epochs": 126}}``); read by
+        :func:`asctool.training.resolve_profile`.
+    augment_auto_off : tuple of str
+        Batch augmentations that ``--augment auto`` leaves out for this model
+        (e.g. ``("specaugment",)``), on top of the profile's.
     """
 
     name: str
     builder: Callable[..., Any]
     description: str
     defaults: dict
+    training_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    augment_auto_off: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(
+    name: str,
+    description: str,
+    *,
+    training_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+    augment_auto_off: Sequence[str] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding a builder to the registry under ``name``.
 
     Parameters
@@ -59,12 +82,21 @@ def register(name: str, description: str) -> Callable[[Callable[..., Any]], Call
         Registry name; must be new.
     description : str
         One-line description.
+    training_defaults : mapping, optional
+        Profile name -> profile values to override for this model, e.g.
+        ``{"paper": {"epochs": 126}}`` (see :data:`asctool.training.PROFILES`).
+    augment_auto_off : sequence of str
+        Batch augmentations that ``--augment auto`` leaves out for this model.
 
     Returns
     -------
     callable
         The decorator (returns the builder unchanged).
     """
+    if isinstance(augment_auto_off, str):
+        raise TypeError(f"model {name!r}: augment_auto_off must be a sequence of names, not a string")
+    overrides = MappingProxyType({str(profile): MappingProxyType(dict(values))
+                                  for profile, values in (training_defaults or {}).items()})
 
     def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY:
@@ -74,7 +106,7 @@ def register(name: str, description: str) -> Callable[[Callable[..., Any]], Call
             for p in inspect.signature(builder).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        _REGISTRY[name] = ModelSpec(name, builder, description, defaults)
+        _REGISTRY[name] = ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off))
         return builder
 
     return decorate

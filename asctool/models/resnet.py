@@ -51,7 +51,10 @@ def _branch(x, base: int, *, prefix: str, l2: float):
     return x
 
 
-@register("resnet", "two-branch pre-activation ResNet (McDonnell & Gao), no attention (1a)")
+# The reference system trains Resnet for 126 epochs (six restart cycles) and
+# without SpecAugment; training reads both from this entry.
+@register("resnet", "two-branch pre-activation ResNet (McDonnell & Gao), no attention (1a)",
+          training_defaults={"paper": {"epochs": 126}}, augment_auto_off=("specaugment",))
 def build_resnet(
     num_classes: int,
     input_shape: tuple,

@@ -182,7 +182,7 @@ def run(
             log.warning("model %s has no width option; --width %s ignored", model_name, resolved["width"])
         options_all = dict(options)
     input_shape = tuple(int(s) for s in clips.feature_shape)
-    aug = parse_augment(augment, crop, model_name, input_shape, auto_off=resolved["augment_auto_off"])
+    aug = parse_augment(augment, crop, input_shape, auto_off=resolved["augment_auto_off"])
     batch = min(resolved["batch_size"], len(clips))
     spe = steps_per_epoch(len(clips), batch)
     schedule = Schedule()

@@ -7,8 +7,8 @@ parameters from the batch's seed
 (:func:`asctool.training.batch_augment.draw_batch`) and reads only the
 cropped frames of each clip, one HDF5 read per clip (one clip per chunk). It yields raw features
 (float16 as stored), class indices and the parameters;
-:func:`asctool.training.batch_augment.apply_batch` (cast, masks, mixup, swap
-in one XLA-compiled function) then runs as a parallel ``tf.data`` map,
+:func:`asctool.training.batch_augment.apply_batch` (cast and the registered
+batch augmentations in one XLA-compiled function) then runs as a parallel ``tf.data`` map,
 outside the Python interpreter lock, and a small prefetch buffer overlaps all
 of it with training. At most a handful of
 batches are in memory at any time, whatever the number of clips.
@@ -145,7 +145,7 @@ def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
     """Yield ``(features, labels, params)`` for every step of epochs ``first_epoch..epochs-1``.
 
     ``params`` are the batch's augmentation parameters (:func:`draw_batch`);
-    the features are already cropped by them.
+    the features are already cropped to its crop offsets.
     """
     with BatchReader(clips) as reader:
         for epoch in range(first_epoch, epochs):
@@ -153,9 +153,8 @@ def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
             for index, batch_seed in zip(batches, seeds):
                 # order within a batch does not matter: read it in file order
                 index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
-                params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
-                x = reader.read(clips.file_index[index], clips.row[index], params.pop("offset", None),
-                                augment.crop)
+                offset, params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
+                x = reader.read(clips.file_index[index], clips.row[index], offset, augment.crop)
                 yield x, clips.labels[index], params
 
 
@@ -185,7 +184,7 @@ def train_dataset(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
     signature = (
         tf.TensorSpec((batch, freq, time, channels), tf.as_dtype(clips.dtype)),
         tf.TensorSpec((batch,), tf.int32),
-        param_signature(augment, batch, freq, time, channels),
+        param_signature(augment, (batch, *clips.feature_shape)),
     )
     dataset = tf.data.Dataset.from_generator(
         lambda: train_batches(clips, batch_size=batch, seed=seed, first_epoch=first_epoch, epochs=epochs,

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 #: Training profiles: ``paper`` is the reference system, ``demo`` a quick CPU run.
 PROFILES: dict[str, dict[str, Any]] = {
-    "paper": {"batch_size": 32, "epochs": 254, "epochs_resnet": 126, "width": 1.0, "bn_momentum": 0.99,
+    "paper": {"batch_size": 32, "epochs": 254, "width": 1.0, "bn_momentum": 0.99,
               "augment_auto_off": ()},
     "demo": {"batch_size": 16, "epochs": 6, "width": 0.125, "bn_momentum": 0.9,
              "augment_auto_off": ("specaugment", "mixup")},
@@ -63,30 +63,50 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
                     batch_size: int | None = None, width: float | None = None) -> dict[str, Any]:
     """Effective epochs, batch size and width: the profile's, overridden where given.
 
+    The model's registry entry may override profile values
+    (``training_defaults``, e.g. 126 epochs for ``resnet`` under ``paper``) and
+    leave batch augmentations out of ``--augment auto`` (``augment_auto_off``);
+    see :func:`asctool.models.register`.
+
     Parameters
     ----------
     profile : {"paper", "demo"}
     model : str
-        Model name; ``paper`` trains ``resnet*`` for 126 epochs, others for 254.
+        Registry name of the model.
     epochs, batch_size, width : optional overrides.
 
     Returns
     -------
     dict with ``epochs``, ``batch_size``, ``width``, ``bn_momentum`` and
-    ``augment_auto_off`` (augmentations that ``--augment auto`` leaves out).
+    ``augment_auto_off`` (augmentations that ``--augment auto`` leaves out:
+    the profile's, then the model's).
+
+    Raises
+    ------
+    ConfigError
+        Unknown profile, a model default for a key profiles do not have, or a
+        value that is not positive.
+    AsctoolError
+        Unknown model.
     """
+    from ..models import spec
+
     if profile not in PROFILES:
         raise ConfigError(f"--profile {profile!r}: choose from {', '.join(PROFILES)}")
-    values = PROFILES[profile]
-    default_epochs = values["epochs"]
-    if model.startswith("resnet") and "epochs_resnet" in values:
-        default_epochs = values["epochs_resnet"]
+    entry = spec(model)
+    overrides = dict(entry.training_defaults.get(profile, {}))
+    unknown = sorted(set(overrides) - set(PROFILES[profile]))
+    if unknown:
+        raise ConfigError(f"model {model!r}: training_defaults for profile {profile!r} name unknown "
+                          f"key(s) {', '.join(unknown)}; known: {', '.join(PROFILES[profile])}")
+    values = {**PROFILES[profile], **overrides}
+    auto_off = list(dict.fromkeys([*values["augment_auto_off"], *entry.augment_auto_off]))
     resolved = {
-        "epochs": int(epochs if epochs is not None else default_epochs),
+        "epochs": int(epochs if epochs is not None else values["epochs"]),
         "batch_size": int(batch_size if batch_size is not None else values["batch_size"]),
         "width": float(width if width is not None else values["width"]),
         "bn_momentum": float(values["bn_momentum"]),
-        "augment_auto_off": list(values["augment_auto_off"]),
+        "augment_auto_off": auto_off,
     }
     if resolved["epochs"] < 1 or resolved["batch_size"] < 1 or not resolved["width"] > 0:
         raise ConfigError(f"epochs, batch size and width must be positive, got {resolved}")
