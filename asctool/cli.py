@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Callable, Sequence
 
 import click
 
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 INPUT_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 OUT_FILE = click.Path(dir_okay=False, path_type=Path)
 DIRECTORY = click.Path(file_okay=False, path_type=Path)
-AUGMENT_METHODS = ("pitch", "speed", "noise", "mix", "spectrum-correction", "reverb", "reverb-drc")
 
 
 class _Group(click.Group):
@@ -39,6 +39,77 @@ class _Group(click.Group):
 
                 traceback.print_exc()
             raise click.ClickException(str(exc)) from None
+
+
+class _RegistryChoice(click.Choice):
+    """A choice among a registry's names, read when a value is checked or the help is shown.
+
+    So ``asctool --help`` imports no registry (the model registry imports
+    TensorFlow), and entries registered at run time are accepted.
+    """
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._names = names
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ assigns it
+        pass
+
+
+class _RegistryHelpOption(click.Option):
+    """An option whose help text lists a registry's names, built only when the help is shown."""
+
+    def __init__(self, *args, help_text: Callable[[], str], **kwargs) -> None:
+        self._help_text = help_text
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx: click.Context):
+        self.help = self._help_text()
+        return super().get_help_record(ctx)
+
+
+def _augment_methods() -> list[str]:
+    from .augment.registry import available
+
+    return available()
+
+
+def _batch_augment_help() -> str:
+    from .training.batch_augment import augment_names
+
+    return ("Batch augmentations: auto (the reference's), none, or a comma-separated subset of "
+            + ",".join(augment_names()) + ".")
+
+
+def _model_help() -> str:
+    from .models import available
+
+    return "Model name: " + ", ".join(available()) + " (asctool models describes them)."
+
+
+def _ensemble_methods() -> list[str]:
+    from .fusion import ensemble_methods
+
+    return ensemble_methods()
+
+
+def _fusion_methods() -> list[str]:
+    from .fusion import fusion_methods
+
+    return fusion_methods()
+
+
+def _presets() -> list[str]:
+    """Front-end presets shipped as ``asctool/conf/preset_NAME.yaml``."""
+    from importlib import resources
+
+    names = (p.name for p in (resources.files("asctool") / "conf").iterdir())
+    return sorted(n[len("preset_"):-len(".yaml")] for n in names if n.startswith("preset_") and n.endswith(".yaml"))
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -109,7 +180,7 @@ def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channel
 
 
 @cli.command()
-@click.argument("method", type=click.Choice(AUGMENT_METHODS))
+@click.argument("method", type=_RegistryChoice(_augment_methods))
 @click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the augmented audio.")
 @click.option("--out-manifest", required=True, type=OUT_FILE, help="Manifest of the augmented clips.")
@@ -154,7 +225,7 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @cli.command()
 @click.option("--manifest", "manifest_path", type=INPUT_FILE, default=None, help="Input manifest (TSV); with --combine, checked against the shards.")
 @click.option("--out", required=True, type=OUT_FILE, help="Features file to write (HDF5).")
-@click.option("--preset", type=click.Choice(["1a", "1b"]), default=None, help="Packaged front end (default 1a).")
+@click.option("--preset", type=_RegistryChoice(_presets), default=None, help="Packaged front end (default 1a).")
 @click.option("--config", "config_path", type=INPUT_FILE, default=None, help="Front-end YAML config (instead of --preset).")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", help="Stored precision.")
 @click.option("--resample/--no-resample", default=False, help="Resample audio at another rate instead of failing.")
@@ -181,7 +252,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 
 @cli.command()
 @click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
-@click.option("--model", "model_name", required=True, help="Model name (see asctool models).")
+@click.option("--model", "model_name", required=True, cls=_RegistryHelpOption, help_text=_model_help)
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
 @click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")
@@ -191,7 +262,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 @click.option("--profile", type=click.Choice(["paper", "demo"]), default="paper", help="Training profile.")
 @click.option("--width", type=click.FloatRange(min=0.01), default=None, help="Width multiplier (default: the profile's).")
 @click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra model option (e.g. base_filters=24).")
-@click.option("--augment", default="auto", help="Batch augmentations: auto (the reference's), none, or a comma-separated subset of specaugment,crop,mixup,swap.")
+@click.option("--augment", default="auto", cls=_RegistryHelpOption, help_text=_batch_augment_help)
 @click.option("--crop", type=click.IntRange(min=0), default=None, help="Random-crop length in frames (0: none; default 400 for 3-channel inputs longer than that).")
 @click.option("--snapshots", type=click.IntRange(min=0), default=0, help="Average the weights of the last K cycle-end snapshots into model.keras.")
 @click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", help="tf.distribute strategy.")
@@ -220,13 +291,13 @@ def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -
 @cli.command()
 @click.argument("members", nargs=-1, required=True, type=INPUT_FILE)
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
-@click.option("--method", type=click.Choice(["mean", "logreg"]), default="mean", help="How to combine.")
+@click.option("--method", type=_RegistryChoice(_ensemble_methods), default="mean", help="How to combine (mean, logreg or another registered ensemble method).")
 @click.option("--weights", default=None, help="Comma-separated member weights (mean).")
 @click.option("--fit", "fit_paths", multiple=True, type=INPUT_FILE, help="Validation scores of each member, same order (logreg).")
 @click.option("--labels", default=None, help="Map reference scenes to the class list: coarse or a TSV scene<TAB>label.")
 def ensemble(members, out, method, weights, fit_paths, labels) -> None:
     """Combine the scores of several models of one stage (joined by clip id)."""
-    from .fusion import ensemble as run
+    from .stages.ensemble import run
 
     _echo_summary(run(list(members), out, method=method, weights=weights, fit_paths=list(fit_paths), labels=labels))
 
@@ -240,12 +311,13 @@ def ensemble(members, out, method, weights, fit_paths, labels) -> None:
 @click.option("--choose-weight-on", nargs=2, type=INPUT_FILE, default=None, metavar="VALID_FINE.h5 VALID_COARSE.h5",
               help="Choose the coarse weight on labelled validation scores of both stages.")
 @click.option("--weight-grid", default="0,0.25,0.5,0.75,1,1.5,2,3", help="Comma-separated weights tried by --choose-weight-on.")
+@click.option("--method", type=_RegistryChoice(_fusion_methods), default="two-stage", help="Fusion method (two-stage: the score product, or another registered fusion method).")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
-def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, out) -> None:
+def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, method, out) -> None:
     """Two-stage fusion: p(fine) proportional to p_fine * p_coarse(parent)^w, joined by clip id."""
-    from .fusion import fuse as run
+    from .stages.fuse import run
 
-    _echo_summary(run(fine, coarse, out, hierarchy=hierarchy, coarse_weight=coarse_weight,
+    _echo_summary(run(fine, coarse, out, method=method, hierarchy=hierarchy, coarse_weight=coarse_weight,
                       choose_weight_on=choose_weight_on or None, weight_grid=weight_grid))
 
 

@@ -1,20 +1,22 @@
-"""Ensembles within a stage and two-stage (coarse -> fine) fusion.
+"""Combining scores: ensembles within a stage and two-stage (coarse -> fine) fusion.
 
-``asctool ensemble`` combines the scores of several models of one stage:
-the (weighted) mean of their probabilities (REFERENCE.md 6), or a
-multinomial logistic regression on their stacked log-probabilities, fitted
-on validation scores. ``asctool fuse`` combines a fine (10-scene) and a
-coarse (3-class) stage: p(fine) proportional to
-p_fine(fine) * p_coarse(parent(fine)) ** w.
+A pure library (arrays in, arrays out; the stages ``asctool ensemble`` and
+``asctool fuse`` in :mod:`asctool.stages` read and write the files):
 
-Every combination joins its inputs by clip id (REFERENCE.md 7.1: the
-published two-stage gain came from multiplying row i of one file with row i
-of another that listed the clips in a different order). Differing id sets or
-class lists are errors.
+- ensemble methods, a registry filled by :func:`ensemble_method`: ``mean``
+  (the weighted mean of the members' probabilities) and ``logreg`` (a
+  multinomial logistic regression on their stacked log-probabilities, fitted
+  on validation scores);
+- fusion methods, a registry filled by :func:`fusion_method`: ``two-stage``,
+  p(fine) proportional to p_fine(fine) * p_coarse(parent(fine)) ** w, and the
+  choice of ``w`` on validation scores (:func:`select_coarse_weight`);
+- the joins every combination makes: by clip id, never by row order (the
+  published two-stage gain of the reference system came from multiplying row
+  i of one file with row i of another that listed the clips in a different
+  order), with differing id sets or class lists as errors, and the guards
+  against fitting on the scores being combined.
 
-The pure functions (:func:`mean_ensemble`, :func:`fit_logreg`,
-:func:`fuse_probabilities`, :func:`select_coarse_weight`, ...) take arrays;
-:func:`ensemble` and :func:`fuse` are the stage entry points.
+A new method is one function and one decorator line (``docs/extending.md``).
 """
 from __future__ import annotations
 
@@ -22,20 +24,29 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .artifacts import Scores, align_ids, check_same_classes, read_scores, write_scores
+from .artifacts import Scores, align_ids, check_same_classes
 from .errors import ConfigError, MismatchError
-from .labels import resolve_label_map
-from .scoring import accuracy, log_loss, reference_indices
+from .scoring import accuracy, log_loss
 
 __all__ = [
     "DEFAULT_WEIGHT_GRID",
     "LOG_FLOOR",
+    "EnsembleMethod",
+    "ENSEMBLE_METHODS",
+    "ensemble_method",
+    "ensemble_methods",
+    "get_ensemble_method",
+    "FusionMethod",
+    "FUSION_METHODS",
+    "fusion_method",
+    "fusion_methods",
+    "get_fusion_method",
     "parse_weights",
     "mean_ensemble",
     "logreg_features",
@@ -45,9 +56,15 @@ __all__ = [
     "parent_index",
     "fuse_probabilities",
     "oracle_gating",
+    "check_weight",
+    "parse_weight_grid",
     "select_coarse_weight",
-    "ensemble",
-    "fuse",
+    "join_scores",
+    "join_all",
+    "merge_meta",
+    "refuse_same_files",
+    "refuse_shared_ids",
+    "refuse_overwriting_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +73,144 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 #: Probabilities are clipped to this before taking logs for logistic regression.
 LOG_FLOOR = 1e-7
+
+#: Method names are also attribute names of the scores files written (the
+#: fitted state of an ensemble method is stored under its name), so these
+#: attributes of the file are not method names.
+_RESERVED = ("method", "members", "weights", "fit", "classes", "fine", "coarse", "hierarchy", "coarse_weight",
+             "coarse_weight_selection", "asctool_kind", "schema_version", "asctool_version", "created", "command",
+             "inputs")
+
+
+def _check_name(kind: str, name: str, registry: Mapping[str, Any]) -> None:
+    if name in registry:
+        raise ValueError(f"{kind} method {name!r} registered twice")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in _RESERVED:
+        raise ValueError(f"{kind} method name {name!r}: lower-case letters, digits, '-' or '_', "
+                         f"and none of {', '.join(_RESERVED)}")
+
+
+# --------------------------------------------------------------------------
+# the registries
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnsembleMethod:
+    """One registered ensemble method.
+
+    Attributes
+    ----------
+    name : str
+        ``asctool ensemble --method NAME``.
+    combine : callable
+        ``combine(probs, *, weights, fitted) -> np.ndarray [shape=(n, k)]``:
+        ``probs`` the members' probabilities (m arrays (n, k), rows aligned),
+        ``weights`` the normalised member weights (m,) or None, ``fitted``
+        what ``fit`` returned or None. Rows must sum to 1.
+    fit : callable or None
+        ``fit(probs, labels, n_classes) -> fitted`` on labelled validation
+        scores of every member (``labels`` (n,) class indices); None for a
+        method that is not fitted. ``fitted.to_json()`` is stored in the
+        output's attribute named like the method, and ``fitted.summary()``
+        (a dict, optional) joins the stage's summary.
+    weighted : bool
+        Whether the method takes member weights (``--weights``).
+    title : str
+        What messages call it (default ``--method NAME``).
+    """
+
+    name: str
+    combine: Callable[..., np.ndarray]
+    fit: Callable[..., Any] | None = None
+    weighted: bool = False
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class FusionMethod:
+    """One registered fusion method.
+
+    Attributes
+    ----------
+    name : str
+        ``asctool fuse --method NAME``.
+    func : callable
+        ``func(p_fine, p_coarse, parents, coarse_weight) -> np.ndarray``:
+        ``p_fine`` (n, k_fine) and ``p_coarse`` (n, k_coarse) with rows
+        aligned, ``parents`` (k_fine,) the coarse index of each fine class
+        (:func:`parent_index`), ``coarse_weight`` >= 0; returns (n, k_fine)
+        probabilities, rows summing to 1.
+    """
+
+    name: str
+    func: Callable[..., np.ndarray]
+
+
+#: name -> :class:`EnsembleMethod`, filled by :func:`ensemble_method`.
+ENSEMBLE_METHODS: dict[str, EnsembleMethod] = {}
+#: name -> :class:`FusionMethod`, filled by :func:`fusion_method`.
+FUSION_METHODS: dict[str, FusionMethod] = {}
+
+
+def ensemble_method(name: str, *, fit: Callable[..., Any] | None = None, weighted: bool = False,
+                    title: str | None = None) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
+    """Decorator registering ``combine`` as ensemble method ``name`` (see :class:`EnsembleMethod`).
+
+    Parameters
+    ----------
+    name : str
+        New method name (lower case).
+    fit : callable, optional
+        ``fit(probs, labels, n_classes) -> fitted``, for methods fitted on
+        validation scores (``--fit``).
+    weighted : bool
+        The method takes member weights (``--weights``).
+    title : str, optional
+        What messages call it (default ``--method NAME``).
+    """
+
+    def decorate(combine: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        _check_name("ensemble", name, ENSEMBLE_METHODS)
+        ENSEMBLE_METHODS[name] = EnsembleMethod(name, combine, fit, bool(weighted), title or f"--method {name}")
+        return combine
+
+    return decorate
+
+
+def fusion_method(name: str) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
+    """Decorator registering ``func`` as fusion method ``name`` (see :class:`FusionMethod`)."""
+
+    def decorate(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        _check_name("fusion", name, FUSION_METHODS)
+        FUSION_METHODS[name] = FusionMethod(name, func)
+        return func
+
+    return decorate
+
+
+def ensemble_methods() -> list[str]:
+    """Registered ensemble method names, in registration order."""
+    return list(ENSEMBLE_METHODS)
+
+
+def fusion_methods() -> list[str]:
+    """Registered fusion method names, in registration order."""
+    return list(FUSION_METHODS)
+
+
+def get_ensemble_method(name: str) -> EnsembleMethod:
+    """The ensemble method ``name`` (ConfigError listing the known ones)."""
+    try:
+        return ENSEMBLE_METHODS[name]
+    except KeyError:
+        raise ConfigError(f"--method {name!r}: unknown ensemble method; known: {', '.join(ENSEMBLE_METHODS)}") from None
+
+
+def get_fusion_method(name: str) -> FusionMethod:
+    """The fusion method ``name`` (ConfigError listing the known ones)."""
+    try:
+        return FUSION_METHODS[name]
+    except KeyError:
+        raise ConfigError(f"--method {name!r}: unknown fusion method; known: {', '.join(FUSION_METHODS)}") from None
 
 
 # --------------------------------------------------------------------------
@@ -132,7 +287,12 @@ class LogReg:
     converged: bool
     loss: float
 
+    def summary(self) -> dict[str, Any]:
+        """What the ensemble stage adds to its summary."""
+        return {"converged": self.converged}
+
     def to_json(self) -> str:
+        """The fitted model as stored in the ``logreg`` attribute of the scores file."""
         return json.dumps({
             "features": "log-probabilities of each member, concatenated in member order",
             "floor": LOG_FLOOR, "l2": self.l2, "converged": self.converged, "loss": self.loss,
@@ -195,6 +355,22 @@ def predict_logreg(x: np.ndarray, model: LogReg) -> np.ndarray:
     return _softmax(np.asarray(x, dtype=np.float64) @ model.coef + model.intercept)
 
 
+@ensemble_method("mean", weighted=True)
+def _mean(probs: Sequence[np.ndarray], *, weights: np.ndarray | None, fitted: None) -> np.ndarray:
+    """The (weighted) mean of the probabilities (the reference system's ensemble)."""
+    return mean_ensemble(probs, weights)
+
+
+def _fit_logreg(probs: Sequence[np.ndarray], labels: np.ndarray, n_classes: int) -> LogReg:
+    return fit_logreg(logreg_features(probs), labels, n_classes)
+
+
+@ensemble_method("logreg", fit=_fit_logreg, title="logistic regression")
+def _logreg(probs: Sequence[np.ndarray], *, weights: None, fitted: LogReg) -> np.ndarray:
+    """Multinomial logistic regression on the members' log-probabilities, fitted on validation scores."""
+    return predict_logreg(logreg_features(probs), fitted)
+
+
 # --------------------------------------------------------------------------
 # two-stage fusion (pure)
 # --------------------------------------------------------------------------
@@ -229,6 +405,7 @@ def parent_index(
     return np.asarray([position[hierarchy[c]] for c in fine_classes], dtype=np.int64)
 
 
+@fusion_method("two-stage")
 def fuse_probabilities(p_fine: np.ndarray, p_coarse: np.ndarray, parents: np.ndarray, coarse_weight: float = 1.0) -> np.ndarray:
     """p(fine) proportional to p_fine * p_coarse(parent(fine)) ** coarse_weight.
 
@@ -274,27 +451,61 @@ def oracle_gating(p_fine: np.ndarray, parents: np.ndarray, reference: np.ndarray
     return np.where(allowed, p_fine, -np.inf).argmax(axis=1)
 
 
+def check_weight(w: float, option: str = "--coarse-weight") -> float:
+    """``w`` as a float; ConfigError naming ``option`` unless finite and >= 0."""
+    if not math.isfinite(float(w)) or float(w) < 0:
+        raise ConfigError(f"{option} {w!r}: weights must be finite numbers >= 0")
+    return float(w)
+
+
+def parse_weight_grid(grid: str | Sequence[float]) -> list[float]:
+    """Coarse weights to try: comma-separated text or a sequence; each finite and >= 0."""
+    if isinstance(grid, str):
+        try:
+            grid = [float(w) for w in grid.split(",") if w.strip()]
+        except ValueError:
+            raise ConfigError(f"--weight-grid {grid!r}: not a comma-separated list of numbers") from None
+    values = [check_weight(w, "--weight-grid") for w in grid]
+    if not values:
+        raise ConfigError("--weight-grid: no weights given")
+    return values
+
+
 def select_coarse_weight(
     p_fine: np.ndarray,
     p_coarse: np.ndarray,
     parents: np.ndarray,
     reference: np.ndarray,
     grid: Sequence[float] = DEFAULT_WEIGHT_GRID,
+    *,
+    method: str = "two-stage",
 ) -> tuple[float, list[dict[str, float]]]:
     """Choose the coarse weight with the best fused accuracy on labelled (validation) scores.
 
     Ties in accuracy go to the lower log loss, then to the smaller weight.
+
+    Parameters
+    ----------
+    p_fine, p_coarse, parents
+        As for the fusion method.
+    reference : np.ndarray [shape=(n,)]
+        Fine class index of each clip.
+    grid : sequence of float
+        Weights to try.
+    method : str
+        Registered fusion method.
 
     Returns
     -------
     best : float
     table : one ``{"coarse_weight", "accuracy", "log_loss"}`` per grid value
     """
+    fuse = get_fusion_method(method).func
     if not len(grid):
         raise ConfigError("the coarse-weight grid is empty")
     table = []
     for w in grid:
-        fused = fuse_probabilities(p_fine, p_coarse, parents, float(w))
+        fused = fuse(p_fine, p_coarse, parents, float(w))
         table.append({"coarse_weight": float(w), "accuracy": accuracy(reference, fused.argmax(axis=1)),
                       "log_loss": log_loss(reference, fused)})
     best = min(table, key=lambda r: (-r["accuracy"], r["log_loss"], r["coarse_weight"]))
@@ -302,10 +513,40 @@ def select_coarse_weight(
 
 
 # --------------------------------------------------------------------------
-# loading and joining
+# inputs of a combination: joins by clip id, and guards against leakage
 # --------------------------------------------------------------------------
-def _merge_meta(reference: Scores, others: Sequence[Scores], name: str) -> np.ndarray | None:
-    """Per-clip ``scene`` or ``device`` of aligned files; they must agree where known."""
+def join_scores(reference: Scores, other: Scores) -> Scores:
+    """``other`` with its rows in the order of ``reference``'s ids (same id set required).
+
+    Raises
+    ------
+    MismatchError
+        naming how many ids are only in each file, and the first few.
+    """
+    order = align_ids(reference.ids, other.ids, reference.path, other.path)
+    pick = lambda a: None if a is None else a[order]  # noqa: E731
+    return Scores(reference.ids.copy(), other.scores[order], list(other.classes), pick(other.scenes),
+                  pick(other.devices), dict(other.attrs), other.path)
+
+
+def join_all(loaded: Sequence[Scores]) -> list[Scores]:
+    """Scores with one class list, every one reordered to the ids of the first."""
+    first = loaded[0]
+    joined = [first]
+    for other in loaded[1:]:
+        check_same_classes(first.classes, other.classes, first.path, other.path)
+        joined.append(join_scores(first, other))
+    return joined
+
+
+def merge_meta(reference: Scores, others: Sequence[Scores], name: str) -> np.ndarray | None:
+    """Per-clip ``scenes`` or ``devices`` of aligned scores; they must agree where known.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)] of str (``""`` where no file knows), or None when
+    no file has the field.
+    """
     merged = None
     source = None
     for s in [reference, *others]:
@@ -327,25 +568,6 @@ def _merge_meta(reference: Scores, others: Sequence[Scores], name: str) -> np.nd
     return merged
 
 
-def _join(reference: Scores, other: Scores) -> Scores:
-    """``other`` with its rows in the order of ``reference``'s ids (same id set required)."""
-    order = align_ids(reference.ids, other.ids, reference.path, other.path)
-    pick = lambda a: None if a is None else a[order]  # noqa: E731
-    return Scores(reference.ids.copy(), other.scores[order], list(other.classes), pick(other.scenes),
-                  pick(other.devices), dict(other.attrs), other.path)
-
-
-def _load_joined(paths: Sequence[str | os.PathLike]) -> list[Scores]:
-    """Read scores files with one class list and reorder all of them to the ids of the first."""
-    loaded = [read_scores(p) for p in paths]
-    first = loaded[0]
-    joined = [first]
-    for other in loaded[1:]:
-        check_same_classes(first.classes, other.classes, first.path, other.path)
-        joined.append(_join(first, other))
-    return joined
-
-
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -353,8 +575,8 @@ def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def _refuse_same_files(fit: Sequence[Path], evaluated: Sequence[Path], what: str) -> None:
-    """Refuse fitting on one of the evaluated files."""
+def refuse_same_files(fit: Sequence[str | os.PathLike], evaluated: Sequence[str | os.PathLike], what: str) -> None:
+    """ConfigError when a file to fit ``what`` on is one of the evaluated files."""
     for f in fit:
         for e in evaluated:
             if _same_file(f, e):
@@ -364,8 +586,8 @@ def _refuse_same_files(fit: Sequence[Path], evaluated: Sequence[Path], what: str
                 )
 
 
-def _refuse_shared_ids(fit: Sequence[Scores], evaluated: Sequence[Scores], what: str) -> None:
-    """Refuse fitting on scores that share any clip with the evaluated scores."""
+def refuse_shared_ids(fit: Sequence[Scores], evaluated: Sequence[Scores], what: str) -> None:
+    """ConfigError when scores to fit ``what`` on share any clip with the evaluated scores."""
     evaluated_ids = set(evaluated[0].ids)
     for f in fit:
         shared = evaluated_ids & set(f.ids)
@@ -378,240 +600,8 @@ def _refuse_shared_ids(fit: Sequence[Scores], evaluated: Sequence[Scores], what:
             )
 
 
-def _refuse_overwriting_inputs(out: Path, inputs: Sequence[str | os.PathLike]) -> None:
+def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """ConfigError when the output file is one of the inputs."""
     for p in inputs:
         if _same_file(out, p):
             raise ConfigError(f"{out}: is also an input; write the output to a new file")
-
-
-# --------------------------------------------------------------------------
-# stage entry points
-# --------------------------------------------------------------------------
-def ensemble(
-    members: Sequence[str | os.PathLike],
-    out: str | os.PathLike,
-    *,
-    method: str = "mean",
-    weights: str | Sequence[float] | None = None,
-    fit_paths: Sequence[str | os.PathLike] = (),
-    labels: str | os.PathLike | None = None,
-    l2: float = 1e-3,
-) -> dict[str, Any]:
-    """Combine the scores of several models of one stage into one scores file.
-
-    Parameters
-    ----------
-    members : scores files with the same clips and class list, joined by id;
-        the output lists the clips in the order of the first
-    out : scores file to write
-    method : ``mean`` (weighted mean of the probabilities) or ``logreg``
-        (multinomial logistic regression on the members' log-probabilities)
-    weights : member weights for ``mean`` (comma-separated or a sequence;
-        normalised); equal weights when None
-    fit_paths : ``logreg`` only: labelled validation scores of each member, in
-        the same order as ``members``; they may share no clip with ``members``
-    labels : ``coarse`` or a TSV ``scene<TAB>label`` mapping the reference
-        scenes to the class list (e.g. for a 3-class stage)
-    l2 : L2 penalty of the logistic regression
-
-    Returns
-    -------
-    dict
-        ``out``, ``method``, ``clips``, ``members``, ``weights`` and, when the
-        members are labelled, the accuracy of each member and of the ensemble.
-    """
-    out = Path(out)
-    members = [Path(m) for m in members]
-    fit_paths = [Path(f) for f in fit_paths]
-    if not members:
-        raise ConfigError("ensemble: no member scores given")
-    if method not in ("mean", "logreg"):
-        raise ConfigError(f"--method {method!r}: must be mean or logreg")
-    if method == "mean" and fit_paths:
-        raise ConfigError("--fit is only used with --method logreg")
-    if method == "logreg" and weights is not None:
-        raise ConfigError("--weights is only used with --method mean (logreg learns its own)")
-    if method == "logreg" and len(fit_paths) != len(members):
-        raise ConfigError(
-            f"--method logreg needs one --fit validation scores file per member, in the same order: "
-            f"got {len(fit_paths)} for {len(members)} members"
-        )
-    _refuse_overwriting_inputs(out, [*members, *fit_paths])
-    label_map = resolve_label_map(labels)
-    joined = _load_joined(members)
-    classes = joined[0].classes
-    scenes = _merge_meta(joined[0], joined[1:], "scenes")
-    devices = _merge_meta(joined[0], joined[1:], "devices")
-    probs = [s.scores.astype(np.float64) for s in joined]
-    attrs: dict[str, Any] = {"method": method, "members": json.dumps([str(m) for m in members])}
-    summary: dict[str, Any] = {"out": str(out), "method": method, "clips": len(joined[0]),
-                               "members": [str(m) for m in members]}
-    if method == "mean":
-        w = parse_weights(weights, len(members))
-        combined = mean_ensemble(probs, w)
-        attrs["weights"] = json.dumps(w.tolist())
-        summary["weights"] = w.tolist()
-    else:
-        _refuse_same_files(fit_paths, members, "logistic regression")
-        fit = _load_joined(fit_paths)
-        for f, m in zip(fit, joined):
-            check_same_classes(m.classes, f.classes, m.path, f.path)
-        _refuse_shared_ids(fit, joined, "logistic regression")
-        fit_scenes = _merge_meta(fit[0], fit[1:], "scenes")
-        y = reference_indices(fit_scenes, classes, fit[0].path, label_map)
-        if y is None:
-            raise ConfigError(f"{fit[0].path}: validation scores have no reference labels to fit on")
-        model = fit_logreg(logreg_features([f.scores for f in fit]), y, len(classes), l2=l2)
-        combined = predict_logreg(logreg_features(probs), model)
-        attrs["weights"] = json.dumps(None)
-        attrs["fit"] = json.dumps([str(f) for f in fit_paths])
-        attrs["logreg"] = model.to_json()
-        fitted = predict_logreg(logreg_features([f.scores for f in fit]), model)
-        summary.update(weights=None, fit=[str(f) for f in fit_paths], fit_clips=len(fit[0]),
-                       fit_accuracy=accuracy(y, fitted.argmax(axis=1)), fit_log_loss=log_loss(y, fitted),
-                       converged=model.converged)
-    reference = reference_indices(scenes, classes, members[0], label_map)
-    if reference is not None:
-        summary["accuracy"] = {
-            "members": {str(m): accuracy(reference, p.argmax(axis=1)) for m, p in zip(members, probs)},
-            "ensemble": accuracy(reference, combined.argmax(axis=1)),
-        }
-    write_scores(out, ids=joined[0].ids, scores=combined, classes=classes, scenes=scenes, devices=devices,
-                 inputs=[*members, *fit_paths], extra_attrs=attrs)
-    log.info("wrote %s (%s of %d members, %d clips)", out, method, len(members), len(joined[0]))
-    return summary
-
-
-def _hierarchy(hierarchy: str | os.PathLike | None) -> tuple[dict[str, str], str]:
-    from .labels import packaged_hierarchy, read_label_map
-
-    if hierarchy is None:
-        return packaged_hierarchy(), "the packaged DCASE 2020 hierarchy"
-    return read_label_map(hierarchy), str(hierarchy)
-
-
-def _load_pair(fine: Path, coarse: Path) -> tuple[Scores, Scores]:
-    f = read_scores(fine)
-    return f, _join(f, read_scores(coarse))
-
-
-def _parse_grid(grid: str | Sequence[float]) -> list[float]:
-    if isinstance(grid, str):
-        try:
-            grid = [float(w) for w in grid.split(",") if w.strip()]
-        except ValueError:
-            raise ConfigError(f"--weight-grid {grid!r}: not a comma-separated list of numbers") from None
-    values = [_check_weight(w, "--weight-grid") for w in grid]
-    if not values:
-        raise ConfigError("--weight-grid: no weights given")
-    return values
-
-
-def _fine_scenes(f: Scores, c: Scores) -> np.ndarray | None:
-    """Reference scenes of a fine/coarse pair: the fine file's, else the coarse file's
-    when they name fine classes (a coarse file may carry coarse labels instead)."""
-    for s in (f, c):
-        if s.scenes is not None and any(str(v) for v in s.scenes):
-            if s is f or all(str(v) in f.classes for v in s.scenes):
-                return np.asarray([str(v) for v in s.scenes], dtype=object)
-    return None
-
-
-def _check_weight(w: float, option: str = "--coarse-weight") -> float:
-    if not math.isfinite(float(w)) or float(w) < 0:
-        raise ConfigError(f"{option} {w!r}: weights must be finite numbers >= 0")
-    return float(w)
-
-
-def fuse(
-    fine: str | os.PathLike,
-    coarse: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    hierarchy: str | os.PathLike | None = None,
-    coarse_weight: float | None = None,
-    choose_weight_on: Sequence[str | os.PathLike] | None = None,
-    weight_grid: str | Sequence[float] | None = None,
-) -> dict[str, Any]:
-    """Two-stage fusion of fine and coarse scores, joined by clip id.
-
-    Parameters
-    ----------
-    fine : fine-class (e.g. 10-scene) scores
-    coarse : coarse-class (e.g. 3-class) scores of the same clips, any row order
-    out : scores file to write (fine classes, clips in the order of ``fine``)
-    hierarchy : TSV ``fine<TAB>coarse``; default the packaged DCASE 2020 map.
-        It must give every fine class one parent among the coarse classes.
-    coarse_weight : exponent ``w`` on the coarse probabilities (>= 0; 1 is
-        REFERENCE.md 6, 0 is the fine stage alone). None means 1, or the value
-        chosen with ``choose_weight_on``.
-    choose_weight_on : ``(valid_fine, valid_coarse)``: labelled validation
-        scores of the two stages (sharing no clip with ``fine``); the weight of
-        ``weight_grid`` with the best fused validation accuracy is used.
-    weight_grid : weights to try, a sequence or comma-separated text
-        (default :data:`DEFAULT_WEIGHT_GRID`)
-
-    Returns
-    -------
-    dict
-        ``out``, ``clips``, ``coarse_weight``, the weight selection table when
-        chosen, and, when the clips are labelled, ``accuracy`` of ``fine``
-        alone, ``coarse`` (the coarse stage on the parents), ``fused`` and
-        ``oracle_gating`` (p_fine restricted to the true parent's children:
-        the ceiling a perfect coarse stage would give).
-    """
-    fine, coarse, out = Path(fine), Path(coarse), Path(out)
-    if choose_weight_on is not None and coarse_weight is not None:
-        raise ConfigError("give either --coarse-weight or --choose-weight-on, not both")
-    if choose_weight_on is not None and len(choose_weight_on) != 2:
-        raise ConfigError("--choose-weight-on needs two files: VALID_FINE.h5 VALID_COARSE.h5")
-    valid_paths = [Path(p) for p in (choose_weight_on or ())]
-    _refuse_overwriting_inputs(out, [fine, coarse, *valid_paths])
-    mapping, hierarchy_name = _hierarchy(hierarchy)
-    f, c = _load_pair(fine, coarse)
-    parents = parent_index(f.classes, c.classes, mapping, hierarchy_name=hierarchy_name, coarse_name=str(coarse))
-    unused = [k for i, k in enumerate(c.classes) if i not in set(parents.tolist())]
-    if unused:
-        log.warning("%s: coarse class(es) %s have no fine class in %s", coarse, ", ".join(unused), hierarchy_name)
-    scenes = _fine_scenes(f, c)
-    devices = _merge_meta(f, [c], "devices")
-    summary: dict[str, Any] = {"out": str(out), "clips": len(f)}
-    attrs: dict[str, Any] = {
-        "method": "two-stage",
-        "fine": str(fine),
-        "coarse": str(coarse),
-        "hierarchy": json.dumps({k: mapping[k] for k in f.classes}),
-    }
-    if choose_weight_on is not None:
-        _refuse_same_files(valid_paths, [fine, coarse], "the coarse weight")
-        vf, vc = _load_pair(*valid_paths)
-        check_same_classes(f.classes, vf.classes, fine, vf.path)
-        check_same_classes(c.classes, vc.classes, coarse, vc.path)
-        _refuse_shared_ids([vf, vc], [f, c], "the coarse weight")
-        v_ref = reference_indices(_fine_scenes(vf, vc), vf.classes, vf.path)
-        if v_ref is None:
-            raise ConfigError(f"{vf.path}: validation scores have no reference labels to choose the weight on")
-        grid = _parse_grid(DEFAULT_WEIGHT_GRID if weight_grid is None else weight_grid)
-        weight, table = select_coarse_weight(vf.scores, vc.scores, parents, v_ref, grid)
-        summary["weight_selection"] = {"fine": str(valid_paths[0]), "coarse": str(valid_paths[1]),
-                                       "clips": len(vf), "grid": table, "chosen": weight}
-        attrs["coarse_weight_selection"] = json.dumps(summary["weight_selection"])
-        log.info("coarse weight %g chosen on %s", weight, valid_paths[0])
-    else:
-        weight = 1.0 if coarse_weight is None else _check_weight(coarse_weight)
-    fused = fuse_probabilities(f.scores, c.scores, parents, weight)
-    summary["coarse_weight"] = weight
-    attrs["coarse_weight"] = weight
-    reference = reference_indices(scenes, f.classes, fine)
-    if reference is not None:
-        summary["accuracy"] = {
-            "fine": accuracy(reference, f.scores.argmax(axis=1)),
-            "coarse": accuracy(parents[reference], c.scores.argmax(axis=1)),
-            "fused": accuracy(reference, fused.argmax(axis=1)),
-            "oracle_gating": accuracy(reference, oracle_gating(f.scores, parents, reference)),
-        }
-        summary["log_loss"] = {"fine": log_loss(reference, f.scores), "fused": log_loss(reference, fused)}
-    write_scores(out, ids=f.ids, scores=fused, classes=f.classes, scenes=scenes, devices=devices,
-                 inputs=[fine, coarse, *valid_paths], extra_attrs=attrs)
-    log.info("wrote %s (two-stage fusion, coarse weight %g, %d clips)", out, weight, len(f))
-    return summary

@@ -1,0 +1,167 @@
+"""asctool fuse: the stage joins by id, checks the hierarchy, chooses the weight on validation scores."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from asctool.artifacts import read_scores, write_scores
+from asctool.cli import cli
+from asctool.errors import ConfigError, ManifestError, MismatchError
+from asctool.labels import COARSE_CLASSES, SCENES
+from asctool.stages.fuse import run
+
+# --------------------------------------------------------------------------
+# two-stage example: fine a1 a2 (parent A), b1 b2 (parent B)
+#   clip ref  p_fine                 p_coarse  fine alone  fused (w=1)
+#   f1   a1   .40 .10 .30 .20        .2 .8     a1 right    .16 .04 .48 .32 -> b1 wrong
+#   f2   b2   .10 .20 .30 .40        .9 .1     b2 right    .09 .18 .03 .04 -> a2 wrong
+#   f3   b2   .30 .35 .05 .30        .1 .9     a2 wrong    .03 .035 .045 .27 -> b2 right
+#   f4   a1   .50 .20 .20 .10        .6 .4     a1 right    .30 .12 .08 .04 -> a1 right
+# coarse stage: f1 B (ref A) wrong, f2 A (ref B) wrong, f3 B right, f4 A right
+# oracle gating: f1 a1, f2 b2, f3 b2, f4 a1: all right
+# --------------------------------------------------------------------------
+FINE = ["a1", "a2", "b1", "b2"]
+COARSE = ["A", "B"]
+IDS = ["f1", "f2", "f3", "f4"]
+REF = ["a1", "b2", "b2", "a1"]
+P_FINE = np.array([[0.4, 0.1, 0.3, 0.2], [0.1, 0.2, 0.3, 0.4], [0.3, 0.35, 0.05, 0.3], [0.5, 0.2, 0.2, 0.1]])
+P_COARSE = np.array([[0.2, 0.8], [0.9, 0.1], [0.1, 0.9], [0.6, 0.4]])
+
+
+@pytest.fixture()
+def hierarchy(tmp_path):
+    path = tmp_path / "hierarchy.tsv"
+    path.write_text("fine\tcoarse\na1\tA\na2\tA\nb1\tB\nb2\tB\n")
+    return path
+
+
+def _scores(path, ids, probs, classes, scenes=None, devices=None):
+    return write_scores(path, ids=ids, scores=np.asarray(probs), classes=classes, scenes=scenes,
+                        devices=devices if devices is not None else ["a"] * len(ids))
+
+
+def _pair(tmp_path, order=(0, 1, 2, 3), prefix=""):
+    fine = _scores(tmp_path / f"{prefix}fine.h5", IDS, P_FINE, FINE, REF)
+    order = list(order)
+    coarse = _scores(tmp_path / f"{prefix}coarse.h5", [IDS[i] for i in order], P_COARSE[order], COARSE,
+                     [REF[i] for i in order])
+    return fine, coarse
+
+
+def test_fuse_summary_and_output(tmp_path, hierarchy):
+    fine, coarse = _pair(tmp_path)
+    summary = run(fine, coarse, tmp_path / "out.h5", hierarchy=hierarchy)
+    assert summary["coarse_weight"] == 1.0
+    assert summary["accuracy"] == pytest.approx({"fine": 0.75, "coarse": 0.5, "fused": 0.5, "oracle_gating": 1.0})
+    out = read_scores(tmp_path / "out.h5")
+    assert list(out.ids) == IDS
+    assert out.classes == FINE
+    assert list(out.scenes) == REF
+    np.testing.assert_allclose(out.scores[0], [0.16, 0.04, 0.48, 0.32], atol=1e-6)
+    assert out.attrs["method"] == "two-stage"
+    assert out.attrs["coarse_weight"] == 1.0
+    assert json.loads(out.attrs["hierarchy"]) == {"a1": "A", "a2": "A", "b1": "B", "b2": "B"}
+
+
+def test_fuse_joins_by_id_not_by_row_order(tmp_path, hierarchy):
+    """REFERENCE.md 7.1: permuting the coarse file's rows must not change the result."""
+    fine, coarse = _pair(tmp_path)
+    _, shuffled = _pair(tmp_path, order=(2, 0, 3, 1), prefix="shuffled_")
+    with h5py.File(shuffled) as handle:  # the file really lists the clips in another order
+        assert list(handle["id"].asstr()[()]) == ["f3", "f1", "f4", "f2"]
+    a = run(fine, coarse, tmp_path / "a.h5", hierarchy=hierarchy)
+    b = run(fine, shuffled, tmp_path / "b.h5", hierarchy=hierarchy)
+    assert a["accuracy"] == b["accuracy"]
+    np.testing.assert_array_equal(read_scores(tmp_path / "a.h5").scores, read_scores(tmp_path / "b.h5").scores)
+
+
+def test_fuse_refuses_differing_id_sets(tmp_path, hierarchy):
+    fine = _scores(tmp_path / "fine.h5", IDS, P_FINE, FINE, REF)
+    coarse = _scores(tmp_path / "coarse.h5", ["f1", "f2", "f3", "x9"], P_COARSE, COARSE)
+    with pytest.raises(MismatchError) as info:
+        run(fine, coarse, tmp_path / "out.h5", hierarchy=hierarchy)
+    assert str(info.value) == (
+        f"{fine} and {coarse} hold different clips: 1 ids only in {fine} (f4); 1 ids only in {coarse} (x9)"
+    )
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_fuse_hierarchy_errors(tmp_path):
+    fine, coarse = _pair(tmp_path)
+    partial = tmp_path / "partial.tsv"
+    partial.write_text("a1\tA\na2\tA\nb1\tB\n")
+    with pytest.raises(MismatchError, match=r"partial.tsv: no parent for fine class\(es\) b2"):
+        run(fine, coarse, tmp_path / "out.h5", hierarchy=partial)
+    absent = tmp_path / "absent.tsv"
+    absent.write_text("a1\tA\na2\tA\nb1\tB\nb2\tC\n")
+    with pytest.raises(MismatchError) as info:
+        run(fine, coarse, tmp_path / "out.h5", hierarchy=absent)
+    assert str(info.value) == f"{absent}: maps 'b2' to 'C', which is not a class of {coarse} [A, B]"
+    twice = tmp_path / "twice.tsv"
+    twice.write_text("a1\tA\na1\tB\na2\tA\nb1\tB\nb2\tB\n")
+    with pytest.raises(ManifestError, match="class 'a1' is mapped twice"):
+        run(fine, coarse, tmp_path / "out.h5", hierarchy=twice)
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_fuse_default_hierarchy_is_the_packaged_map(tmp_path):
+    rng = np.random.default_rng(0)
+    ids = [f"c{i}" for i in range(5)]
+    p10 = rng.dirichlet(np.ones(10), size=5)
+    p3 = rng.dirichlet(np.ones(3), size=5)
+    fine = _scores(tmp_path / "fine.h5", ids, p10, SCENES)
+    coarse = _scores(tmp_path / "coarse.h5", ids, p3, COARSE_CLASSES)
+    summary = run(fine, coarse, tmp_path / "out.h5")
+    assert "accuracy" not in summary  # unlabelled
+    parents = [0, 2, 2, 0, 1, 1, 0, 1, 1, 2]
+    expected = p10 * p3[:, parents]
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(read_scores(tmp_path / "out.h5").scores, expected, atol=1e-6)
+    # swapping the stages is caught by the hierarchy check
+    with pytest.raises(MismatchError, match="no parent for fine class"):
+        run(coarse, fine, tmp_path / "out2.h5")
+
+
+def test_fuse_chooses_the_weight_on_validation_scores(tmp_path, hierarchy):
+    fine, coarse = _pair(tmp_path)
+    v_fine = _scores(tmp_path / "vfine.h5", ["v1", "v2"], P_FINE[[2, 3]], FINE, ["b2", "a1"])
+    v_coarse = _scores(tmp_path / "vcoarse.h5", ["v2", "v1"], P_COARSE[[3, 2]], COARSE)
+    summary = run(fine, coarse, tmp_path / "out.h5", hierarchy=hierarchy,
+                          choose_weight_on=[v_fine, v_coarse], weight_grid="0,1,2")
+    assert summary["coarse_weight"] == 2.0
+    assert [r["accuracy"] for r in summary["weight_selection"]["grid"]] == [0.5, 1.0, 1.0]
+    assert read_scores(tmp_path / "out.h5").attrs["coarse_weight"] == 2.0
+    # choosing on the evaluated scores themselves is refused
+    with pytest.raises(ConfigError, match="never on the scores it combines"):
+        run(fine, coarse, tmp_path / "out2.h5", hierarchy=hierarchy, choose_weight_on=[fine, coarse])
+    with pytest.raises(ConfigError, match="either --coarse-weight or --choose-weight-on"):
+        run(fine, coarse, tmp_path / "out2.h5", hierarchy=hierarchy, coarse_weight=1.0,
+                    choose_weight_on=[v_fine, v_coarse])
+    assert not (tmp_path / "out2.h5").exists()
+
+
+def test_cli_fuse(tmp_path, hierarchy):
+    fine, coarse = _pair(tmp_path, order=(3, 2, 1, 0))
+    result = CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--hierarchy",
+                                      str(hierarchy), "--out", str(tmp_path / "out.h5"), "--coarse-weight", "0"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["accuracy"]["fused"] == summary["accuracy"]["fine"] == 0.75
+    result = CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--out",
+                                      str(tmp_path / "x.h5")])
+    assert result.exit_code == 1
+    assert "the packaged DCASE 2020 hierarchy: no parent for fine class(es) a1, a2, b1, b2" in result.output
+
+
+def test_fuse_refuses_an_unknown_method(tmp_path, hierarchy):
+    fine, coarse = _pair(tmp_path)
+    with pytest.raises(ConfigError, match="unknown fusion method; known: two-stage"):
+        run(fine, coarse, tmp_path / "out.h5", hierarchy=hierarchy, method="sum")
+    result = CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--out",
+                                      str(tmp_path / "out.h5"), "--method", "sum"])
+    assert result.exit_code == 2 and "'sum' is not 'two-stage'" in result.output
+    assert not (tmp_path / "out.h5").exists()
