@@ -10,21 +10,7 @@ from asctool import fusion
 from asctool.errors import ConfigError
 from asctool.labels import COARSE_CLASSES, SCENES
 
-# --------------------------------------------------------------------------
-# two-stage example: fine a1 a2 (parent A), b1 b2 (parent B)
-#   clip ref  p_fine                 p_coarse  fine alone  fused (w=1)
-#   f1   a1   .40 .10 .30 .20        .2 .8     a1 right    .16 .04 .48 .32 -> b1 wrong
-#   f2   b2   .10 .20 .30 .40        .9 .1     b2 right    .09 .18 .03 .04 -> a2 wrong
-#   f3   b2   .30 .35 .05 .30        .1 .9     a2 wrong    .03 .035 .045 .27 -> b2 right
-#   f4   a1   .50 .20 .20 .10        .6 .4     a1 right    .30 .12 .08 .04 -> a1 right
-# coarse stage: f1 B (ref A) wrong, f2 A (ref B) wrong, f3 B right, f4 A right
-# oracle gating: f1 a1, f2 b2, f3 b2, f4 a1: all right
-# --------------------------------------------------------------------------
-FINE = ["a1", "a2", "b1", "b2"]
-COARSE = ["A", "B"]
-P_FINE = np.array([[0.4, 0.1, 0.3, 0.2], [0.1, 0.2, 0.3, 0.4], [0.3, 0.35, 0.05, 0.3], [0.5, 0.2, 0.2, 0.1]])
-P_COARSE = np.array([[0.2, 0.8], [0.9, 0.1], [0.1, 0.9], [0.6, 0.4]])
-
+from helpers import COARSE, FINE, P_COARSE, P_FINE
 
 
 # --------------------------------------------------------------------------

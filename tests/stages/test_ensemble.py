@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from asctool.artifacts import read_scores, write_scores
+from asctool.artifacts import read_scores
 from asctool.cli import cli
 from asctool.errors import ConfigError, MismatchError
 from asctool.stages.ensemble import run
 
+from helpers import write_probs as _scores
 
-def _scores(path, ids, probs, classes, scenes=None, devices=None):
-    return write_scores(path, ids=ids, scores=np.asarray(probs), classes=classes, scenes=scenes,
-                        devices=devices if devices is not None else ["a"] * len(ids))
 
 
 ENS_IDS = ["e1", "e2", "e3"]
