@@ -292,8 +292,8 @@ def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -
 @click.argument("members", nargs=-1, required=True, type=INPUT_FILE)
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--method", type=_RegistryChoice(_ensemble_methods), default="mean", help="How to combine (mean, logreg or another registered ensemble method).")
-@click.option("--weights", default=None, help="Comma-separated member weights (mean).")
-@click.option("--fit", "fit_paths", multiple=True, type=INPUT_FILE, help="Validation scores of each member, same order (logreg).")
+@click.option("--weights", default=None, help="Comma-separated member weights (weighted methods: mean).")
+@click.option("--fit", "fit_paths", multiple=True, type=INPUT_FILE, help="Validation scores of each member, same order (fitted methods: logreg).")
 @click.option("--labels", default=None, help="Map reference scenes to the class list: coarse or a TSV scene<TAB>label.")
 def ensemble(members, out, method, weights, fit_paths, labels) -> None:
     """Combine the scores of several models of one stage (joined by clip id)."""
