@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .. import splits
 from ..artifacts import check_same_config, check_unique_ids, open_features
 from ..errors import ArtifactError, ConfigError, ManifestError, MismatchError
 from ..manifest import location_of
@@ -203,9 +204,11 @@ def split_by_location(clips: ClipSet, locations: np.ndarray, fraction: float,
                       seed: int) -> tuple[np.ndarray, list[str]]:
     """Choose validation clips by recording location, class by class.
 
-    For each class, ``round(fraction * n)`` of its ``n`` locations (at least
-    one when it has two or more, none when it has only one) go to validation,
-    drawn with a generator seeded by ``seed``; no location is on both sides.
+    The draw of :func:`asctool.splits.split_by_location` (the one the
+    ``asctool split`` stage makes on a manifest) on the clips' class indices:
+    for each class, ``round(fraction * n)`` of its ``n`` locations (at least
+    one when it has two or more, none when it has only one) go to validation;
+    no location is on both sides.
 
     Parameters
     ----------
@@ -217,21 +220,7 @@ def split_by_location(clips: ClipSet, locations: np.ndarray, fraction: float,
 
     Returns
     -------
-    (mask, held_out) : boolean mask of validation clips, and the held-out locations.
+    (mask, held_out) : boolean mask of validation clips, and the held-out locations (sorted).
     """
-    rng = np.random.default_rng([int(seed), 0x5A11])
-    # a location's class: the most common label of its clips
-    uniq, inverse = np.unique(locations.astype(str), return_inverse=True)
-    counts = np.zeros((len(uniq), int(clips.labels.max()) + 1), dtype=np.int64)
-    np.add.at(counts, (inverse, clips.labels), 1)
-    loc_class = counts.argmax(axis=1)
-    held: list[int] = []
-    for cls in np.unique(loc_class):
-        members = np.flatnonzero(loc_class == cls)
-        if len(members) < 2:
-            continue
-        k = max(1, int(round(fraction * len(members))))
-        k = min(k, len(members) - 1)
-        held.extend(rng.choice(members, size=k, replace=False).tolist())
-    mask = np.isin(inverse, np.array(held, dtype=np.int64))
-    return mask, sorted(uniq[held].tolist())
+    mask = splits.split_by_location(locations, clips.labels, fraction, seed)
+    return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()))
