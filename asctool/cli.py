@@ -384,6 +384,52 @@ def models(classes: int, input_shape: str) -> None:
     click.echo(run(num_classes=classes, input_shape=_parse_shape(input_shape)))
 
 
+@cli.command()
+@click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Training manifest (TSV) to split.")
+@click.option("--out-train", required=True, type=OUT_FILE, help="Manifest of the clips kept for training.")
+@click.option("--out-valid", required=True, type=OUT_FILE, help="Manifest of the validation clips (held-out locations).")
+@click.option("--valid-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1, help="Fraction of each class's recording locations held out.")
+@click.option("--labels", default="scene", help="Classes the split is made by, as in asctool train: scene, coarse or a TSV scene<TAB>label.")
+@click.option("--seed", default=0, help="Random seed; the same draw as asctool train --valid-split with this seed.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force) -> None:
+    """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
+    from .stages.split import run
+
+    _echo_summary(run(manifest_path, out_train, out_valid, valid_split=valid_split, labels=labels, seed=seed,
+                      force=force))
+
+
+@cli.command()
+@click.argument("reports", nargs=-1, required=True, metavar="NAME=REPORT.json...")
+@click.option("--out", required=True, type=OUT_FILE, help="Markdown file to write (RESULTS.md).")
+@click.option("--title", default="Results", help="Title of the table.")
+@click.option("--fusion-summary", type=INPUT_FILE, default=None, help="JSON printed by asctool fuse: adds the oracle-gating line (skipped if missing).")
+@click.option("--size", "sizes", multiple=True, metavar="NAME=size.json", help="Size of a quantised model (repeatable): a size column and the total.")
+@click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
+@click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
+@click.option("--published", type=click.Choice(["1a", "1b", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task.")
+def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published) -> None:
+    """Write a recipe's results table from asctool score --json reports (one row each, in order)."""
+    from .stages.results import run
+
+    _echo_summary(run(list(reports), out, title=title, fusion_summary=fusion_summary, sizes=list(sizes),
+                      published=None if published == "none" else published, budget_kb=budget_kb,
+                      size_rule=size_rule))
+
+
+@cli.command("check-size")
+@click.argument("size_paths", nargs=-1, required=True, type=INPUT_FILE, metavar="SIZE.json...")
+@click.option("--budget-kb", required=True, type=click.FloatRange(min=0.0, min_open=True), help="Budget of the models together, in KB of 1024 bytes.")
+@click.option("--rule", type=click.Choice(["dcase", "file"]), default="dcase", help="dcase: parameters x the bits of the mode (the DCASE 2020 rule); file: the .tflite bytes.")
+def check_size(size_paths, budget_kb, rule) -> None:
+    """Check that quantised models fit a size budget together (exit 1 when over)."""
+    from .reporting import format_size_budget
+    from .stages.check_size import run
+
+    click.echo(format_size_budget(run(list(size_paths), budget_kb=budget_kb, rule=rule)))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="asctool")

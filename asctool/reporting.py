@@ -1,0 +1,231 @@
+"""Recipe reports: the RESULTS.md table and the size budget of quantised models.
+
+Pure functions on already-read JSON (the reports of ``asctool score --json``,
+the summary ``asctool fuse`` prints, the ``size.json`` of ``asctool quantize``);
+the ``asctool results`` and ``asctool check-size`` stages read the files and
+call them.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from .errors import ArtifactError, ConfigError
+
+__all__ = ["GROUPS", "SIZE_RULES", "PUBLISHED", "size_bytes", "size_budget", "format_size_budget",
+           "results_markdown"]
+
+#: The device groups of the table, in column order (DCASE 2020 Task 1a).
+GROUPS = ("A", "B&C", "s1-s3", "s4-s6")
+
+#: What a size rule counts, by the ``size.json`` key it reads: ``dcase`` the
+#: parameters x the nominal bits of the quantisation mode / 8 (the DCASE 2020
+#: Task 1b rule, under which Hu et al. report their pair under 500 KB), ``file``
+#: the bytes of the ``.tflite`` files (which also hold the graph and keep small
+#: tensors in float32).
+SIZE_RULES = {"dcase": "parameter_bytes", "file": "bytes"}
+
+_PUBLISHED_1A = [
+    ("DCASE 2020 baseline (OpenL3 + MLP)", "70.6", "61.6", "53.3", "44.3", "54.1"),
+    ("Resnet", "83.0", "76.1", "73.6", "71.0", "74.6"),
+    ("FCNN", "87.3", "79.5", "75.7", "73.0", "76.9"),
+    ("fsFCNN", "83.9", "78.6", "75.4", "72.8", "76.2"),
+    ("ensemble of the three", "87.0", "81.5", "78.0", "76.9", "79.4"),
+    ("3-class ensemble (3 classes)", "", "", "", "", "93.2"),
+    ("two-stage ensemble, as published (row-order artifact, see docs/results.md)",
+     "87.9", "84.1", "80.4", "79.9", "81.9"),
+]
+
+#: The published figures (REFERENCE.md section 6) that close RESULTS.md, by task.
+PUBLISHED: dict[str, list[str]] = {
+    "1a": ["", "Published figures (REFERENCE.md section 6; fold 1, micro accuracy, %):", "",
+           "| system | A | B&C | s1-s3 | s4-s6 | all |", "|---|---|---|---|---|---|"]
+          + ["| " + " | ".join(row) + " |" for row in _PUBLISHED_1A],
+    "1b": ["", "Published (REFERENCE.md section 6): Mobnet 95.2 % -> 94.8 % quantised; "
+           "small-FCNN 96.4 % -> 96.3 %; fused pair 96.7 % under 500 KB."],
+}
+
+
+def size_bytes(info: Mapping[str, Any], rule: str, *, where: str = "size.json") -> int:
+    """The size of one quantised model under ``rule``, in bytes.
+
+    Parameters
+    ----------
+    info : mapping
+        A ``size.json`` of ``asctool quantize`` (``bytes``, ``parameter_bytes``, ...).
+    rule : {'dcase', 'file'}
+        See :data:`SIZE_RULES`.
+    where : str
+        The file name, for messages.
+
+    Raises
+    ------
+    ConfigError
+        An unknown rule.
+    ArtifactError
+        ``info`` has no readable value for the rule.
+    """
+    if rule not in SIZE_RULES:
+        raise ConfigError(f"size rule must be one of {', '.join(SIZE_RULES)}, not {rule!r}")
+    key = SIZE_RULES[rule]
+    try:
+        return int(info[key])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{where}: no readable '{key}' ({exc!r})") from None
+
+
+def size_budget(infos: Mapping[str, Mapping[str, Any]], *, budget_kb: float, rule: str = "dcase") -> dict:
+    """Add up the sizes of quantised models and compare them with a budget.
+
+    Parameters
+    ----------
+    infos : mapping of name -> size.json content
+    budget_kb : float
+        The budget of all the models together, in KB of 1024 bytes.
+    rule : {'dcase', 'file'}
+        See :data:`SIZE_RULES`.
+
+    Returns
+    -------
+    dict
+        ``models`` (per model: ``name``, ``bytes`` under the rule, ``file_bytes``,
+        ``parameters``, ``mode``), ``total_bytes``, ``budget_kb``, ``budget_bytes``,
+        ``rule`` and ``within`` (bool).
+    """
+    if not float(budget_kb) > 0:
+        raise ConfigError(f"the size budget must be positive, not {budget_kb} KB")
+    models = [{"name": name, "bytes": size_bytes(info, rule, where=name), "file_bytes": info.get("bytes"),
+               "parameters": info.get("parameters"), "mode": info.get("mode")} for name, info in infos.items()]
+    total = sum(m["bytes"] for m in models)
+    budget = float(budget_kb) * 1024
+    return {"models": models, "total_bytes": total, "budget_kb": float(budget_kb), "budget_bytes": budget,
+            "rule": rule, "within": total <= budget}
+
+
+def format_size_budget(summary: Mapping[str, Any]) -> str:
+    """Text of a :func:`size_budget` summary: one line per model, then the total and the verdict."""
+    rule = summary["rule"]
+    lines = [f"{m['name']}: {m['bytes']} bytes ({m['bytes'] / 1024:.1f} KB, rule {rule}; file {m['file_bytes']} "
+             f"bytes, {m['parameters']} parameters, {m['mode']})" for m in summary["models"]]
+    total = summary["total_bytes"]
+    verdict = "within" if summary["within"] else "OVER"
+    lines.append(f"total: {total} bytes ({total / 1024:.1f} KB), {verdict} the budget of "
+                 f"{summary['budget_kb']:g} KB (rule {rule})")
+    return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{100.0 * float(value):.1f}"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float) and 0.0 <= value <= 1.0:
+        return f"{100.0 * value:.1f} %"
+    return str(value)
+
+
+def _find(obj, word: str) -> dict:
+    """Depth-first search of a JSON object for keys containing ``word``."""
+    found = {}
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if word in str(key).lower():
+                found[key] = value
+            elif isinstance(value, (dict, list)):
+                for sub_key, sub_value in _find(value, word).items():
+                    found[f"{key}.{sub_key}"] = sub_value
+    return found
+
+
+def _oracle_line(summary: Mapping[str, Any]) -> str:
+    """A readable line from the oracle-gating figures of a fuse summary."""
+    acc = summary.get("accuracy")
+    if isinstance(acc, dict) and "oracle_gating" in acc:
+        parts = [f"{name} {_fmt(acc[name])}" for name in ("fine", "coarse", "fused") if name in acc]
+        return ("Two-stage fusion (micro accuracy): " + ", ".join(parts)
+                + "; oracle gating (the true coarse class given, the ceiling of a perfect 3-class stage) "
+                + f"{_fmt(acc['oracle_gating'])}.")
+    oracle = _find(summary, "oracle")
+    if not oracle:
+        return "Oracle gating: not reported by asctool fuse."
+    parts = []
+    for key, value in oracle.items():
+        if isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                parts.append(f"{key}.{sub_key} {_fmt(sub_value)}")
+        else:
+            parts.append(f"{key} {_fmt(value)}")
+    return "Oracle gating (true coarse class given to the fusion): " + ", ".join(parts) + "."
+
+
+def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: str,
+                     fusion_summary: Mapping[str, Any] | None = None,
+                     sizes: Mapping[str, Mapping[str, Any]] | None = None, published: str | None = None,
+                     budget_kb: float | None = None, size_rule: str = "dcase") -> str:
+    """The Markdown text of a recipe's RESULTS.md.
+
+    Parameters
+    ----------
+    rows : sequence of (name, report)
+        One table row per ``asctool score --json`` report, in this order:
+        device-group accuracies (:data:`GROUPS`, where present), overall micro
+        and macro accuracy (%), the normalised log loss and the clip count.
+    title : str
+    fusion_summary : mapping, optional
+        What ``asctool fuse`` prints; adds its oracle-gating line.
+    sizes : mapping of name -> size.json content, optional
+        Adds two columns (file KB, parameters x bits KB) to the rows of those
+        names, and a line with the total of all the models.
+    published : {'1a', '1b'} or None
+        Close with the published figures of that task (:data:`PUBLISHED`).
+    budget_kb : float, optional
+        With ``sizes``: say whether the total is within this budget.
+    size_rule : {'dcase', 'file'}
+        With ``sizes``: what the total counts (:data:`SIZE_RULES`).
+
+    Returns
+    -------
+    str
+        The text, ending with a newline.
+    """
+    if published is not None and published not in PUBLISHED:
+        raise ConfigError(f"published figures exist for {', '.join(PUBLISHED)}, not {published!r}")
+    sizes = dict(sizes or {})
+    lines = [f"# {title}", ""]
+    head = ["system", "classes", *GROUPS, "all (micro)", "all (macro)", "log loss", "n"]
+    if sizes:
+        head += ["file (KB)", "params x bits (KB)"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for name, report in rows:
+        groups = report.get("groups", {})
+        overall = report.get("overall", {})
+        cells = [name, str(len(report.get("classes", [])))]
+        cells += [_pct(groups.get(g, {}).get("accuracy")) for g in GROUPS]
+        cells += [_pct(overall.get("accuracy")), _pct(overall.get("macro_accuracy"))]
+        log_loss = overall.get("log_loss")
+        cells += ["" if log_loss is None else f"{float(log_loss):.3f}", str(report.get("n", ""))]
+        if sizes:
+            size = sizes.get(name)
+            cells.append(f"{size['bytes'] / 1024:.1f}" if size else "")
+            cells.append(f"{size['parameter_bytes'] / 1024:.1f}" if size and "parameter_bytes" in size else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Accuracies in %: micro = fraction of clips right, macro = mean of the per-class "
+              "accuracies (the DCASE ranking metric); log loss normalised (rows sum to 1). "
+              "3-class systems are scored against the coarse labels."]
+    if sizes:
+        total = sum(size_bytes(info, size_rule, where=name) for name, info in sizes.items())
+        files = sum(int(info["bytes"]) for info in sizes.values())
+        line = (f"Sizes in KB of 1024 bytes: the .tflite files, and parameters x the nominal bits of the "
+                f"quantisation (the DCASE 2020 rule). All quantised models together: files {files} bytes "
+                f"({files / 1024:.1f} KB)")
+        if size_rule == "dcase":
+            line += f", parameters x bits {total} bytes ({total / 1024:.1f} KB)"
+        if budget_kb is not None:
+            verdict = "within" if total <= budget_kb * 1024 else "OVER"
+            line += f"; {verdict} the budget of {budget_kb:g} KB (rule {size_rule})"
+        lines += ["", line + "."]
+    if fusion_summary is not None:
+        lines += ["", _oracle_line(fusion_summary)]
+    if published is not None:
+        lines += PUBLISHED[published]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,95 @@
+"""``asctool results``: a recipe's RESULTS.md from the reports of ``asctool score --json``.
+
+Reads the reports (and, when given, the fusion summary and the ``size.json``
+files of quantised models), builds the table with
+:func:`asctool.reporting.results_markdown` and writes it atomically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ArtifactError, ConfigError
+from ..io import atomic_path
+from ..reporting import results_markdown
+
+__all__ = ["run", "parse_named"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_named(items: Sequence[str], what: str) -> list[tuple[str, Path]]:
+    """``NAME=FILE`` arguments -> (name, path) pairs, in order.
+
+    Raises
+    ------
+    ConfigError
+        An item is not ``NAME=FILE`` or a name repeats.
+    """
+    pairs: list[tuple[str, Path]] = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"{what}: expected NAME=FILE, got {item!r}")
+        if name in dict(pairs):
+            raise ConfigError(f"{what}: name {name!r} given twice")
+        pairs.append((name, Path(path)))
+    return pairs
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results",
+        fusion_summary: str | os.PathLike | None = None, sizes: Sequence[str] = (),
+        published: str | None = None, budget_kb: float | None = None, size_rule: str = "dcase") -> dict:
+    """Write RESULTS.md: one row per report, in the order given.
+
+    Parameters
+    ----------
+    reports : sequence of str
+        ``NAME=REPORT.json`` (the row's name, then its ``asctool score --json`` report).
+    out : path
+        The Markdown file to write.
+    title : str
+    fusion_summary : path, optional
+        The JSON ``asctool fuse`` printed; its oracle-gating line is added. A
+        file that does not exist is skipped with a warning.
+    sizes : sequence of str
+        ``NAME=size.json`` of quantised models (NAME as in ``reports``): a size
+        column and the total.
+    published : {'1a', '1b'} or None
+        Close with the published figures of that task.
+    budget_kb : float, optional
+        With ``sizes``: compare the total with this budget (KB of 1024 bytes).
+    size_rule : {'dcase', 'file'}
+        With ``sizes``: what the total counts.
+
+    Returns
+    -------
+    dict
+        ``out`` and the number of ``rows``.
+    """
+    rows = [(name, _read_json(path)) for name, path in parse_named(reports, "reports")]
+    size_infos = {name: _read_json(path) for name, path in parse_named(sizes, "--size")}
+    summary = None
+    if fusion_summary is not None:
+        if Path(fusion_summary).is_file():
+            summary = _read_json(Path(fusion_summary))
+        else:
+            log.warning("%s: no fusion summary; the oracle-gating line is left out", fusion_summary)
+    text = results_markdown(rows, title=title, fusion_summary=summary, sizes=size_infos, published=published,
+                            budget_kb=budget_kb, size_rule=size_rule)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return {"out": str(out), "rows": len(rows)}

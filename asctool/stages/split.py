@@ -1,0 +1,125 @@
+"""``asctool split``: a training manifest -> training and validation manifests, by location.
+
+The held-out locations are those ``asctool train --valid-split`` would hold out
+for the same clips (both call :func:`asctool.splits.split_by_location`): for
+each class, ``round(fraction * n)`` of its ``n`` recording locations go to the
+validation manifest, so no location is on both sides (REFERENCE.md 7.3).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AsctoolError, ConfigError, ManifestError
+from ..manifest import Clip, location_of, read_manifest, write_manifest
+from ..splits import split_by_location
+from ..training.data import resolve_label_map
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+
+def _location(clip: Clip, path: Path) -> str:
+    if clip.location:
+        return clip.location
+    try:
+        return location_of(clip.id)
+    except ManifestError:
+        raise ConfigError(
+            f"{path}: clip {clip.id} has no location and its id is not a TAU file stem; "
+            "the split needs recording locations"
+        ) from None
+
+
+def _label(clip: Clip, mapping: dict[str, str] | None, path: Path, labels: str) -> str:
+    if not clip.scene:
+        raise ManifestError(f"{path}: clip {clip.id} has no scene label; the split is made class by class")
+    if mapping is None:
+        return clip.scene
+    if clip.scene not in mapping:
+        raise ConfigError(f"{path}: scene {clip.scene} of clip {clip.id} is not in the label map ({labels})")
+    return mapping[clip.scene]
+
+
+def _rebased(clips: list[Clip], source_dir: Path, out: Path) -> list[Clip]:
+    """The clips with relative audio paths rewritten relative to ``out``'s folder."""
+    out_dir = out.resolve().parent
+    if out_dir == source_dir:
+        return clips
+    return [c if not c.path or os.path.isabs(c.path)
+            else replace(c, path=os.path.relpath(source_dir / c.path, out_dir)) for c in clips]
+
+
+def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_valid: str | os.PathLike, *,
+        valid_split: float = 0.1, labels: str = "scene", seed: int = 0, force: bool = False) -> dict:
+    """Split a manifest into training and validation manifests by recording location.
+
+    Parameters
+    ----------
+    manifest_path : path
+        Input manifest (TSV with ``id``, ``path``, ``scene`` and, ideally,
+        ``location``; a missing location is parsed from the TAU file stem).
+    out_train, out_valid : path
+        Manifests to write: every column kept, relative audio paths rewritten
+        relative to the output's folder.
+    valid_split : float
+        Fraction of each class's locations held out, in (0, 1).
+    labels : str
+        The classes the split is made by, as ``asctool train --labels``:
+        ``scene``, ``coarse`` or a TSV ``scene<TAB>label``. Give the training
+        run's value to hold out the locations its ``--valid-split`` would.
+    seed : int
+        The same seed gives the same split.
+    force : bool
+        Overwrite existing outputs.
+
+    Returns
+    -------
+    dict
+        ``train`` and ``valid`` (paths and clip counts) and the held-out
+        ``valid_locations``.
+
+    Raises
+    ------
+    ConfigError
+        A bad fraction, a scene outside the label map, a clip without location,
+        or no class with two locations to split.
+    AsctoolError
+        An output exists and ``force`` is not given.
+    """
+    path = Path(manifest_path)
+    out_train, out_valid = Path(out_train), Path(out_valid)
+    if not 0.0 < float(valid_split) < 1.0:
+        raise ConfigError(f"--valid-split must be in (0, 1), not {valid_split}")
+    if out_train.resolve() == out_valid.resolve():
+        raise ConfigError(f"{out_train}: the training and validation manifests must be two files")
+    if not force:
+        for out in (out_train, out_valid):
+            if out.exists():
+                raise AsctoolError(f"{out}: already exists (use --force to overwrite)")
+    manifest = read_manifest(path)
+    mapping = resolve_label_map(labels)
+    locations = np.array([_location(c, path) for c in manifest], dtype=object)
+    classes = np.array([_label(c, mapping, path, labels) for c in manifest], dtype=object)
+    mask = split_by_location(locations, classes.astype(str), float(valid_split), int(seed))
+    if not mask.any():
+        raise ConfigError(f"{path}: no class has two recording locations to split")
+    held = sorted(set(locations[mask].tolist()))
+    train = [c for c, v in zip(manifest, mask) if not v]
+    valid = [c for c, v in zip(manifest, mask) if v]
+    write_manifest(out_train, _rebased(train, manifest.root, out_train))
+    write_manifest(out_valid, _rebased(valid, manifest.root, out_valid))
+    log.info("%s: %d clips from %d locations; %s: %d clips", out_valid, len(valid), len(held), out_train, len(train))
+    return {
+        "train": {"path": str(out_train), "clips": len(train)},
+        "valid": {"path": str(out_valid), "clips": len(valid)},
+        "valid_split": float(valid_split),
+        "labels": labels,
+        "seed": int(seed),
+        "valid_locations": held,
+    }

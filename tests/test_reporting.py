@@ -1,0 +1,39 @@
+"""asctool.reporting: the results table and size budgets as pure functions."""
+from __future__ import annotations
+
+import pytest
+
+from asctool.errors import ArtifactError, ConfigError
+from asctool.reporting import format_size_budget, results_markdown, size_budget, size_bytes
+
+REPORT = {"n": 4, "classes": list("abcdefghij"), "overall": {"accuracy": 0.25}, "groups": {"B&C": {"accuracy": 1.0}}}
+SIZE = {"bytes": 94_500, "parameter_bytes": 6_100, "parameters": 6_100, "mode": "dynamic"}
+
+
+def test_results_markdown_columns_and_blocks():
+    text = results_markdown([("m", REPORT), ("m-tflite", REPORT)], title="T", sizes={"m-tflite": SIZE},
+                            budget_kb=500, size_rule="dcase",
+                            fusion_summary={"oracle": {"accuracy": 0.9}}, published="1a")
+    lines = text.splitlines()
+    assert lines[0] == "# T" and lines[-1].startswith("| two-stage ensemble, as published")
+    assert "| m | 10 |  | 100.0 |  |  | 25.0 |  |  | 4 |  |  |" in lines
+    assert "| m-tflite | 10 |  | 100.0 |  |  | 25.0 |  |  | 4 | 92.3 | 6.0 |" in lines
+    assert ("All quantised models together: files 94500 bytes (92.3 KB), parameters x bits 6100 bytes "
+            "(6.0 KB); within the budget of 500 KB (rule dcase).") in text
+    assert "Oracle gating (true coarse class given to the fusion): oracle.accuracy 90.0 %." in text
+    with pytest.raises(ConfigError, match="published figures exist for 1a, 1b"):
+        results_markdown([], title="T", published="2a")
+
+
+def test_size_budget_and_rules():
+    assert size_bytes(SIZE, "dcase") == 6_100 and size_bytes(SIZE, "file") == 94_500
+    with pytest.raises(ConfigError, match="size rule"):
+        size_bytes(SIZE, "bits")
+    with pytest.raises(ArtifactError, match="x.json: no readable 'bytes'"):
+        size_bytes({}, "file", where="x.json")
+    summary = size_budget({"x": SIZE, "y": SIZE}, budget_kb=184, rule="file")
+    assert summary["total_bytes"] == 189_000 and not summary["within"]
+    assert format_size_budget(summary).splitlines()[-1] == \
+        "total: 189000 bytes (184.6 KB), OVER the budget of 184 KB (rule file)"
+    with pytest.raises(ConfigError, match="must be positive"):
+        size_budget({"x": SIZE}, budget_kb=0)
