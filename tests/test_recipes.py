@@ -1,4 +1,8 @@
-"""Recipes: option parsing, job runners, stage guards, results table, shellcheck, end to end."""
+"""Recipes: option parsing, job runners, the shared template and its stage guards, shellcheck, end to end.
+
+The helper commands the recipes call are tested with their stages: tests/stages/test_split.py,
+test_results.py and test_check_size.py.
+"""
 from __future__ import annotations
 
 import json
@@ -63,6 +67,86 @@ def test_parse_options_help_and_config(tmp_path):
     assert done.stdout.strip() == "nj=3 foo_bar=from-config empty= force=false rest="
 
 
+def test_parse_options_config_is_data(tmp_path):
+    """--config FILE: comments, blank lines, quotes; nothing executed or expanded."""
+    conf = tmp_path / "opts.conf"
+    conf.write_text("# a comment\n\n  nj=16   # trailing comment\nfoo_bar=\"a # b $(touch X)\"\n"
+                    "empty='$HOME'\nforce=true\r\n")
+    done = _bash(PARSE, "--config", str(conf), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "nj=16 foo_bar=a # b $(touch X) empty=$HOME force=true rest="
+    assert not (tmp_path / "X").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nj=$(touch X)\n", None),                              # a value, taken literally
+    ("$(touch X)\n", "expected 'name=value'"),
+    ("nj=2\n`touch X`\n", "2: expected 'name=value'"),
+    ("nj=2\nno_such=1\n", "opts.conf:2: 'no_such': unknown option"),
+    ("force=maybe\n", "opts.conf:1: 'force' takes true or false"),
+    ("foo_bar=\"unclosed\n", "opts.conf:1: bad quoting"),
+])
+def test_parse_options_config_never_executes(tmp_path, text, message):
+    conf = tmp_path / "opts.conf"
+    conf.write_text(text)
+    done = _bash(PARSE, "--config", str(conf), cwd=tmp_path)
+    assert not (tmp_path / "X").exists()
+    if message is None:
+        assert done.returncode == 0 and "nj=$(touch X)" in done.stdout
+    else:
+        assert done.returncode == 2 and message in done.stderr and done.stdout == ""
+
+
+def test_parse_options_allow_list():
+    """With parse_options_names set, only those variables are options (not the recipe's internals)."""
+    kaldi = PARSE.replace("help_message=", "recipe_dir=/x\nhelp_message=")
+    assert _bash(kaldi, "--recipe-dir", "/tmp").returncode == 0  # Kaldi's rule: any defined variable
+    listed = kaldi.replace("help_message=", "parse_options_names='nj foo_bar empty force'\nhelp_message=")
+    assert _bash(listed, "--nj", "2").returncode == 0
+    done = _bash(listed, "--recipe-dir", "/tmp")
+    assert done.returncode == 2 and "unknown option '--recipe-dir'" in done.stderr
+
+
+READ_YAML = f"""
+set -euo pipefail
+. {UTILS / 'read_conf.sh'}
+read_yaml_conf "$1"
+for i in "${{!conf_keys[@]}}"; do
+  printf '%s\t%s\t%s\t%s\n' "${{conf_sections[$i]}}" "${{conf_keys[$i]}}" "${{conf_values[$i]}}" "${{conf_notes[$i]}}"
+done
+"""
+
+
+@pytest.mark.parametrize("conf", sorted((RECIPES / "conf").glob("*.yaml")), ids=lambda p: p.name)
+def test_conf_files_read_as_yaml_reads_them(conf):
+    """The shell reader and a YAML parser agree on every system's conf file."""
+    yaml = pytest.importorskip("yaml")
+    done = _bash(READ_YAML, str(conf))
+    assert done.returncode == 0, done.stderr
+    by_shell: dict = {}
+    for line in done.stdout.splitlines():
+        section, key, value, _ = line.split("\t")
+        (by_shell.setdefault(section, {}) if section else by_shell)[key] = value
+    def text(value):  # noqa: E306
+        return {k: text(v) for k, v in value.items()} if isinstance(value, dict) else "" if value is None else str(value)
+    assert by_shell == text(yaml.safe_load(conf.read_text()))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a: 1\n  b: 2\n", "2: indented line outside a section"),
+    ("a: [1, 2]\nb:\n- x\n", "3: expected 'key: value'"),
+    ("a: 1\na: 2\n", "2: 'a' appears twice"),
+    ("s:\n  a: 1\n    b: 2\n", "3: indent differs"),
+    ("a: $(touch X)\nb: \"x\" y\n", "2: bad quoting"),
+])
+def test_read_yaml_conf_rejects_what_it_does_not_read(tmp_path, text, message):
+    conf = tmp_path / "c.yaml"
+    conf.write_text(text)
+    done = _bash(READ_YAML, str(conf), cwd=tmp_path)
+    assert done.returncode == 2 and f"c.yaml:{message}" in done.stderr
+    assert not (tmp_path / "X").exists()
+
+
 def test_run_local_jobs_logs_and_failures(tmp_path):
     runner = str(UTILS / "run_local.sh")
     ok = subprocess.run([runner, "--stdout", "out/JOB.txt", "JOB=1:3", "log/x.JOB.log", "echo", "job JOB", "a b"],
@@ -104,59 +188,6 @@ def test_run_slurm_writes_an_array_job(tmp_path):
     assert "task 2 failed" in done.stderr
 
 
-def test_results_table(tmp_path):
-    report = {"n": 10, "classes": ["a", "b", "c"],
-              "overall": {"accuracy": 0.5, "macro_accuracy": 0.45, "log_loss": 1.2345},
-              "groups": {"A": {"accuracy": 0.75}, "s4-s6": {"accuracy": 0.25}}}
-    (tmp_path / "r.json").write_text(json.dumps(report))
-    (tmp_path / "fuse.json").write_text(json.dumps({"accuracy": {"fine": 0.5, "fused": 0.55, "oracle_gating": 0.7}}))
-    (tmp_path / "size.json").write_text(json.dumps({"bytes": 2048, "parameter_bytes": 1024}))
-    out = tmp_path / "RESULTS.md"
-    sys.path.insert(0, str(UTILS))
-    try:
-        import results_table
-    finally:
-        sys.path.remove(str(UTILS))
-    assert results_table.main(["--out", str(out), "--fusion-summary", str(tmp_path / "fuse.json"),
-                               "--sizes", f"sys={tmp_path / 'size.json'}", "--budget-kb", "500",
-                               f"sys={tmp_path / 'r.json'}"]) == 0
-    text = out.read_text()
-    assert "| sys | 3 | 75.0 |  |  | 25.0 | 50.0 | 45.0 | 1.234 | 10 | 2.0 | 1.0 |" in text
-    assert "oracle gating" in text and "70.0 %" in text and "within the budget of 500 KB" in text
-
-
-def test_check_size_rules(tmp_path):
-    """The DCASE rule counts parameters x bits; the file rule the .tflite bytes."""
-    for name, (file_bytes, params) in {"a": (300_000, 250_000), "b": (300_000, 250_000)}.items():
-        (tmp_path / f"{name}.json").write_text(json.dumps(
-            {"bytes": file_bytes, "parameters": params, "parameter_bytes": params, "mode": "dynamic"}))
-    files = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
-    script = str(UTILS / "check_size.py")
-    dcase = subprocess.run([sys.executable, script, "--budget-kb", "500", *files], capture_output=True, text=True)
-    assert dcase.returncode == 0 and "total: 500000 bytes (488.3 KB), within" in dcase.stdout
-    by_file = subprocess.run([sys.executable, script, "--budget-kb", "500", "--rule", "file", *files],
-                             capture_output=True, text=True)
-    assert by_file.returncode == 1 and "OVER the budget of 500 KB" in by_file.stdout
-
-
-def test_split_manifest_by_location(tmp_path):
-    rows = ["id\tpath\tscene\tdevice\tcity\tlocation"]
-    for scene in ("bus", "park"):
-        for loc in range(5):
-            for seg in range(2):
-                rows.append(f"{scene}-x-{loc}-{seg}-a\taudio/{scene}-{loc}-{seg}.wav\t{scene}\ta\tx\t{scene}-x-{loc}")
-    (tmp_path / "in.tsv").write_text("\n".join(rows) + "\n")
-    cmd = [sys.executable, str(UTILS / "split_manifest.py"), str(tmp_path / "in.tsv"), "--train",
-           str(tmp_path / "sub" / "train.tsv"), "--valid", str(tmp_path / "sub" / "valid.tsv"), "--fraction", "0.2"]
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
-    train = (tmp_path / "sub" / "train.tsv").read_text().splitlines()[1:]
-    valid = (tmp_path / "sub" / "valid.tsv").read_text().splitlines()[1:]
-    assert len(train) == 16 and len(valid) == 4
-    locations = lambda lines: {line.split("\t")[5] for line in lines}  # noqa: E731
-    assert not locations(train) & locations(valid)
-    assert valid[0].split("\t")[1].startswith("../audio/")  # paths stay valid from the new folder
-
-
 @pytest.mark.parametrize("recipe", ["dcase2020_1a.sh", "dcase2020_1b.sh"])
 def test_recipe_help_and_bad_options(recipe, tmp_path):
     helped = subprocess.run(["bash", str(RECIPES / recipe), "--help"], capture_output=True, text=True, cwd=tmp_path)
@@ -190,6 +221,183 @@ def test_recipe_stage_guards_skip_and_resume(tmp_path):
     again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "Stage 0: synthesize the demo dataset in w/db: skipped" in again.stderr
     assert calls.read_text().startswith("prepare --dataset-root w/db")  # resumes at the failed stage
+
+
+FAKE_ASCTOOL = """#!/usr/bin/env bash
+echo "$*" >> "$FAKE_CALLS"
+case "$1" in
+  prepare) mkdir -p "$5"; printf 'id\\tpath\\n' > "$5/fold1_train.tsv"
+           printf 'id\\tpath\\nc1\\tx\\nc2\\ty\\nc3\\tz\\n' > "$5/fold1_evaluate.tsv" ;;
+  results) while [ $# -gt 0 ]; do if [ "$1" = --out ]; then echo table > "$2"; fi; shift; done ;;
+esac
+"""
+
+
+def _fake_run(tmp_path: Path, recipe: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run a recipe with a stand-in asctool that only records its command lines."""
+    fake = tmp_path / "bin" / "asctool"
+    if not fake.exists():
+        fake.parent.mkdir()
+        fake.write_text(FAKE_ASCTOOL)
+        fake.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    calls.unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls)}
+    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    return done, calls.read_text().splitlines() if calls.exists() else []
+
+
+# The command lines of `dcase2020_1a.sh --work-dir w --nj 2` before the template (main at c737763),
+# sorted (the featurize shards run in parallel); results_table.py became `asctool results`.
+CALLS_1A = """\
+augment noise --manifest w/data/fold1_train.tsv --out-dir w/data/aug/noise --out-manifest w/data/aug_noise.tsv --exclude-locations w/data/fold1_evaluate.tsv --devices a --nj 2 --seed 0
+cam --model w/exp/coarse_resnet/model.keras --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --ids c1,c2 --out-dir w/exp/cam
+ensemble w/exp/coarse_resnet/scores_evaluate.h5 w/exp/coarse_fcnn/scores_evaluate.h5 --method mean --labels coarse --out w/exp/coarse_ensemble/scores_evaluate.h5
+ensemble w/exp/fine_resnet/scores_evaluate.h5 w/exp/fine_fcnn/scores_evaluate.h5 w/exp/fine_fsfcnn/scores_evaluate.h5 --method mean --out w/exp/fine_ensemble/scores_evaluate.h5
+featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.1.h5 --preset 1a --shard 1/2
+featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.2.h5 --preset 1a --shard 2/2
+featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.1.h5 --preset 1a --shard 1/2
+featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.2.h5 --preset 1a --shard 2/2
+featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.1.h5 --preset 1a --shard 1/2
+featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.2.h5 --preset 1a --shard 2/2
+featurize --out w/data/feats/aug_noise.h5 --combine w/data/feats/aug_noise/shard.1.h5 --combine w/data/feats/aug_noise/shard.2.h5
+featurize --out w/data/feats/evaluate.h5 --combine w/data/feats/evaluate/shard.1.h5 --combine w/data/feats/evaluate/shard.2.h5
+featurize --out w/data/feats/train.h5 --combine w/data/feats/train/shard.1.h5 --combine w/data/feats/train/shard.2.h5
+fuse --fine w/exp/fine_ensemble/scores_evaluate.h5 --coarse w/exp/coarse_ensemble/scores_evaluate.h5 --out w/exp/two_stage/scores_evaluate.h5
+inspect w/data/feats/train.h5
+predict --model w/exp/coarse_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/coarse_fcnn/scores_evaluate.h5
+predict --model w/exp/coarse_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/coarse_resnet/scores_evaluate.h5
+predict --model w/exp/fine_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fcnn/scores_evaluate.h5
+predict --model w/exp/fine_fsfcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fsfcnn/scores_evaluate.h5
+predict --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_resnet/scores_evaluate.h5
+prepare --dataset-root w/db --out-dir w/data --setup fold1
+results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json fine_fsfcnn=w/exp/fine_fsfcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json
+score w/exp/coarse_ensemble/scores_evaluate.h5 --labels coarse --json w/exp/coarse_ensemble/report_evaluate.json
+score w/exp/coarse_fcnn/scores_evaluate.h5 --labels coarse --json w/exp/coarse_fcnn/report_evaluate.json
+score w/exp/coarse_resnet/scores_evaluate.h5 --labels coarse --json w/exp/coarse_resnet/report_evaluate.json
+score w/exp/fine_ensemble/scores_evaluate.h5 --json w/exp/fine_ensemble/report_evaluate.json
+score w/exp/fine_fcnn/scores_evaluate.h5 --json w/exp/fine_fcnn/report_evaluate.json
+score w/exp/fine_fsfcnn/scores_evaluate.h5 --json w/exp/fine_fsfcnn/report_evaluate.json
+score w/exp/fine_resnet/scores_evaluate.h5 --json w/exp/fine_resnet/report_evaluate.json
+score w/exp/two_stage/scores_evaluate.h5 --json w/exp/two_stage/report_evaluate.json
+synth --out-dir w/db --clips-per-class 6 --nj 2 --seed 0
+train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fcnn --labels coarse --out-dir w/exp/coarse_fcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fsfcnn --labels scene --out-dir w/exp/fine_fsfcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model resnet --labels coarse --out-dir w/exp/coarse_resnet --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8 --option base_filters=24
+train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model resnet --labels scene --out-dir w/exp/fine_resnet --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
+"""
+
+
+def test_recipe_1a_runs_the_same_commands(tmp_path):
+    """The template gives dcase2020_1a.sh the command lines it had as a 300-line script."""
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "2")
+    assert done.returncode == 0, done.stderr
+    assert sorted(calls) == CALLS_1A.splitlines()
+    assert "Stage 9: class activation maps" in done.stderr and "Done in" in done.stderr
+    assert done.stdout == "table\n"   # RESULTS.md, printed
+    ordered = [c.split()[0] for c in calls]
+    assert ordered.index("synth") < ordered.index("prepare") < ordered.index("augment") < ordered.index("train")
+    assert ordered.index("ensemble") < ordered.index("fuse") < ordered.index("score") < ordered.index("results")
+
+
+def test_recipe_1b_commands_and_the_valid_fraction_alias(tmp_path):
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1b.sh", "--work-dir", "w", "--nj", "1",
+                            "--valid-fraction", "0.2")
+    assert done.returncode == 0, done.stderr
+    assert "--valid-fraction is deprecated, use --valid-split" in done.stderr
+    assert calls[:3] == [
+        "synth --out-dir w/db --clips-per-class 18 --sr 48000 --channels 2 --devices a --nj 1 --seed 0",
+        "prepare --dataset-root w/db --out-dir w/data --setup fold1",
+        "split --manifest w/data/fold1_train.tsv --out-train w/data/train_sub.tsv --out-valid w/data/valid.tsv "
+        "--valid-split 0.2 --labels coarse --seed 0",
+    ]
+    assert ("train --train w/data/feats/train_sub.h5 --valid w/data/feats/valid.h5 --model mobnet --labels coarse "
+            "--out-dir w/exp/mobnet --profile demo --seed 0 --crop 128 --batch-size 8") in calls
+    assert "check-size --budget-kb 500 --rule dcase w/exp/mobnet/size.json w/exp/small_fcnn/size.json" in calls
+    assert ("ensemble w/exp/mobnet/scores_evaluate_tflite.h5 w/exp/small_fcnn/scores_evaluate_tflite.h5 --method logreg "
+            "--fit w/exp/mobnet/scores_valid_tflite.h5 --fit w/exp/small_fcnn/scores_valid_tflite.h5 --labels coarse "
+            "--out w/exp/ensemble_logreg/scores_evaluate.h5") in calls
+    assert ("score w/exp/small_fcnn/scores_evaluate_keras.h5 --labels coarse "
+            "--json w/exp/small_fcnn/report_evaluate_keras.json") in calls
+    results = [c for c in calls if c.startswith("results ")]
+    assert len(results) == 1 and "--published 1b --budget-kb 500 --size-rule dcase" in results[0]
+    assert "--size mobnet-tflite=w/exp/mobnet/size.json" in results[0] and "mobnet-keras=" in results[0]
+    assert not any(c.startswith(("augment", "fuse", "cam")) for c in calls)
+    # the real dataset: its own labels, and the file rule passes the budget to quantize too
+    _, real = _fake_run(tmp_path, RECIPES / "dcase2020_1b.sh", "--work-dir", "r", "--data-root", "db",
+                        "--size-rule", "file", "--stop-stage", "5")
+    assert real[0].startswith("prepare ") and "--labels scene" in real[1]
+    assert any(c.startswith("quantize ") and "--max-bytes 512000" in c for c in real)
+
+
+def test_recipes_are_thin_scripts_of_one_template():
+    """Each system: a short script that sets its name and stages and sources the template."""
+    for recipe in sorted(RECIPES.glob("*.sh")):
+        if recipe.name == "cmd.sh":
+            continue
+        text = recipe.read_text()
+        assert len(text.splitlines()) <= 45, recipe
+        assert text.rstrip().endswith('. "$(dirname "${BASH_SOURCE[0]}")/TEMPLATE/asc.sh"'), recipe
+        assert (RECIPES / "conf" / f"{recipe.stem}.yaml").is_file(), recipe
+        assert "asctool" not in "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+
+
+def test_recipes_hold_no_python():
+    """Recipes call only asctool: no Python files, no python calls."""
+    files = [p for p in RECIPES.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix == ".py" or p.read_text(errors="replace").startswith("#!/usr/bin/env python")]
+    for path in files:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            assert "python" not in code.lower(), f"{path}:{number}: {line}"
+
+
+TOY_CONF = """\
+# a third system: one group of two models, a mean ensemble
+preset: 1a
+groups:
+models: fcnn resnet        # the models
+labels: coarse
+ensembles: ensemble:mean
+resnet_option: base_filters=16
+valid_split: 0.2
+published: none
+paper:
+  clips_per_class: 12
+demo:
+  clips_per_class: 4
+  epochs: 2
+"""
+
+
+def test_a_third_system_is_a_thin_script_of_the_same_shape(tmp_path):
+    """A new system is a copy of a thin script with its own stages plus a conf file."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(RECIPES, recipes)
+    script = (recipes / "dcase2020_1a.sh").read_text()
+    script = script.replace("system=dcase2020_1a", "system=toy").replace(
+        'stages="synth prepare augment featurize train predict combine score results cam"',
+        'stages="synth prepare featurize train predict combine score results"')
+    (recipes / "toy.sh").write_text(script)
+    (recipes / "conf" / "toy.yaml").write_text(TOY_CONF)
+    helped = subprocess.run(["bash", str(recipes / "toy.sh"), "--help"], capture_output=True, text=True)
+    assert "--resnet-option KEY=VALUE" in helped.stdout and "--augmentations" not in helped.stdout
+    assert "Stages: 0 synth, 1 prepare, 2 featurize, 3 train, 4 predict, 5 combine, 6 score, 7 results." in helped.stdout
+    done, calls = _fake_run(tmp_path, recipes / "toy.sh", "--work-dir", "t", "--nj", "1")
+    assert done.returncode == 0, done.stderr
+    assert calls[0] == "synth --out-dir t/db --clips-per-class 4 --nj 1 --seed 0"
+    assert ("train --train t/data/feats/train.h5 --model resnet --labels coarse --out-dir t/exp/resnet --profile demo "
+            "--seed 0 --valid-split 0.2 --epochs 2 --option base_filters=16") in calls
+    assert ("ensemble t/exp/fcnn/scores_evaluate.h5 t/exp/resnet/scores_evaluate.h5 --method mean --labels coarse "
+            "--out t/exp/ensemble/scores_evaluate.h5") in calls
+    assert calls[-1].startswith("results --out t/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, "
+                                "profile demo --published none fcnn=t/exp/fcnn/report_evaluate.json")
+    # a conf key the template does not know is refused, naming the file and line
+    (recipes / "conf" / "toy.yaml").write_text(TOY_CONF.replace("valid_split: 0.2", "valid_splitt: 0.2"))
+    bad, _ = _fake_run(tmp_path, recipes / "toy.sh", "--work-dir", "t")
+    assert bad.returncode == 2 and "toy.yaml:8: unknown setting 'valid_splitt'" in bad.stderr
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
