@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AsctoolError, ConfigError, ManifestError
+from ..labels import map_labels, resolve_label_map
 from ..manifest import Clip, location_of, read_manifest, write_manifest
 from ..splits import split_by_location
-from ..training.data import resolve_label_map
 
 __all__ = ["run"]
 
@@ -34,16 +34,6 @@ def _location(clip: Clip, path: Path) -> str:
             f"{path}: clip {clip.id} has no location and its id is not a TAU file stem; "
             "the split needs recording locations"
         ) from None
-
-
-def _label(clip: Clip, mapping: dict[str, str] | None, path: Path, labels: str) -> str:
-    if not clip.scene:
-        raise ManifestError(f"{path}: clip {clip.id} has no scene label; the split is made class by class")
-    if mapping is None:
-        return clip.scene
-    if clip.scene not in mapping:
-        raise ConfigError(f"{path}: scene {clip.scene} of clip {clip.id} is not in the label map ({labels})")
-    return mapping[clip.scene]
 
 
 def _rebased(clips: list[Clip], source_dir: Path, out: Path) -> list[Clip]:
@@ -87,8 +77,12 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
     Raises
     ------
     ConfigError
-        A bad fraction, a scene outside the label map, a clip without location,
-        or no class with two locations to split.
+        A bad fraction or ``labels``, a clip without location, or no class with
+        two locations to split.
+    ManifestError
+        A clip without scene label.
+    MismatchError
+        A scene outside the label map.
     AsctoolError
         An output exists and ``force`` is not given.
     """
@@ -104,8 +98,12 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
                 raise AsctoolError(f"{out}: already exists (use --force to overwrite)")
     manifest = read_manifest(path)
     mapping = resolve_label_map(labels)
+    unlabelled = [c.id for c in manifest if not c.scene]
+    if unlabelled:
+        raise ManifestError(f"{path}: clip {unlabelled[0]} has no scene label; the split is made class by class")
     locations = np.array([_location(c, path) for c in manifest], dtype=object)
-    classes = np.array([_label(c, mapping, path, labels) for c in manifest], dtype=object)
+    scenes = np.array([c.scene for c in manifest], dtype=object)
+    classes = scenes if mapping is None else map_labels(scenes, mapping, path)
     mask = split_by_location(locations, classes.astype(str), float(valid_split), int(seed))
     if not mask.any():
         raise ConfigError(f"{path}: no class has two recording locations to split")

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from asctool.cli import cli
 from asctool.errors import AsctoolError, ConfigError
-from asctool.manifest import SCENES, read_manifest
+from asctool.labels import SCENES, resolve_label_map
+from asctool.manifest import read_manifest
 from asctool.stages.split import run
-from asctool.training.data import (SourceInfo, clip_locations, make_clip_set, resolve_label_map,
-                                   split_by_location)
+from asctool.training.data import SourceInfo, clip_locations, make_clip_set, split_by_location
 
 
 def write_manifest(path: Path, scenes=("bus", "park"), locations: int = 5, segments: int = 2,
@@ -107,7 +107,7 @@ def test_locations_from_tau_ids_and_errors(tmp_path):
     single = write_manifest(tmp_path / "one.tsv", locations=1)
     with pytest.raises(ConfigError, match="no class has two recording locations"):
         run(single, tmp_path / "t3.tsv", tmp_path / "v3.tsv")
-    with pytest.raises(ConfigError, match="not in the label map"):
+    with pytest.raises(AsctoolError, match="cave not in the label map"):
         run(write_manifest(tmp_path / "odd.tsv", scenes=("cave",)), tmp_path / "t4.tsv", tmp_path / "v4.tsv",
             labels="coarse")
     assert not (tmp_path / "t2.tsv").exists() and not (tmp_path / "t3.tsv").exists()
