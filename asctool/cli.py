@@ -173,10 +173,10 @@ def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, fo
 def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channels: int, devices: str, seed: int,
           nj: int, force: bool) -> None:
     """Synthesize the small demo dataset in the TAU layout (see docs/synth.md)."""
-    from .synth import synthesize
+    from .stages.synth import run
 
-    _echo_summary(synthesize(out_dir, clips_per_class=clips_per_class, duration=duration, sr=sr, seed=seed,
-                             force=force, channels=channels, devices=devices, nj=nj))
+    _echo_summary(run(out_dir, clips_per_class=clips_per_class, duration=duration, sr=sr, seed=seed,
+                      force=force, channels=channels, devices=devices, nj=nj))
 
 
 @cli.command()
@@ -199,7 +199,7 @@ def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path,
 
     Prints a JSON summary; see docs/augment.md for each method's parameters.
     """
-    from .augment import run
+    from .stages.augment import run
 
     _echo_summary(run(
         method, manifest_path, out_dir=out_dir, out_manifest=out_manifest, rir_dir=rir_dir,
@@ -213,7 +213,7 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     from .errors import ConfigError
-    from .features import parse_shard
+    from .stages.featurize import parse_shard
 
     try:
         k, n = parse_shard(value)
@@ -242,7 +242,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
     """
     if manifest_path is None and not combine:
         raise click.UsageError("--manifest is required (unless combining shards with --combine)")
-    from .features import featurize as run
+    from .stages.featurize import run
 
     _echo_summary(run(
         manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample,

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 
-    from asctool.augment import available, run
+    from asctool.augment import available
+    from asctool.stages.augment import run
 
     methods = args.methods.split(",") if args.methods else available()
     warm_up()

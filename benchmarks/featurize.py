@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from asctool.artifacts import open_features
-    from asctool.features import featurize
+    from asctool.stages.featurize import run as featurize
 
     with tempfile.TemporaryDirectory(prefix="asctool-bench-") as tmp:
         work = args.workdir or Path(tmp)

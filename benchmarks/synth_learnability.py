@@ -1,6 +1,6 @@
 """Is the demo data learnable but not trivial? A linear probe on clip statistics.
 
-For each seed: synthesize a dataset (``asctool.synth.synthesize``), run
+For each seed: synthesize a dataset (``asctool synth``, :func:`asctool.stages.synth.run`), run
 ``asctool.manifest.prepare`` on it, compute a 128-band log-mel spectrogram
 per clip (n_fft 2048, hop 1024, as the 1a front end), summarise each clip by
 the mean and standard deviation of every band over time (256 numbers), fit a
@@ -32,7 +32,7 @@ import numpy as np
 
 from asctool.audio import read_audio
 from asctool.manifest import packaged_hierarchy, prepare, read_manifest
-from asctool.synth import synthesize
+from asctool.stages.synth import run as synthesize
 
 __all__ = ["clip_statistics", "evaluate_seed", "main"]
 

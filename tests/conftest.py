@@ -28,12 +28,12 @@ def shared_data() -> Path:
 def demo_dataset(tmp_path_factory) -> Path:
     """A tiny synthesized dataset in the TAU layout, made once per test session.
 
-    ``asctool.synth.synthesize(clips_per_class=2, seed=0)``: 10 s mono clips at
+    ``asctool.stages.synth.run(root, clips_per_class=2, seed=0)``: 10 s mono clips at
     44.1 kHz (the 1a preset gives 423 frames); per scene 2 training segments on
     device a, one of them also on b, c, s1-s3, and one evaluation segment on
     all nine devices: 70 train and 90 evaluate/test clips. Treat it as read-only.
     """
-    from asctool.synth import synthesize
+    from asctool.stages.synth import run as synthesize
 
     root = tmp_path_factory.mktemp("demo_dataset")
     synthesize(root, clips_per_class=2, seed=0)

@@ -317,13 +317,13 @@ def _setup(request) -> Plan:
         records = [dict(index=i, **info) for i, (*_, info) in enumerate(loaded)]
         suffix = ".rirs.tsv"
     else:
-        from .stage import worker_pool
+        from ..parallel import WorkerPool
 
         sr = audio_info(request.sources[0].audio_path).samplerate
         ranges = {k: p[k] for k in ROOM_DEFAULTS}
         jobs = [(request.seed, i, sr, ranges) for i in range(request.simulate_rooms)]
-        with worker_pool(request.nj) as imap:
-            rooms = list(imap(_room_job, jobs))
+        with WorkerPool(min(request.nj, max(1, len(jobs))), preload=[__name__], name="room simulation") as pool:
+            rooms = list(pool.imap(_room_job, jobs))
         rirs = [(f"room{i}", h.astype(np.float32), sr) for i, (h, _) in enumerate(rooms)]
         trim = False  # no measurement noise to cut
         records = [dict(index=i, name=f"room{i}", **info) for i, (_, info) in enumerate(rooms)]

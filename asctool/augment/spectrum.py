@@ -186,7 +186,7 @@ def estimate_response(pairs: Sequence[tuple[object, object]], *, reference: str,
     are in memory per worker at a time.
     """
     from ..console import progress
-    from .stage import worker_pool
+    from ..parallel import WorkerPool
 
     devices: list[str] = []
     for _, target in pairs:
@@ -198,8 +198,9 @@ def estimate_response(pairs: Sequence[tuple[object, object]], *, reference: str,
     counts = np.zeros(len(devices), dtype=np.int64)
     jobs = [(str(r.audio_path), str(t.audio_path), t.device, n_fft, hop_length, eps) for r, t in pairs]
     srs: set[int] = set()
-    with worker_pool(nj) as imap, progress(len(jobs), "spectrum pairs") as advance:
-        for (ref, target), (total, n_frames, sr, _) in zip(pairs, imap(_pair_job, jobs)):
+    pool = WorkerPool(min(nj, max(1, len(jobs))), preload=[__name__], name="spectrum-correction")
+    with pool, progress(len(jobs), "spectrum pairs") as advance:
+        for (ref, target), (total, n_frames, sr, _) in zip(pairs, pool.imap(_pair_job, jobs)):
             k = devices.index(target.device)
             sums[k] += total
             frames[k] += n_frames

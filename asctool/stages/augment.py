@@ -1,5 +1,10 @@
-"""The ``asctool augment`` run loop: select sources, guard against leakage,
-process clips in worker processes, write audio and the output manifest.
+"""``asctool augment METHOD``: select sources, guard against leakage, process clips
+in worker processes, write audio and the output manifest.
+
+The methods, their parameters and the per-clip functions live in
+:mod:`asctool.augment` (the registry); source selection and the leakage guard
+in :mod:`asctool.augment.sources`; one clip's processing and the peak rule in
+:mod:`asctool.augment.apply`. This module is the run around them.
 
 Ids and rows
 ------------
@@ -29,144 +34,31 @@ A clip whose peak exceeds full scale (|y| > 1) is scaled down to a peak of
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
-
-import numpy as np
+from typing import Any, Sequence
 
 from ..audio import read_audio, write_audio
+from ..augment import get, parse_params
+from ..augment.apply import PEAK_TARGET, augment_clip
+from ..augment.registry import ClipContext, Plan
+from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devices, read_exclusions, resolve_rows
 from ..console import progress
-from ..errors import AsctoolError, AudioError, ConfigError, ManifestError
-from ..manifest import Clip, Manifest, parse_stem, read_csv_rows, read_manifest, write_manifest
-from .registry import Augmentation, ClipContext, Plan, clip_rng, get, parse_params
+from ..errors import AsctoolError, ConfigError, ManifestError
+from ..manifest import Clip, parse_stem, read_manifest, write_manifest
+from ..parallel import WorkerPool
 
-__all__ = ["run", "SourceRow", "SetupRequest", "limit_peak", "worker_pool", "read_exclusions", "MARKER"]
+__all__ = ["run", "MARKER"]
 
 log = logging.getLogger(__name__)
 
 #: Name of the file recording a run's method and settings in its output folder.
 MARKER = ".asctool-augment.json"
-PEAK_LIMIT = 1.0
-PEAK_TARGET = 0.99
 _TMP = re.compile(r"\.tmp-[A-Za-z0-9_]+(\.[A-Za-z0-9]+)?$")
-
-
-@dataclass
-class SourceRow:
-    """A manifest row with its device, location and segment resolved."""
-
-    clip: Clip
-    audio_path: Path
-    device: str
-    location: str
-    segment: str
-
-    @property
-    def id(self) -> str:
-        return self.clip.id
-
-    @property
-    def scene(self) -> str:
-        return self.clip.scene
-
-
-@dataclass
-class SetupRequest:
-    """What a method's ``setup`` receives.
-
-    ``rows`` are all rows left after the leakage guard (for estimates such as
-    the device response), ``sources`` the rows to augment (also filtered by
-    device).
-    """
-
-    method: str
-    manifest_path: Path
-    rows: list[SourceRow]
-    sources: list[SourceRow]
-    source_devices: tuple[str, ...] | None
-    params: dict[str, Any]
-    per_device: bool = False
-    rir_dir: Path | None = None
-    simulate_rooms: int | None = None
-    nj: int = 1
-    seed: int = 0
-
-
-# --------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------
-def limit_peak(y: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Scale ``y`` to a peak of 0.99 when its peak exceeds full scale (1.0)."""
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if peak > PEAK_LIMIT:
-        return (y * (PEAK_TARGET / peak)).astype(y.dtype, copy=False), True
-    return y, False
-
-
-@contextlib.contextmanager
-def worker_pool(nj: int, initializer: Callable | None = None, initargs: tuple = ()
-                ) -> Iterator[Callable[[Callable, Iterable], Iterator]]:
-    """Yield an ordered, lazy ``imap(func, items)``: in-process for ``nj == 1``,
-    else over ``nj`` worker processes (results still in input order)."""
-    if nj <= 1:
-        if initializer is not None:
-            initializer(*initargs)
-        yield map
-        return
-    with multiprocessing.get_context().Pool(nj, initializer=initializer, initargs=initargs) as pool:
-        yield lambda func, items: pool.imap(func, items, chunksize=1)
-
-
-def _resolve(manifest: Manifest, clip: Clip) -> SourceRow:
-    parsed: dict[str, str] = {}
-    for key in (clip.id, clip.source_id):
-        if key:
-            try:
-                parsed = parse_stem(key)
-                break
-            except ManifestError:
-                continue
-    device = clip.device or parsed.get("device", "")
-    return SourceRow(clip=clip, audio_path=manifest.audio_path(clip), device=device,
-                     location=clip.location or parsed.get("location", ""), segment=parsed.get("segment", ""))
-
-
-def read_exclusions(path: str | os.PathLike) -> tuple[set[str], set[str]]:
-    """Recording locations and segments listed in an evaluation manifest.
-
-    Accepts an asctool manifest (``id`` and optionally ``location`` columns)
-    or a TAU split file (``filename`` column). Locations come from the
-    ``location`` column or the TAU file stem.
-    """
-    path = Path(path)
-    header, records = read_csv_rows(path)
-    key = "id" if "id" in header else "filename" if "filename" in header else None
-    if key is None:
-        raise ManifestError(f"{path}: an evaluation manifest needs an 'id' or 'filename' column")
-    locations: set[str] = set()
-    segments: set[str] = set()
-    for rec in records:
-        stem = Path(rec[key]).stem if key == "filename" else rec[key]
-        try:
-            parsed = parse_stem(stem)
-        except ManifestError:
-            parsed = {}
-        location = rec.get("location") or parsed.get("location", "")
-        if location:
-            locations.add(location)
-        if parsed.get("segment"):
-            segments.add(parsed["segment"])
-    if not locations and not segments:
-        raise ManifestError(f"{path}: no recording locations found (no location column and no TAU file names)")
-    return locations, segments
 
 
 def _marker_settings(method: str, params: dict, seed: int, per_device: bool, audio_format: str,
@@ -227,16 +119,11 @@ def _init_worker(method: str, params: dict, resources: dict, seed: int) -> None:
 
 def _process(task: tuple[str, str, str, str, str, str, str]) -> tuple[str, bool]:
     src_id, src_path, scene, segment, variant, out_id, out_path = task
-    aug: Augmentation = _STATE["aug"]
     y, sr = read_audio(Path(src_path))
     ctx = ClipContext(clip_id=src_id, scene=scene, segment=segment, variant=variant,
                       resources=_STATE["resources"])
-    out = aug.func(y, sr, rng=clip_rng(_STATE["seed"], aug.name, out_id), ctx=ctx, **_STATE["params"])
-    if out.shape != y.shape:
-        raise AsctoolError(f"{src_path}: augment {aug.name} returned shape {out.shape}, expected {y.shape}")
-    if not np.all(np.isfinite(out)):
-        raise AudioError(f"{src_path}: augment {aug.name} produced NaN or Inf samples")
-    out, scaled = limit_peak(out.astype(np.float32, copy=False))
+    out, scaled = augment_clip(_STATE["aug"], y, sr, seed=_STATE["seed"], out_id=out_id, ctx=ctx,
+                               params=_STATE["params"], source=src_path)
     write_audio(Path(out_path), out, sr)
     return out_id, scaled
 
@@ -298,20 +185,13 @@ def run(
     manifest_path = Path(manifest_path)
     out_dir, out_manifest = Path(out_dir), Path(out_manifest)
     manifest = read_manifest(manifest_path)
-    rows = [_resolve(manifest, clip) for clip in manifest]
+    rows = resolve_rows(manifest)
 
     # leakage guard (REFERENCE.md 7.4)
     n_excluded = 0
     if exclude_locations is not None:
         locations, segments = read_exclusions(exclude_locations)
-        kept, unchecked = [], 0
-        for row in rows:
-            if (row.location and row.location in locations) or (row.segment and row.segment in segments):
-                n_excluded += 1
-            else:
-                unchecked += not (row.location or row.segment)
-                kept.append(row)
-        rows = kept
+        rows, n_excluded, unchecked = drop_excluded(rows, locations, segments)
         log.info("augment %s: leakage guard dropped %d clip(s) recorded at locations of %s",
                  method, n_excluded, exclude_locations)
         if unchecked:
@@ -321,11 +201,7 @@ def run(
                     "evaluation locations would leak into training (REFERENCE.md 7.4)", method)
 
     # source devices
-    if isinstance(devices, str):
-        wanted: tuple[str, ...] | None = tuple(d.strip() for d in devices.split(",") if d.strip()) or None
-    else:
-        wanted = tuple(devices) if devices else None
-    source_devices = wanted or aug.source_devices
+    source_devices = parse_devices(devices) or aug.source_devices
     if method == "spectrum-correction" and (source_devices is None or len(source_devices) != 1):
         raise ConfigError("augment spectrum-correction: --devices names the one reference device (default a)")
     sources = rows if source_devices is None else [r for r in rows if r.device in source_devices]
@@ -374,9 +250,10 @@ def run(
         log.info("augment %s: %d clip(s) already written in %s are kept", method, n_existing, out_dir)
     n_scaled = 0
     processing_started = time.perf_counter()
-    with worker_pool(min(nj, max(1, len(todo))), _init_worker, (method, resolved, plan.resources, seed)) as imap, \
-            progress(len(todo), f"augment {method}") as advance:
-        for _, scaled in imap(_process, todo):
+    pool = WorkerPool(min(nj, max(1, len(todo))), initializer=_init_worker,
+                      initargs=(method, resolved, plan.resources, seed), name=f"augment {method}", where=manifest_path)
+    with pool, progress(len(todo), f"augment {method}") as advance:
+        for _, scaled in pool.imap(_process, todo):
             n_scaled += scaled
             advance()
     processing_s = time.perf_counter() - processing_started

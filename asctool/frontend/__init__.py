@@ -1,0 +1,56 @@
+"""The feature front end as pure functions: configuration and signal processing.
+
+- :mod:`.config`: the packaged presets ``1a`` and ``1b`` and YAML files,
+  validated into one flat dict (:func:`resolve_config`).
+- :mod:`.dsp`: STFT framing, power spectrogram, mel filterbank, log, min-max
+  scaling, regression deltas, the clip rules (channels, duration) and
+  :class:`FrontEnd`, which maps a waveform to exactly what a model consumes.
+
+Nothing here reads or writes files or starts processes: ``asctool featurize``
+(:mod:`asctool.stages.featurize`) does that around these functions. See
+``docs/featurize.md``.
+"""
+from __future__ import annotations
+
+from .config import CONFIG_KEYS, PRESETS, load_config, preset_config, resolve_config, validate_config
+from .dsp import (
+    FrontEnd,
+    apply_filterbank,
+    filterbank_blocks,
+    fit_duration,
+    frame_count,
+    frame_segments,
+    frame_view,
+    hz_to_mel,
+    match_channels,
+    mel_filterbank,
+    mel_to_hz,
+    power_spectrogram,
+    regression_delta,
+    stack_deltas,
+    window_function,
+)
+
+__all__ = [
+    "PRESETS",
+    "CONFIG_KEYS",
+    "preset_config",
+    "load_config",
+    "validate_config",
+    "resolve_config",
+    "frame_count",
+    "window_function",
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_filterbank",
+    "frame_view",
+    "frame_segments",
+    "power_spectrogram",
+    "filterbank_blocks",
+    "apply_filterbank",
+    "regression_delta",
+    "stack_deltas",
+    "match_channels",
+    "fit_duration",
+    "FrontEnd",
+]

@@ -1,0 +1,242 @@
+"""Front-end configuration: the packaged presets, YAML files and their validation.
+
+A configuration is one flat dict with exactly the keys of :data:`CONFIG_KEYS`
+(librosa's names for the signal parameters: ``sr``, ``n_fft``,
+``hop_length``, ``n_mels``, ``fmin``, ``fmax``, ...), resolved by
+:func:`resolve_config` from ``--preset`` (``asctool/conf/preset_<name>.yaml``)
+or ``--config`` (a YAML file of overrides on top of a preset). That dict is
+stored with the features, so later stages can compare front ends; see
+``docs/featurize.md`` for every key.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from ..errors import ConfigError
+from .dsp import frame_count
+
+__all__ = [
+    "PRESETS",
+    "CONFIG_KEYS",
+    "preset_config",
+    "load_config",
+    "validate_config",
+    "resolve_config",
+]
+
+#: Names of the packaged front ends (``asctool/conf/preset_<name>.yaml``).
+PRESETS = ("1a", "1b")
+
+#: Every key of a front-end configuration, in the order they are documented.
+CONFIG_KEYS = (
+    "sr", "channels", "downmix", "duration", "pad_tolerance",
+    "n_fft", "win_length", "hop_length", "window", "center", "pad_mode", "power",
+    "n_mels", "fmin", "fmax", "htk", "norm",
+    "log", "log_offset", "scaling", "deltas", "delta_width",
+)
+_WINDOWS = ("hann", "hamming", "blackman", "rectangular")
+_PAD_MODES = ("reflect", "constant", "edge")
+_SCALINGS = ("minmax", "none")
+_NORMS = (None, "slaney")
+
+
+def _int(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"must be an integer >= {minimum}")
+        return int(value)
+
+    return check
+
+
+def _float(low: float, high: float | None = None, *, low_open: bool = True, high_open: bool = False,
+           nullable: bool = False) -> Callable[[Any], float | None]:
+    def check(value: Any) -> float | None:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError("must be a number" + (" or null" if nullable else ""))
+        value = float(value)
+        if (value <= low if low_open else value < low) or (
+            high is not None and (value >= high if high_open else value > high)
+        ):
+            lo = f"{'>' if low_open else '>='} {low:g}"
+            hi = "" if high is None else f" and {'<' if high_open else '<='} {high:g}"
+            raise ValueError(f"must be {lo}{hi}")
+        return value
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _choice(options: Sequence[Any]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value not in options:
+            shown = ", ".join("null" if o is None else str(o) for o in options)
+            raise ValueError(f"must be one of {shown}")
+        return value
+
+    return check
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "sr": _int(1000),
+    "channels": _int(1),
+    "downmix": _bool,
+    "duration": _float(0.0),
+    "pad_tolerance": _float(0.0, 1.0, low_open=False, high_open=True),
+    "n_fft": _int(16),
+    "win_length": _int(1),
+    "hop_length": _int(1),
+    "window": _choice(_WINDOWS),
+    "center": _bool,
+    "pad_mode": _choice(_PAD_MODES),
+    "power": _float(0.0),
+    "n_mels": _int(1),
+    "fmin": _float(0.0, low_open=False),
+    "fmax": _float(0.0, nullable=True),
+    "htk": _bool,
+    "norm": _choice(_NORMS),
+    "log": _bool,
+    "log_offset": _float(0.0),
+    "scaling": _choice(_SCALINGS),
+    "deltas": _bool,
+    "delta_width": _int(1),
+}
+
+
+def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check a complete front-end configuration and return it resolved.
+
+    Parameters
+    ----------
+    raw : mapping with exactly the keys of :data:`CONFIG_KEYS`
+    source : where it came from (a file name), used in error messages
+
+    Returns
+    -------
+    config : dict
+        the same keys in :data:`CONFIG_KEYS` order, numbers normalised to
+        int/float and ``fmax: null`` resolved to ``sr / 2``.
+
+    Raises
+    ------
+    ConfigError
+        unknown or missing keys, values of the wrong type or out of range,
+        or settings that contradict each other; the message names ``source``
+        and the key.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a front-end config must be a mapping of keys to values")
+    unknown = [k for k in raw if k not in _CHECKS]
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(CONFIG_KEYS)})"
+        )
+    missing = [k for k in CONFIG_KEYS if k not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing key {missing[0]!r}")
+    config: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        try:
+            config[key] = _CHECKS[key](raw[key])
+        except ValueError as exc:
+            raise ConfigError(f"{source}: key {key!r} {exc}, got {raw[key]!r}") from None
+
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"{source}: key {key!r} {why}, got {config[key]!r}")
+
+    nyquist = config["sr"] / 2
+    if config["fmax"] is None:
+        config["fmax"] = float(nyquist)
+    if config["fmax"] > nyquist:
+        raise bad("fmax", f"must be <= sr / 2 = {nyquist:g}")
+    if config["fmin"] >= config["fmax"]:
+        raise bad("fmin", f"must be below fmax ({config['fmax']:g})")
+    if config["win_length"] > config["n_fft"]:
+        raise bad("win_length", f"must be <= n_fft ({config['n_fft']})")
+    n_samples = round(config["duration"] * config["sr"])
+    if n_samples < config["n_fft"]:
+        raise bad("duration", f"must give at least n_fft ({config['n_fft']}) samples")
+    frames = frame_count(n_samples, n_fft=config["n_fft"], hop_length=config["hop_length"],
+                         center=config["center"])
+    if config["deltas"] and frames <= 4 * config["delta_width"]:
+        raise bad("delta_width", f"leaves no frames of the {frames} (deltas lose 4 x delta_width)")
+    return config
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line} ({getattr(exc, 'problem', exc)})") from None
+
+
+def _preset_raw(name: str) -> dict[str, Any]:
+    from importlib import resources
+
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+    ref = resources.files("asctool") / "conf" / f"preset_{name}.yaml"
+    with resources.as_file(ref) as path:
+        raw = _read_yaml(Path(path))
+    return dict(raw)
+
+
+def preset_config(name: str) -> dict[str, Any]:
+    """The resolved configuration of a packaged preset (``"1a"`` or ``"1b"``)."""
+    return validate_config(_preset_raw(name), f"preset {name}")
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a YAML front-end configuration.
+
+    The file holds any of the keys of :data:`CONFIG_KEYS` and optionally
+    ``base: 1a`` or ``base: 1b``; keys it leaves out are taken from that preset
+    (``1a`` when ``base`` is absent). Errors name the file and the key.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: a front-end config must be a mapping of keys to values")
+    raw = dict(raw)
+    base = raw.pop("base", "1a")
+    if base not in PRESETS:
+        raise ConfigError(f"{path}: key 'base' must be one of {', '.join(PRESETS)}, got {base!r}")
+    unknown = [k for k in raw if k not in _CHECKS]
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r} (known keys: base, {', '.join(CONFIG_KEYS)})"
+        )
+    merged = _preset_raw(str(base))
+    merged.update(raw)
+    return validate_config(merged, str(path))
+
+
+def resolve_config(preset: str | None = None, config_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The configuration of ``--preset`` or ``--config`` (preset 1a when neither)."""
+    if preset is not None and config_path is not None:
+        raise ConfigError(f"{config_path}: give either a config file or a preset ({preset}), not both")
+    if config_path is not None:
+        return load_config(config_path)
+    return preset_config(preset or "1a")

@@ -1,0 +1,429 @@
+"""The one worker pool of asctool: ``nj`` processes, one BLAS thread each, that die with their parent.
+
+Every stage or library function that spreads work over processes (``featurize``,
+``synth``, ``augment``, the room simulation of ``reverb``, the response
+estimate of ``spectrum-correction``) runs it through :class:`WorkerPool`:
+
+- **One thread per worker.** Workers start with the BLAS/OpenMP thread
+  variables (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...) at 1, so N
+  workers keep to N cores. On Linux, when the thread count of every loaded
+  BLAS library can be set through ``ctypes`` (found in ``/proc/self/maps``, as
+  threadpoolctl does), workers are forked from this process (they start at
+  once, with everything imported) and each sets its BLAS to one thread
+  itself; otherwise they come from a fork server started with the variables
+  at 1 (:func:`start_method`). (``pin_blas=False`` keeps this process's BLAS
+  in the workers instead, for results that must not depend on ``nj``.)
+- **Workers die with their parent.** On Linux each worker asks the kernel for
+  SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``) and exits at once
+  when the parent is already gone; a ``kill -9`` of a stage leaves no workers
+  behind.
+- **A dead worker is an error.** A worker killed (out of memory, a signal)
+  makes the pool raise a one-line :class:`~asctool.errors.AsctoolError`
+  instead of hanging; an exception raised by a task reaches the caller as
+  itself.
+- **Bounded, ordered.** :meth:`WorkerPool.imap` keeps at most
+  ``max_pending`` tasks in flight (memory does not grow with the number of
+  tasks) and yields results in input order.
+- **Shared memory where it pays.** With ``slot_bytes``, forked workers write
+  their (large) results straight into an anonymous shared mapping made before
+  the fork, one slot per task in flight, instead of pickling them through a
+  pipe (``featurize``: about a fifth of the CPU time of ``--nj 2``).
+
+With ``nj == 1`` everything runs in this process, through the same calls.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .errors import AsctoolError
+
+__all__ = ["WorkerPool", "start_method"]
+
+log = logging.getLogger(__name__)
+
+#: Environment variables that size the thread pools of BLAS/OpenMP libraries;
+#: worker processes start with all of them at 1 so that N workers use N cores.
+_THREAD_ENV = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)
+
+# symbols that set the thread count of a loaded BLAS (OpenBLAS as bundled by numpy
+# and scipy wheels, under its several names, and MKL); all take a C int
+_BLAS_LIBRARIES = ("openblas", "mkl_rt")
+_BLAS_SET_THREADS = (
+    "openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+    "scipy_openblas_set_num_threads64_", "MKL_Set_Num_Threads",
+)
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+#: In a worker: the parent's anonymous shared mapping (``slot_bytes`` pools forked only).
+_SHARED: Any = None
+
+
+# --------------------------------------------------------------------------
+# process set-up
+# --------------------------------------------------------------------------
+def _blas_thread_setters() -> list[Callable[[int], Any]] | None:
+    """Functions that set the thread count of each BLAS library loaded in this process.
+
+    Found through ``/proc/self/maps`` and ``ctypes`` (what threadpoolctl does,
+    without the dependency). None when that is not possible: not Linux, or a
+    loaded BLAS without a known setter.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    paths = set()
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and any(name in os.path.basename(fields[5]).lower() for name in _BLAS_LIBRARIES):
+            paths.add(fields[5])
+    setters = []
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)  # already loaded: the same handle
+        except OSError:
+            return None
+        for symbol in _BLAS_SET_THREADS:
+            setter = getattr(library, symbol, None)
+            if setter is not None:
+                setters.append(setter)
+                break
+        else:
+            return None
+    return setters
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory in the heap instead of returning it to the OS.
+
+    A task that allocates and frees the same few arrays of some MB per item
+    (featurize: every clip) otherwise has them unmapped on free and
+    page-faulted back in by the next item, which costs more than the FFT. With
+    a fixed mmap threshold (32 MB) and a high trim threshold the heap is
+    reused; it stays at its peak size (tens of MB). No-op where ``mallopt`` is
+    missing (not glibc).
+    """
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 256 << 20)
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Set the BLAS/OpenMP thread variables to 1 while worker processes start."""
+    saved = {name: os.environ.get(name) for name in _THREAD_ENV}
+    os.environ.update({name: "1" for name in _THREAD_ENV})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def start_method() -> str:
+    """How :class:`WorkerPool` starts its workers here.
+
+    ``"fork"`` on Linux when every loaded BLAS library can be told its thread
+    count (:func:`_blas_thread_setters`): workers are forked from this process
+    and set their BLAS to one thread themselves. Otherwise ``"forkserver"``: a
+    fresh interpreter started with the BLAS/OpenMP thread variables at 1
+    imports the worker's module once and forks every worker from it
+    (``"spawn"`` where there is no fork server: Windows). Either way the
+    workers start when the pool is entered, before the caller opens its
+    outputs, so no file handle reaches them.
+    """
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and _blas_thread_setters() is not None:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _die_with_parent(owner: int, forked: bool) -> None:
+    """Make this worker die with the process that owns the pool.
+
+    On Linux the kernel sends SIGKILL when the worker's parent dies
+    (``PR_SET_PDEATHSIG``; the parent is the owner when forked, else the fork
+    server, which exits when the owner does). The signal only covers deaths
+    after the call, so a worker whose owner is already gone exits here.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.name != "posix":  # os.kill(pid, 0) terminates the process on Windows
+        return
+    if (os.getppid() != owner) if forked else not _alive(owner):
+        os._exit(1)
+
+
+def _start_worker(owner: int, forked: bool, pin_blas: bool, reuse_heap: bool, shared: Any,
+                  initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    """Initializer of every worker: die with the owner, one BLAS thread, then the caller's initializer."""
+    global _SHARED
+    _die_with_parent(owner, forked)
+    if pin_blas:  # forked: the parent's BLAS is loaded already, the variables come too late for it
+        os.environ.update({name: "1" for name in _THREAD_ENV})
+        for set_threads in _blas_thread_setters() or ():
+            set_threads(1)
+    if reuse_heap:
+        _keep_freed_memory()
+    _SHARED = shared
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _noop() -> None:
+    """A task that makes the executor start its workers."""
+
+
+def _call(func: Callable[[Any], Any], item: Any) -> Any:
+    return func(item)
+
+
+def _call_with_slot(func: Callable[[Any, Any], Any], item: Any, offset: int | None, size: int) -> Any:
+    slot = None if offset is None else memoryview(_SHARED)[offset:offset + size]
+    return func(item, slot)
+
+
+# --------------------------------------------------------------------------
+# the pool
+# --------------------------------------------------------------------------
+class WorkerPool:
+    """Run tasks in ``nj`` worker processes (or in this process for ``nj == 1``).
+
+    Use it as a context manager: entering starts the workers (do it before
+    opening output files), leaving stops them. Then call :meth:`imap`.
+
+    Parameters
+    ----------
+    nj : number of worker processes; 1 runs every task in this process
+    initializer : called as ``initializer(*initargs)`` once in each worker
+        (after its BLAS is pinned), and once in this process before it runs a
+        task itself (``nj == 1`` or ``parent_helps``); it must be a
+        module-level function, as must the task functions
+    initargs : its arguments (pickled for fork-server workers)
+    preload : modules a fork server imports once for all workers (default:
+        the initializer's module)
+    slot_bytes : size of one shared-memory slot; with it, task functions are
+        called as ``func(item, slot)`` (see :meth:`imap`)
+    max_pending : tasks in flight at a time (default ``2 nj + 2``)
+    pin_blas : run each worker with one BLAS/OpenMP thread (the default). False
+        leaves the workers' BLAS as this process's (forked where possible), for
+        computations whose float results depend on the BLAS thread count and
+        must not depend on ``nj`` (``asctool synth``)
+    reuse_heap : keep freed memory in the heap of the workers, and of this
+        process when it runs tasks (glibc ``mallopt``; for tasks that allocate
+        the same large arrays per item)
+    name, where : how a dead worker is reported:
+        ``"<where>: a <name> worker process died (...); run with --nj 1 to see why"``
+        (``where`` is typically the input file, ``name`` the stage)
+    """
+
+    def __init__(
+        self,
+        nj: int,
+        *,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple = (),
+        preload: Sequence[str] = (),
+        slot_bytes: int = 0,
+        max_pending: int | None = None,
+        pin_blas: bool = True,
+        reuse_heap: bool = False,
+        name: str = "asctool",
+        where: str | os.PathLike | None = None,
+    ) -> None:
+        if nj < 1:
+            raise AsctoolError(f"nj must be at least 1, got {nj}")
+        self.nj = int(nj)
+        self.initializer = initializer
+        self.initargs = tuple(initargs)
+        self.preload = list(preload) or ([initializer.__module__] if initializer is not None else [])
+        self.slot_bytes = int(slot_bytes)
+        self.max_pending = int(max_pending) if max_pending is not None else 2 * self.nj + 2
+        self.pin_blas = pin_blas
+        self.reuse_heap = reuse_heap
+        self.name = name
+        self.where = where
+        self.executor: Any = None
+        self.shared: Any = None
+        self._free_slots: deque[int] = deque()
+        self._local_ready = False
+
+    # ---- start and stop
+    def __enter__(self) -> "WorkerPool":
+        if self.nj == 1:
+            return self
+        import multiprocessing
+        import warnings
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self.pin_blas:
+            method = start_method()
+        else:  # fork where possible: the workers keep this process's BLAS exactly as it is
+            methods = multiprocessing.get_all_start_methods()
+            method = "fork" if "fork" in methods else multiprocessing.get_start_method()
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(["asctool.parallel", *self.preload])
+        if method == "fork" and self.slot_bytes > 0:  # the mapping is inherited by fork only
+            import mmap
+
+            slots = self.max_pending + 1  # + the one the consumer is reading from
+            self.shared = mmap.mmap(-1, slots * self.slot_bytes)
+            self._free_slots = deque(range(slots))
+        initargs = (os.getpid(), method == "fork", self.pin_blas and method == "fork", self.reuse_heap,
+                    self.shared, self.initializer, self.initargs)
+        environment = _single_threaded_children() if self.pin_blas else contextlib.nullcontext()
+        with environment, warnings.catch_warnings():
+            # Python >= 3.12 warns about fork() with threads running; ours are
+            # OpenBLAS's idle pool threads, which OpenBLAS itself makes fork-safe
+            warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
+            self.executor = ProcessPoolExecutor(self.nj, mp_context=context, initializer=_start_worker,
+                                                initargs=initargs)
+            # start the workers now (forked ones all at once, from this thread; the
+            # kernel's parent-death signal follows the thread that forked)
+            for _ in range(self.nj):
+                self.executor.submit(_noop)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+        self.shared = None
+
+    # ---- running tasks
+    def _run_here(self, func: Callable, item: Any) -> Any:
+        if not self._local_ready:
+            if self.reuse_heap:
+                _keep_freed_memory()
+            if self.initializer is not None:
+                self.initializer(*self.initargs)
+            self._local_ready = True
+        return func(item, None) if self.slot_bytes > 0 else func(item)
+
+    def _dead_worker(self, exc: BaseException) -> AsctoolError:
+        where = f"{self.where}: " if self.where is not None else ""
+        article = "an" if self.name[:1].lower() in "aeiou" else "a"
+        return AsctoolError(f"{where}{article} {self.name} worker process died ({exc}); run with --nj 1 to see why")
+
+    def imap(self, func: Callable, items: Iterable[Any], *, parent_helps: bool = False) -> Iterator[Any]:
+        """Yield ``func(item)`` for every item, in input order.
+
+        Parameters
+        ----------
+        func : a module-level function of one item (two with ``slot_bytes``)
+        items : the tasks (each pickled to a worker)
+        parent_helps : while no worker has delivered a result yet (a fork
+            server takes a good part of a second to import numpy and scipy),
+            compute items from the end of the list in this process; results
+            then come out of input order, so each must say which item it
+            belongs to
+
+        Yields
+        ------
+        result : ``func(item)``; with ``slot_bytes``, the pair ``(result, slot)``:
+            the task ran as ``func(item, slot)`` where ``slot`` was a writable
+            memoryview of ``slot_bytes`` bytes of shared memory, and the same
+            bytes come back here, valid until the next result is asked for.
+            ``slot`` is None when there is no shared memory (``nj == 1``,
+            fork-server workers, a task run in this process): then ``func``
+            must return its data in ``result``.
+
+        Raises
+        ------
+        AsctoolError
+            a worker process died; exceptions raised by ``func`` come as themselves.
+        """
+        from concurrent.futures.process import BrokenProcessPool
+
+        queue = deque(items)
+        with_slots = self.slot_bytes > 0
+        if self.executor is None:
+            for item in queue:
+                result = self._run_here(func, item)
+                yield (result, None) if with_slots else result
+            return
+        pending: deque = deque()  # (future, slot or None)
+
+        def refill() -> None:
+            while queue and len(pending) < self.max_pending:
+                item = queue.popleft()
+                if with_slots:
+                    slot = self._free_slots.popleft() if self.shared is not None else None
+                    offset = None if slot is None else slot * self.slot_bytes
+                    future = self.executor.submit(_call_with_slot, func, item, offset, self.slot_bytes)
+                else:
+                    slot, future = None, self.executor.submit(_call, func, item)
+                pending.append((future, slot))
+
+        delivered = False
+        try:
+            refill()
+            while pending:
+                if parent_helps and not delivered and queue and not pending[0][0].done():
+                    result = self._run_here(func, queue.pop())
+                    yield (result, None) if with_slots else result
+                    continue
+                future, slot = pending.popleft()
+                result = future.result()
+                delivered = True
+                refill()
+                if not with_slots:
+                    yield result
+                elif slot is None:
+                    yield result, None
+                else:
+                    offset = slot * self.slot_bytes
+                    yield result, memoryview(self.shared)[offset:offset + self.slot_bytes]
+                    self._free_slots.append(slot)  # the consumer is done with it
+        except BrokenProcessPool as exc:
+            raise self._dead_worker(exc) from None
+        finally:
+            for future, slot in pending:  # the consumer stopped early or a task failed
+                if (future.cancel() or future.done()) and slot is not None:
+                    self._free_slots.append(slot)  # (a running task keeps its slot)

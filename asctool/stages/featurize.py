@@ -1,0 +1,303 @@
+"""``asctool featurize``: manifest in, features file out (see ``docs/featurize.md``).
+
+Reads the clips of a manifest (or one shard of it), maps each through the
+front end (:class:`asctool.frontend.FrontEnd`) in this process or in ``nj``
+workers (:class:`asctool.parallel.WorkerPool`, with the features handed over
+in shared memory), and writes them with
+:class:`asctool.artifacts.FeaturesWriter`; ``--combine`` joins shard files
+into one virtual dataset instead.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..audio import audio_info, read_audio
+from ..errors import ArtifactError, AudioError, ConfigError, MismatchError
+from ..frontend import FrontEnd, fit_duration, match_channels, resolve_config
+from ..parallel import WorkerPool
+
+__all__ = ["run", "parse_shard", "shard_range"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_shard(text: str | Sequence[int]) -> tuple[int, int]:
+    """Parse ``"K/N"`` (1-based shard K of N) into ``(K, N)``."""
+    if isinstance(text, str):
+        parts = text.split("/")
+        try:
+            k, n = (int(p) for p in parts)
+        except ValueError:
+            raise ConfigError(f"--shard must look like K/N (e.g. 2/4), got {text!r}") from None
+    else:
+        k, n = (int(v) for v in text)
+    if not 1 <= k <= n:
+        raise ConfigError(f"--shard K/N needs 1 <= K <= N, got {k}/{n}")
+    return k, n
+
+
+def shard_range(n_clips: int, k: int, n: int) -> range:
+    """Rows of shard ``k`` of ``n`` (1-based): a contiguous block of the manifest.
+
+    Blocks follow the manifest order and differ in size by at most one clip,
+    so combining shards 1..N in order gives the manifest order back.
+    """
+    return range((k - 1) * n_clips // n, k * n_clips // n)
+
+
+# --------------------------------------------------------------------------
+# per-clip work, in this process or in the workers
+# --------------------------------------------------------------------------
+class _ClipWorker:
+    """Reads clips and computes their features; one per process."""
+
+    def __init__(self, config: Mapping[str, Any], resample: bool, dtype: str) -> None:
+        self.front = FrontEnd(config)
+        self.resample = resample
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, paths: Sequence[str], out: np.ndarray) -> list[tuple[str, str, int]]:
+        """Write the features of the clips ``paths`` into ``out[:len(paths)]``.
+
+        Returns notes ``(kind, path, detail)`` for resampled, downmixed, padded
+        and cut clips, reported once by the parent.
+        """
+        front, config = self.front, self.front.config
+        notes: list[tuple[str, str, int]] = []
+        for j, path in enumerate(paths):
+            if self.resample:
+                rate = audio_info(path).samplerate
+                if rate != front.sr:
+                    notes.append(("resampled", path, rate))
+            y, _ = read_audio(path, sr=front.sr, resample_to=self.resample)
+            y, downmixed = match_channels(y, front.channels, downmix=config["downmix"], path=path)
+            if downmixed:
+                notes.append(("downmixed", path, 0))
+            y, change = fit_duration(y, front.n_samples, pad_tolerance=config["pad_tolerance"],
+                                     sr=front.sr, path=path)
+            if change:
+                notes.append(("padded" if change > 0 else "cut", path, change))
+            try:
+                front(y, out=out[j])
+            except ValueError as exc:
+                hint = " (use --dtype float32)" if "float16" in str(exc) else ""
+                raise AudioError(f"{path}: {exc}{hint}") from None
+        return notes
+
+    def block(self, paths: Sequence[str]) -> tuple[np.ndarray, list[tuple[str, str, int]]]:
+        """Features of the clips ``paths`` in a new array, and their notes."""
+        out = np.empty((len(paths), *self.front.feature_shape), dtype=self.dtype)
+        return out, self(paths, out)
+
+
+_WORKER: _ClipWorker | None = None
+
+
+def _init_worker(config: Mapping[str, Any], resample: bool, dtype: str) -> None:
+    global _WORKER
+    _WORKER = _ClipWorker(config, resample, dtype)
+
+
+def _featurize_task(task: tuple[int, Sequence[str]], slot: memoryview | None):
+    """Features of the clips ``paths`` of one task ``(start, paths)``.
+
+    With a shared-memory ``slot`` the features are written into it and only
+    ``(start, None, notes, cpu, pid)`` travels back; without, the array comes
+    back in place of the None.
+    """
+    cpu_started = time.process_time()
+    start, paths = task
+    if slot is None:
+        block, notes = _WORKER.block(paths)
+    else:
+        block = np.ndarray((len(paths), *_WORKER.front.feature_shape), dtype=_WORKER.dtype, buffer=slot)
+        notes, block = _WORKER(paths, block), None
+    return start, block, notes, time.process_time() - cpu_started, os.getpid()
+
+
+# --------------------------------------------------------------------------
+# the stage
+# --------------------------------------------------------------------------
+def _check_output(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise ArtifactError(f"{out}: already exists (use --force to overwrite)")
+    if out.exists() and out.is_dir():
+        raise ArtifactError(f"{out}: is a folder")
+
+
+def _combine(shards: Sequence[str | os.PathLike], out: Path, *, manifest_path, preset, config_path,
+             force: bool) -> dict[str, Any]:
+    from ..artifacts import combine_features, open_features
+
+    shards = [Path(s) for s in shards]
+    _check_output(out, force)
+    for shard in shards:
+        if shard.resolve() == out.resolve():
+            raise ArtifactError(f"{out}: the output is also one of the shards to combine")
+    ids: list[str] = []
+    configs = []
+    for shard in shards:
+        with open_features(shard) as f:
+            ids.extend(str(i) for i in f.ids)
+            configs.append((shard, f.config))
+    if preset is not None or config_path is not None:
+        from ..artifacts import check_same_config
+
+        wanted = resolve_config(preset, config_path)
+        for shard, config in configs:
+            check_same_config(config, wanted, shard, config_path or f"preset {preset}")
+    if manifest_path is not None:
+        from ..manifest import read_manifest
+
+        expected = read_manifest(manifest_path).ids
+        if ids != expected:
+            missing = len(set(expected) - set(ids))
+            extra = len(set(ids) - set(expected))
+            raise MismatchError(
+                f"{manifest_path}: the shards do not hold exactly its clips in order "
+                f"({len(ids)} clips in the shards, {len(expected)} in the manifest, "
+                f"{missing} missing, {extra} not in the manifest)"
+            )
+    combine_features(shards, out)
+    log.info("%s: combined %d shards, %d clips (virtual dataset)", out, len(shards), len(ids))
+    return {"out": str(out), "clips": len(ids), "shards": [str(s) for s in shards]}
+
+
+def run(
+    manifest_path: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    preset: str | None = None,
+    config_path: str | os.PathLike | None = None,
+    dtype: str = "float16",
+    resample: bool = False,
+    nj: int = 1,
+    shard: str | Sequence[int] | None = None,
+    combine: Sequence[str | os.PathLike] = (),
+    force: bool = False,
+) -> dict[str, Any]:
+    """Compute the model-input features of every clip of a manifest (``asctool featurize``).
+
+    Parameters
+    ----------
+    manifest_path : manifest TSV (optional with ``combine``: then the combined
+        ids are checked against it)
+    out : features file to write (HDF5, atomic)
+    preset : ``"1a"`` or ``"1b"`` (default ``"1a"``)
+    config_path : YAML front-end config instead of a preset
+    dtype : ``"float16"`` or ``"float32"`` storage
+    resample : resample clips at another rate instead of failing
+    nj : worker processes (1: compute in this process)
+    shard : ``"K/N"``: only the K-th of N contiguous blocks of the manifest
+    combine : shard files to combine into ``out`` (virtual dataset) instead
+        of computing features
+    force : overwrite an existing ``out``
+
+    Returns
+    -------
+    summary : dict with the output path, clip count, feature shape, dtype,
+        time taken (wall and CPU) and counts of resampled, downmixed, padded
+        and cut clips.
+    """
+    out = Path(out)
+    if combine:
+        if shard is not None:
+            raise ConfigError("--shard cannot be used with --combine")
+        return _combine(combine, out, manifest_path=manifest_path, preset=preset, config_path=config_path,
+                        force=force)
+    if manifest_path is None:
+        raise ConfigError("--manifest is required (unless combining shards with --combine)")
+    if dtype not in ("float16", "float32"):
+        raise ConfigError(f"--dtype must be float16 or float32, got {dtype!r}")
+    if nj < 1:
+        raise ConfigError(f"--nj must be at least 1, got {nj}")
+    config = resolve_config(preset, config_path)
+    _check_output(out, force)
+
+    from ..artifacts import FeaturesWriter
+    from ..console import progress
+    from ..manifest import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    rows = range(len(manifest))
+    extra_attrs: dict[str, Any] = {}
+    if shard is not None:
+        k, n = parse_shard(shard)
+        rows = shard_range(len(manifest), k, n)
+        extra_attrs["shard"] = f"{k}/{n}"
+        if not rows:
+            log.warning("%s: shard %d/%d of %d clips is empty", manifest_path, k, n, len(manifest))
+    clips = [manifest.clips[i] for i in rows]
+    paths = [str(manifest.audio_path(clip)) for clip in clips]
+    front = FrontEnd(config)
+    batch = 8 if nj == 1 else 4
+    tasks = [(i, paths[i:i + batch]) for i in range(0, len(paths), batch)]
+    nj = min(nj, max(1, len(tasks)))
+    inputs = [manifest_path] + ([config_path] if config_path is not None else [])
+    counts = {"resampled": 0, "downmixed": 0, "padded": 0, "cut": 0}
+    started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
+    dtype_size = np.dtype(dtype).itemsize
+    # forked workers write each task's features into a shared-memory slot of this size
+    slot_bytes = batch * math.prod(front.feature_shape) * dtype_size
+    pool = WorkerPool(nj, initializer=_init_worker, initargs=(config, resample, dtype), slot_bytes=slot_bytes,
+                      reuse_heap=True, name="featurize", where=manifest_path)
+    this_process = os.getpid()
+    # the workers start (on entering the pool) before the output file is opened
+    with pool, FeaturesWriter(
+        out, n=len(clips), feature_shape=front.feature_shape, config=config,
+        ids=[c.id for c in clips], scenes=[c.scene for c in clips], devices=[c.device for c in clips],
+        locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,
+    ) as writer, progress(len(clips), "featurize") as advance:
+        for (start, block, notes, cpu, pid), slot in pool.imap(_featurize_task, tasks, parent_helps=True):
+            if block is None:  # written by a forked worker into its shared-memory slot
+                n_clips = len(tasks[start // batch][1])
+                block = np.ndarray((n_clips, *front.feature_shape), dtype=dtype, buffer=slot)
+            writer.write_block(start, block)
+            for kind, path, change in notes:
+                counts[kind] += 1
+                if counts[kind] == 1:
+                    _first_note(kind, path, change, config)
+            advance(block.shape[0])
+            if pid != this_process:  # this process's CPU is counted below
+                worker_cpu += cpu
+    seconds = time.perf_counter() - started
+    # CPU of this process plus the work done in worker processes (not their start-up)
+    cpu_seconds = time.process_time() - cpu_started + worker_cpu
+    for kind in counts:
+        if counts[kind] > 1:
+            log.info("%d clips %s in all", counts[kind], kind)
+    rate = len(clips) / seconds if seconds > 0 else float("inf")
+    log.info("%s: %d clips, features %s %s, %.1f s (%.1f clips/s, %s)", out, len(clips),
+             "x".join(map(str, front.feature_shape)), dtype, seconds, rate,
+             f"{nj} workers" if nj > 1 else "in this process")
+    summary: dict[str, Any] = {
+        "out": str(out), "clips": len(clips), "feature_shape": list(front.feature_shape), "dtype": dtype,
+        "seconds": round(seconds, 3), "clips_per_second": round(rate, 1), "cpu_seconds": round(cpu_seconds, 3),
+        **counts,
+    }
+    if shard is not None:
+        summary["shard"] = extra_attrs["shard"]
+    return summary
+
+
+def _first_note(kind: str, path: str, change: int, config: Mapping[str, Any]) -> None:
+    """Log the first clip of each kind of adjustment (one message per run, not per clip)."""
+    if kind == "resampled":
+        log.warning("%s: resampling %d Hz to %d Hz (shown once; the summary counts the resampled clips)",
+                    path, change, config["sr"])
+    elif kind == "downmixed":
+        log.warning("%s: averaging the channels to mono (this front end is mono); "
+                    "every multi-channel clip is downmixed, this warning is shown once", path)
+    elif kind == "padded":
+        log.warning("%s: %d samples short of %g s, zero-padded at the end (shown once; the summary counts them)",
+                    path, change, config["duration"])
+    else:
+        log.info("%s: longer than %g s, cut to its first %g s (shown once)", path, config["duration"],
+                 config["duration"])
