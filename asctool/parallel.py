@@ -13,10 +13,10 @@ estimate of ``spectrum-correction``) runs it through :class:`WorkerPool`:
   itself; otherwise they come from a fork server started with the variables
   at 1 (:func:`start_method`). (``pin_blas=False`` keeps this process's BLAS
   in the workers instead, for results that must not depend on ``nj``.)
-- **Workers die with their parent.** On Linux each worker asks the kernel for
-  SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``) and exits at once
-  when the parent is already gone; a ``kill -9`` of a stage leaves no workers
-  behind.
+- **Workers die with their parent.** A forked worker on Linux asks the kernel
+  for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``), other
+  workers watch the parent from a thread; either way a ``kill -9`` of a stage
+  leaves no workers behind.
 - **A dead worker is an error.** A worker killed (out of memory, a signal)
   makes the pool raise a one-line :class:`~asctool.errors.AsctoolError`
   instead of hanging; an exception raised by a task reaches the caller as
@@ -37,6 +37,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -179,24 +180,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _watch_owner(owner: int, interval: float = 0.5) -> None:
+    """Exit this process as soon as process ``owner`` is gone (checked every ``interval`` s)."""
+    while _alive(owner):
+        time.sleep(interval)
+    os._exit(1)
+
+
 def _die_with_parent(owner: int, forked: bool) -> None:
     """Make this worker die with the process that owns the pool.
 
-    On Linux the kernel sends SIGKILL when the worker's parent dies
-    (``PR_SET_PDEATHSIG``; the parent is the owner when forked, else the fork
-    server, which exits when the owner does). The signal only covers deaths
-    after the call, so a worker whose owner is already gone exits here.
+    A forked worker on Linux asks the kernel for SIGKILL when its parent, the
+    owner, dies (``PR_SET_PDEATHSIG``); that covers deaths after the call, so
+    a worker whose owner is already gone exits here. Other workers (from a fork
+    server, which itself lives until its last worker exits, or without
+    ``prctl``) watch the owner from a daemon thread instead.
     """
-    if sys.platform.startswith("linux"):
+    if os.name != "posix":  # os.kill(pid, 0) terminates the process on Windows
+        return
+    pinned = False
+    if forked and sys.platform.startswith("linux"):
         import ctypes
         import signal
 
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.name != "posix":  # os.kill(pid, 0) terminates the process on Windows
-        return
+            pinned = ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
     if (os.getppid() != owner) if forked else not _alive(owner):
         os._exit(1)
+    if not pinned:
+        import threading
+
+        threading.Thread(target=_watch_owner, args=(owner,), name="asctool-owner-watch", daemon=True).start()
 
 
 def _start_worker(owner: int, forked: bool, pin_blas: bool, reuse_heap: bool, shared: Any,

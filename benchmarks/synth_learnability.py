@@ -1,7 +1,7 @@
 """Is the demo data learnable but not trivial? A linear probe on clip statistics.
 
 For each seed: synthesize a dataset (``asctool synth``, :func:`asctool.stages.synth.run`), run
-``asctool.manifest.prepare`` on it, compute a 128-band log-mel spectrogram
+``asctool prepare`` on it, compute a 128-band log-mel spectrogram
 per clip (n_fft 2048, hop 1024, as the 1a front end), summarise each clip by
 the mean and standard deviation of every band over time (256 numbers), fit a
 multinomial logistic regression on the train split and report accuracy on
@@ -31,7 +31,9 @@ import librosa
 import numpy as np
 
 from asctool.audio import read_audio
-from asctool.manifest import packaged_hierarchy, prepare, read_manifest
+from asctool.labels import packaged_hierarchy
+from asctool.manifest import read_manifest
+from asctool.stages.prepare import run as prepare
 from asctool.stages.synth import run as synthesize
 
 __all__ = ["clip_statistics", "evaluate_seed", "main"]

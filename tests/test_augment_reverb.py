@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 from asctool.audio import read_audio, write_audio
-from asctool.augment import clip_rng, run
+from asctool.augment import clip_rng
 from asctool.augment.drc import CURVES, compress, envelope, transfer_curve
 from asctool.augment.reverb import (
     convolve_aligned, load_rirs, measure_rt60, normalize_rir, prepare_rir, simulate_room, trim_tail,
 )
 from asctool.errors import AudioError
 from asctool.manifest import Clip, read_manifest, write_manifest
+from asctool.stages.augment import run
 
 SR = 16000
 N = 8000

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from asctool.audio import read_audio, write_audio
-from asctool.augment import run
 from asctool.augment.spectrum import apply_response, pair_ratio_sum, read_response
 from asctool.errors import ManifestError
 from asctool.manifest import Clip, read_manifest, write_manifest
+from asctool.stages.augment import run
 
 SR = 16000
 N = 8000

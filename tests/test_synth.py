@@ -1,87 +1,15 @@
-"""asctool synth: the demo dataset generator."""
+"""asctool.synth: the demo data's plan and audio (scenes, devices)."""
 from __future__ import annotations
-
-import hashlib
-import json
-from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from asctool.audio import audio_info, read_audio
-from asctool.cli import cli
+from asctool.audio import read_audio
 from asctool.errors import AsctoolError
-from asctool.manifest import SCENES, parse_stem, prepare, read_csv_rows, read_manifest
-from asctool.synth import DEVICES, plan_dataset, synthesize
-
-
-def _digests(root: Path) -> dict[str, str]:
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
-def test_same_seed_byte_identical(tmp_path):
-    kwargs = dict(clips_per_class=1, duration=1.0, devices="a,b,s4")
-    synthesize(tmp_path / "one", seed=3, **kwargs)
-    synthesize(tmp_path / "two", seed=3, nj=2, **kwargs)  # workers do not change the files
-    synthesize(tmp_path / "other", seed=4, **kwargs)
-    one, two, other = (_digests(tmp_path / n) for n in ("one", "two", "other"))
-    assert one == two and len(one) == 5 + 10 * (2 + 3)
-    wavs = [k for k in one if k.endswith(".wav")]
-    assert all(one[k] != other[k] for k in wavs)
-
-
-def test_layout_counts_and_prepare(demo_dataset, demo_manifests):
-    root = demo_dataset
-    assert (root / "meta.csv").is_file() and (root / "asctool_synth.json").is_file()
-    header, meta = read_csv_rows(root / "meta.csv")
-    assert header == ["filename", "scene_label", "identifier", "source_label"]
-    for row in meta:
-        parts = parse_stem(Path(row["filename"]).stem)
-        assert parts["scene"] == row["scene_label"] and parts["device"] == row["source_label"]
-        assert row["identifier"] == parts["location"].split("-", 1)[1]
-    train = read_manifest(demo_manifests["train"])
-    evaluate = read_manifest(demo_manifests["evaluate"])
-    assert Counter(c.device for c in train) == {"a": 20, "b": 10, "c": 10, "s1": 10, "s2": 10, "s3": 10}
-    assert Counter(c.device for c in evaluate) == {d: 10 for d in DEVICES}
-    assert Counter(c.scene for c in train) == {s: 7 for s in SCENES}
-    assert not {c.location for c in train} & {c.location for c in evaluate}
-    # parallel recordings: every non-a clip has the device-a clip of its segment
-    ids = {c.id for c in train} | {c.id for c in evaluate}
-    for clip in list(train) + list(evaluate):
-        assert clip.id.rsplit("-", 1)[0] + "-a" in ids
-    info = audio_info(train.audio_path(train.clips[0]))
-    assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 1, 441000, "PCM_24")
-    assert json.loads((demo_manifests["train"].parent / "fold1_info.json").read_text())["dataset"].startswith("asctool synth")
-
-
-def test_devices_differ_and_levels_sane(demo_manifests):
-    evaluate = read_manifest(demo_manifests["evaluate"])
-    clips = {c.device: c for c in evaluate if c.id.startswith(evaluate.clips[0].id.rsplit("-", 1)[0] + "-")}
-    audio = {d: read_audio(evaluate.audio_path(c))[0][0] for d, c in clips.items()}
-    for d, y in audio.items():
-        rms_db = 20 * np.log10(np.sqrt(np.mean(y ** 2)))
-        assert -50 < rms_db < -10 and np.abs(y).max() < 1.0, (d, rms_db)
-    # parallel recordings are correlated with device a, but not identical
-    for d in ("b", "s1", "s4"):
-        r = np.corrcoef(audio["a"], audio[d])[0, 1]
-        assert 0.2 < r < 0.999, (d, r)
-
-
-def test_refuses_non_empty_folder(tmp_path):
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "keep.txt").write_text("mine")
-    with pytest.raises(AsctoolError, match="not empty"):
-        synthesize(tmp_path / "x", clips_per_class=1, duration=1.0, devices="a")
-    result = CliRunner().invoke(cli, ["synth", "--out-dir", str(tmp_path / "x"), "--duration", "1"])
-    assert result.exit_code == 1 and "not empty (use --force" in result.output
-    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["keep.txt"]
-    synthesize(tmp_path / "x", clips_per_class=1, duration=1.0, devices="a", force=True)
-    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+from asctool.manifest import read_manifest
+from asctool.stages.prepare import run as prepare
+from asctool.stages.synth import run as synthesize
+from asctool.synth import plan_dataset, render_location
 
 
 def test_plan_is_location_disjoint_and_unseen_devices_only_in_evaluate():
@@ -97,17 +25,17 @@ def test_plan_is_location_disjoint_and_unseen_devices_only_in_evaluate():
         plan_dataset(2, devices=("a", "z9"))
 
 
-def test_stereo_48k_cli(tmp_path):
-    result = CliRunner().invoke(cli, ["-q", "synth", "--out-dir", str(tmp_path / "d"), "--clips-per-class", "2",
-                                      "--duration", "1", "--sr", "48000", "--channels", "2", "--devices", "a"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["clips"] == 10 * (2 + 1)
-    summary = prepare(tmp_path / "d", tmp_path / "m")
-    clip = read_manifest(tmp_path / "m" / "fold1_train.tsv").clips[0]
-    y, sr = read_audio(tmp_path / "m" / clip.path)
-    assert sr == 48000 and y.shape == (2, 48000)
-    assert 0.1 < np.corrcoef(y[0], y[1])[0, 1] < 0.999  # two channels, not a copy
-    assert summary["devices"]["evaluate"] == {"a": 10}
+def test_devices_differ_and_levels_sane(demo_manifests):
+    evaluate = read_manifest(demo_manifests["evaluate"])
+    clips = {c.device: c for c in evaluate if c.id.startswith(evaluate.clips[0].id.rsplit("-", 1)[0] + "-")}
+    audio = {d: read_audio(evaluate.audio_path(c))[0][0] for d, c in clips.items()}
+    for d, y in audio.items():
+        rms_db = 20 * np.log10(np.sqrt(np.mean(y ** 2)))
+        assert -50 < rms_db < -10 and np.abs(y).max() < 1.0, (d, rms_db)
+    # parallel recordings are correlated with device a, but not identical
+    for d in ("b", "s1", "s4"):
+        r = np.corrcoef(audio["a"], audio[d])[0, 1]
+        assert 0.2 < r < 0.999, (d, r)
 
 
 @pytest.mark.slow
@@ -139,3 +67,16 @@ def test_learnable_not_trivial(tmp_path):
     unseen = correct[np.isin(devices, ["s4", "s5", "s6"])].mean()
     assert 0.25 < overall < 0.9, overall
     assert unseen < device_a, (unseen, device_a)
+
+
+def test_render_location_is_deterministic_and_in_range():
+    segments = [s for s in plan_dataset(2, devices=("a", "b", "s4")) if s.location_id == 1]
+    n, sr = 4000, 8000
+    first = list(render_location(segments, seed=5, n=n, sr=sr))
+    again = list(render_location(segments, seed=5, n=n, sr=sr))
+    assert [(s.stem(d), y.tobytes()) for s, d, y in first] == [(s.stem(d), y.tobytes()) for s, d, y in again]
+    assert {d for s in segments for d in s.devices} == {d for _, d, _ in first}
+    for _, _, y in first:
+        assert y.shape == (1, n) and y.dtype == np.float32 and np.abs(y).max() <= 1.0
+    other = list(render_location(segments, seed=6, n=n, sr=sr))
+    assert first[0][2].tobytes() != other[0][2].tobytes()

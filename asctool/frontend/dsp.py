@@ -382,32 +382,29 @@ def regression_delta(x: np.ndarray, *, width: int = 2, axis: int = -1) -> np.nda
     return out
 
 
-def stack_deltas(x: np.ndarray, *, width: int = 2, dtype: Any = np.float32) -> np.ndarray:
+def stack_deltas(x: np.ndarray, *, width: int = 2, out: np.ndarray | None = None) -> np.ndarray:
     """The model input: static, delta and delta-delta stacked on the channel axis.
 
     Parameters
     ----------
-    x : np.ndarray [shape=(channels, freq, frames)] scaled log-mel of each channel
+    x : np.ndarray [shape=(channels, frames, freq)] scaled log-mel of each
+        channel, time-major (the layout :func:`power_spectrogram` and
+        :func:`apply_filterbank` give)
     width : delta width N
-    dtype : output dtype
+    out : optional array of shape ``(freq, frames - 4 N, 3 channels)`` (any
+        float dtype) to fill
 
     Returns
     -------
-    features : np.ndarray [shape=(freq, frames - 4 N, 3 channels)]
+    features : np.ndarray [shape=(freq, frames - 4 N, 3 channels)], float32 unless ``out`` is given
         channels ordered ``[x_1..x_C, dx_1..dx_C, ddx_1..ddx_C]`` with the
-        static part cut to ``x[..., 2N:-2N]`` and the delta to ``dx[..., N:-N]``.
+        static part cut to ``x[2N:-2N]`` and the delta to ``dx[N:-N]`` (frames).
     """
     x = np.asarray(x, dtype=np.float32)
-    channels, n_freq, n_frames = x.shape
-    out = np.empty((n_freq, n_frames - 4 * width, 3 * channels), dtype=dtype)
-    _stack_time_major(x.transpose(0, 2, 1), width, out)
-    return out
-
-
-def _stack_time_major(x: np.ndarray, width: int, out: np.ndarray) -> None:
-    """:func:`stack_deltas` on ``(channels, frames, freq)``, written into ``out``."""
     channels, n_frames, n_freq = x.shape
     keep = n_frames - 4 * width
+    if out is None:
+        out = np.empty((n_freq, keep, 3 * channels), dtype=np.float32)
     delta = regression_delta(x, width=width, axis=1)
     delta2 = regression_delta(delta, width=width, axis=1)
     # gather time-major (time, 3 channels, freq) with contiguous copies, then
@@ -418,6 +415,7 @@ def _stack_time_major(x: np.ndarray, width: int, out: np.ndarray) -> None:
         stacked[:, channels + c] = delta[c, width:width + keep]
         stacked[:, 2 * channels + c] = delta2[c]
     out[...] = stacked.transpose(2, 0, 1)
+    return out
 
 
 def match_channels(y: np.ndarray, channels: int, *, downmix: bool, path: str | os.PathLike = "audio") -> tuple[np.ndarray, bool]:
@@ -552,7 +550,7 @@ class FrontEnd:
         if out is None:
             out = np.empty(self.feature_shape, dtype=np.float32)
         if c["deltas"]:
-            _stack_time_major(mel, int(c["delta_width"]), out)
+            stack_deltas(mel, width=int(c["delta_width"]), out=out)
         else:
             out[...] = mel.transpose(2, 1, 0)
         return out
