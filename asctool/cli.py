@@ -106,10 +106,9 @@ def _fusion_methods() -> list[str]:
 
 def _presets() -> list[str]:
     """Front-end presets shipped as ``asctool/conf/preset_NAME.yaml``."""
-    from importlib import resources
+    from .frontend import PRESETS
 
-    names = (p.name for p in (resources.files("asctool") / "conf").iterdir())
-    return sorted(n[len("preset_"):-len(".yaml")] for n in names if n.startswith("preset_") and n.endswith(".yaml"))
+    return list(PRESETS)
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

@@ -27,8 +27,18 @@ __all__ = [
     "resolve_config",
 ]
 
-#: Names of the packaged front ends (``asctool/conf/preset_<name>.yaml``).
-PRESETS = ("1a", "1b")
+
+def _packaged_presets() -> tuple[str, ...]:
+    from importlib import resources
+
+    names = (p.name for p in (resources.files("asctool") / "conf").iterdir())
+    return tuple(sorted(n[len("preset_"):-len(".yaml")] for n in names
+                        if n.startswith("preset_") and n.endswith(".yaml")))
+
+
+#: Names of the packaged front ends: one per ``asctool/conf/preset_<name>.yaml``
+#: (a new preset is one file there).
+PRESETS = _packaged_presets()
 
 #: Every key of a front-end configuration, in the order they are documented.
 CONFIG_KEYS = (
