@@ -342,6 +342,8 @@ class WorkerPool:
             # kernel's parent-death signal follows the thread that forked)
             for _ in range(self.nj):
                 self.executor.submit(_noop)
+        log.debug("%d %s workers started (%s, BLAS %s)", self.nj, self.name, method,
+                  "pinned to one thread" if self.pin_blas else "as in this process")
         return self
 
     def __exit__(self, *exc: Any) -> None:
