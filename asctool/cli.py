@@ -194,7 +194,7 @@ def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channel
 @click.option("--seed", default=0, help="Random seed; per-clip seeds derive from it and the clip id.")
 def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path, rir_dir, simulate_rooms,
             exclude_locations, devices, per_device, audio_format, params, nj, seed) -> None:
-    """Write one augmented copy of the clips of a manifest (METHOD as in REFERENCE.md 5).
+    """Write one augmented copy of the clips of a manifest (METHOD as in docs/reference.md 5).
 
     Prints a JSON summary; see docs/augment.md for each method's parameters.
     """

@@ -35,12 +35,12 @@ _PUBLISHED_1A = [
      "87.9", "84.1", "80.4", "79.9", "81.9"),
 ]
 
-#: The published figures (REFERENCE.md section 6) that close RESULTS.md, by task.
+#: The published figures (docs/reference.md section 6) that close RESULTS.md, by task.
 PUBLISHED: dict[str, list[str]] = {
-    "1a": ["", "Published figures (REFERENCE.md section 6; fold 1, micro accuracy, %):", "",
+    "1a": ["", "Published figures (docs/reference.md section 6; fold 1, micro accuracy, %):", "",
            "| system | A | B&C | s1-s3 | s4-s6 | all |", "|---|---|---|---|---|---|"]
           + ["| " + " | ".join(row) + " |" for row in _PUBLISHED_1A],
-    "1b": ["", "Published (REFERENCE.md section 6): Mobnet 95.2 % -> 94.8 % quantised; "
+    "1b": ["", "Published (docs/reference.md section 6): Mobnet 95.2 % -> 94.8 % quantised; "
            "small-FCNN 96.4 % -> 96.3 %; fused pair 96.7 % under 500 KB."],
 }
 

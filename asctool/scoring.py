@@ -13,7 +13,7 @@ Conventions
   challenge ranks by it; the reference code reports the micro one.
 - *log loss* is the multi-class log loss computed on normalised
   probabilities: rows are divided by their sum first, then clipped to
-  ``[1e-15, 1]`` (REFERENCE.md 7.2: clipping before normalising hides
+  ``[1e-15, 1]`` (docs/reference.md 7.2: clipping before normalising hides
   unnormalised scores).
 - the confusion matrix has one row per reference class and one column per
   predicted class, both in the class order of the scores file.

@@ -1,7 +1,7 @@
 """The validation split: whole recording locations held out, class by class.
 
 One function serves both places that need a validation set from the training
-side (REFERENCE.md 7.3: validation comes from the training data, split by
+side (docs/reference.md 7.3: validation comes from the training data, split by
 recording location, so that no location is on both sides):
 ``asctool train --valid-split`` (through :func:`asctool.training.data.split_by_location`)
 and the ``asctool split`` stage (manifest in, train/valid manifests out). Both

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DCASE 2020 Task 1a: the two-stage system of Hu et al. (REFERENCE.md), stage by stage.
+# DCASE 2020 Task 1a: the two-stage system of Hu et al. (docs/reference.md), stage by stage.
 #
 #   bash recipes/dcase2020_1a.sh --data-root /path/to/TAU-urban-acoustic-scenes-2020-mobile-development
 #   bash recipes/dcase2020_1a.sh --work-dir demo            # synthesized demo data, --profile demo
@@ -15,7 +15,7 @@
 #   5 predict    every model on the evaluation set
 #   6 combine    mean ensemble per stage, two-stage fusion
 #   7 score      every model, ensemble and the fusion (JSON reports)
-#   8 results    exp/RESULTS.md (table of REFERENCE.md section 6), printed
+#   8 results    exp/RESULTS.md (table of docs/reference.md section 6), printed
 #   9 cam        class activation maps of a few evaluation clips (3-class and 10-class model)
 #
 # The stage logic is recipes/TEMPLATE/asc.sh, shared by every system; the models and

@@ -1,4 +1,4 @@
-"""asctool augment spectrum-correction: estimate over all devices (REFERENCE.md 7.5), apply, errors."""
+"""asctool augment spectrum-correction: estimate over all devices (docs/reference.md 7.5), apply, errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,7 +52,7 @@ def test_response_averages_all_target_devices(tmp_path):
     assert est.devices == ["b", "s1"] and list(est.n_pairs) == [3, 3]
     np.testing.assert_allclose(est.for_device("b"), 0.5, rtol=1e-3)
     np.testing.assert_allclose(est.for_device("s1"), 2.0, rtol=1e-3)
-    # all pairs of all devices, not only the last device (REFERENCE.md 7.5)
+    # all pairs of all devices, not only the last device (docs/reference.md 7.5)
     np.testing.assert_allclose(est.response, 1.25, rtol=1e-3)
     with np.load(tmp_path / "sc.response.npz") as data:
         assert data["freqs"].shape == (257,) and data["freqs"][-1] == SR / 2

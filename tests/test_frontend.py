@@ -28,7 +28,7 @@ from asctool.frontend import (
 
 
 # --------------------------------------------------------------------------
-# an independent implementation of REFERENCE.md section 2 (float64)
+# an independent implementation of docs/reference.md section 2 (float64)
 # --------------------------------------------------------------------------
 def _htk_mel_matrix(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     """128 triangles on the HTK mel scale from 0 Hz to sr/2, peak 1 (no normalisation)."""

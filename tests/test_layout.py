@@ -64,7 +64,7 @@ def _third_party(path: Path) -> set[str]:
 def test_every_subcommand_has_its_stage_module():
     from asctool.cli import cli
 
-    stages = {_module_name(p).rpartition(".")[2] for p in (PACKAGE / "stages").glob("*.py")} - {"__init__"}
+    stages = {p.stem for p in (PACKAGE / "stages").glob("*.py")} - {"__init__"}
     commands = {name.replace("-", "_") for name in cli.commands}
     assert commands - stages == set(), "subcommands without a stage module"
     assert stages - commands == set(), "stage modules without a subcommand"

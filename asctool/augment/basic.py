@@ -1,4 +1,4 @@
-"""Pitch shift, speed change, additive noise and same-scene mixing (REFERENCE.md 5).
+"""Pitch shift, speed change, additive noise and same-scene mixing (docs/reference.md 5).
 
 Pure functions take ``(channels, samples)`` float arrays and return arrays of
 the same shape; the registered wrappers draw their random values from the

@@ -23,7 +23,7 @@ from scipy.signal import lfilter
 __all__ = ["CURVES", "transfer_curve", "envelope", "compress"]
 
 #: Transfer curves as (input dB, output dB) points, chosen at random by
-#: ``reverb-drc`` (REFERENCE.md 5): quiet parts raised by 20 dB and the range
+#: ``reverb-drc`` (docs/reference.md 5): quiet parts raised by 20 dB and the range
 #: above compressed linearly to 0 dB, or identity (make-up gain only).
 CURVES: dict[str, tuple[tuple[float, float], ...]] = {
     "-90,-70": ((-90.0, -70.0), (0.0, 0.0)),

@@ -90,7 +90,7 @@ class Augmentation:
     positive : parameters that must be > 0
     source_devices : default source devices, or None for every row
     setup : optional ``setup(request) -> Plan`` run once before the clips
-        (see :mod:`asctool.augment.stage` for the request fields)
+        (see :class:`asctool.augment.sources.SetupRequest` for the request fields)
     tag : suffix added to source ids (no dash, so TAU stems stay 5 fields)
     """
 

@@ -2,8 +2,8 @@
 
 For every segment recorded on the reference device (``a``) and on a target
 device, the per-bin magnitude ratio ``|X_target| / |X_ref|`` is averaged over
-all frames of all pairs of all target devices (REFERENCE.md 5; the reference
-code's counter reset kept only the last device, REFERENCE.md 7.5). The gain is
+all frames of all pairs of all target devices (docs/reference.md 5; the reference
+code's counter reset kept only the last device, docs/reference.md 7.5). The gain is
 applied to the STFT magnitude of reference-device clips, phase kept.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Building blocks shared by the architectures: conv/BN units and the common head.
 
 These are plain functions that add named Keras layers to a functional graph;
-they hold no state. Conventions (REFERENCE.md section 3): convolutions without
+they hold no state. Conventions (docs/reference.md section 3): convolutions without
 bias, ``he_normal`` initialisation, batch normalisation after each convolution,
 channels last, maps of shape ``(batch, freq, time, channels)``.
 """

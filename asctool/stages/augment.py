@@ -159,7 +159,7 @@ def run(
         NPZ, IR/room tables) are written beside it as ``<stem>.<kind>``
     rir_dir, simulate_rooms : IR source for reverb and reverb-drc (exactly one)
     exclude_locations : evaluation manifest; sources recorded at its
-        locations (or segments) are dropped (REFERENCE.md 7.4)
+        locations (or segments) are dropped (docs/reference.md 7.4)
     devices : source devices (comma-separated); default ``a`` for
         spectrum-correction (the reference device), reverb and reverb-drc,
         every row for pitch, speed, noise and mix
@@ -187,7 +187,7 @@ def run(
     manifest = read_manifest(manifest_path)
     rows = resolve_rows(manifest)
 
-    # leakage guard (REFERENCE.md 7.4)
+    # leakage guard (docs/reference.md 7.4)
     n_excluded = 0
     if exclude_locations is not None:
         locations, segments = read_exclusions(exclude_locations)
@@ -198,7 +198,7 @@ def run(
             log.warning("augment %s: %d clip(s) have no location or TAU id and could not be checked", method, unchecked)
     else:
         log.warning("augment %s: no leakage guard set (--exclude-locations EVAL.tsv); augmented copies of "
-                    "evaluation locations would leak into training (REFERENCE.md 7.4)", method)
+                    "evaluation locations would leak into training (docs/reference.md 7.4)", method)
 
     # source devices
     source_devices = parse_devices(devices) or aug.source_devices

@@ -3,7 +3,7 @@
 The held-out locations are those ``asctool train --valid-split`` would hold out
 for the same clips (both call :func:`asctool.splits.split_by_location`): for
 each class, ``round(fraction * n)`` of its ``n`` recording locations go to the
-validation manifest, so no location is on both sides (REFERENCE.md 7.3).
+validation manifest, so no location is on both sides (docs/reference.md 7.3).
 """
 from __future__ import annotations
 

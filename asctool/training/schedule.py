@@ -1,6 +1,6 @@
 """Cosine annealing with warm restarts (SGDR), as a pure function of the step.
 
-The reference system (REFERENCE.md section 4) updates the learning rate every
+The reference system (docs/reference.md section 4) updates the learning rate every
 batch, from ``lr_max`` = 0.1 down to ``lr_min`` = 1e-5 along a half cosine;
 the first cycle lasts 2 epochs and each cycle is twice as long as the one
 before: epochs [0, 2), [2, 6), [6, 14), [14, 30), [30, 62), [62, 126),

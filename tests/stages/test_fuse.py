@@ -51,7 +51,7 @@ def test_fuse_summary_and_output(tmp_path, hierarchy):
 
 
 def test_fuse_joins_by_id_not_by_row_order(tmp_path, hierarchy):
-    """REFERENCE.md 7.1: permuting the coarse file's rows must not change the result."""
+    """docs/reference.md 7.1: permuting the coarse file's rows must not change the result."""
     fine, coarse = _pair(tmp_path)
     _, shuffled = _pair(tmp_path, order=(2, 0, 3, 1), prefix="shuffled_")
     with h5py.File(shuffled) as handle:  # the file really lists the clips in another order

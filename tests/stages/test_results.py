@@ -32,7 +32,7 @@ def test_results_table(files):
     text = out.read_text()
     assert "| sys | 3 | 75.0 |  |  | 25.0 | 50.0 | 45.0 | 1.234 | 10 | 2.0 | 1.0 |" in text
     assert "oracle gating" in text and "70.0 %" in text and "within the budget of 500 KB" in text
-    assert "Published figures (REFERENCE.md section 6" in text
+    assert "Published figures (docs/reference.md section 6" in text
 
 
 def test_rows_in_order_and_the_published_block(files):
@@ -41,7 +41,7 @@ def test_rows_in_order_and_the_published_block(files):
     text = out.read_text()
     assert text.startswith("# T\n\n| system | classes | A | B&C | s1-s3 | s4-s6 |")
     assert text.index("| b |") < text.index("| a |") and "file (KB)" not in text
-    assert "Published (REFERENCE.md section 6): Mobnet 95.2 %" in text and "oracle" not in text
+    assert "Published (docs/reference.md section 6): Mobnet 95.2 %" in text and "oracle" not in text
     run([f"a={files / 'r.json'}"], out)
     assert "Published" not in out.read_text()
 
