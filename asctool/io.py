@@ -1,4 +1,4 @@
-"""File-system helpers every layer shares: atomic writes with safe temporary names.
+"""File-system helpers every layer shares: atomic writes with safe temporary names, text reading.
 
 This module imports nothing heavy (no h5py, no NumPy), so light modules such
 as :mod:`asctool.audio` and :mod:`asctool.manifest` can use it directly.
@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path"]
+from .errors import AsctoolError
+
+__all__ = ["atomic_path", "read_text"]
 
 
 def _umask() -> int:
@@ -45,3 +47,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def read_text(path: str | os.PathLike, *, error: type[AsctoolError] = AsctoolError,
+              encoding: str = "utf-8") -> str:
+    """The text of an input file, or a one-line ``error`` naming the file.
+
+    Parameters
+    ----------
+    path : path
+    error : AsctoolError subclass
+        The exception raised (e.g. :class:`~asctool.errors.ManifestError` for a manifest).
+    encoding : str
+        ``"utf-8-sig"`` tolerates a byte-order mark.
+
+    Raises
+    ------
+    error
+        ``PATH: file not found``, or ``PATH: cannot read (...)`` for a folder, a
+        permission problem or text that is not valid in ``encoding``.
+    """
+    path = Path(path)
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read ({exc})") from None

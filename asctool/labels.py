@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import ConfigError, ManifestError, MismatchError
+from .io import read_text
 
 __all__ = [
     "SCENES",
@@ -57,12 +58,7 @@ def read_label_map(path: str | os.PathLike) -> dict[str, str]:
         fine class is mapped twice, or the map is empty.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read the label map ({exc})") from None
+    lines = read_text(path, error=ManifestError, encoding="utf-8-sig").splitlines()
     mapping: dict[str, str] = {}
     for lineno, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from .io import atomic_path
+from .io import atomic_path, read_text
 from .errors import ManifestError
 from .labels import COARSE_CLASSES, SCENES, packaged_hierarchy
 
@@ -133,12 +133,7 @@ def read_csv_rows(path: str | os.PathLike, *, required: Sequence[str] = ()) -> t
     or lacks a ``required`` column.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path, error=ManifestError, encoding="utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
     rows = [[cell.strip() for cell in row] for row in reader if row and any(c.strip() for c in row)]
     if not rows:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ConfigError
+from ..io import read_text
 from .dsp import frame_count
 
 __all__ = [
@@ -186,12 +187,7 @@ def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
 def _read_yaml(path: Path) -> Any:
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path, error=ConfigError)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
