@@ -10,7 +10,6 @@ from click.testing import CliRunner
 from asctool.artifacts import FeaturesWriter
 from asctool.cli import cli
 from asctool.errors import AsctoolError
-from asctool.saliency import upsample
 
 FRONTEND = {"name": "cam-test"}
 FINE = ["airport", "bus", "metro", "park"]
@@ -53,13 +52,6 @@ def runs(tmp_path_factory):
     out["ids"] = _features(root / "big.h5", big)
     _features(root / "small.h5", small)
     return out
-
-
-def test_upsample_keeps_constant_and_orientation():
-    np.testing.assert_allclose(upsample(np.full((2, 3), 0.5), (8, 12)), 0.5)
-    ramp = upsample(np.array([[0.0], [1.0]]), (8, 4))
-    assert ramp.shape == (8, 4)
-    assert (np.diff(ramp[:, 0]) >= 0).all() and ramp[0, 0] == 0.0 and ramp[-1, 0] == 1.0
 
 
 def test_two_models_give_three_panels(runs, tmp_path):

@@ -1,0 +1,224 @@
+"""The train stage: bad input refused before anything is written, the run folder, learning, resume."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from asctool.artifacts import FeaturesWriter
+from asctool.errors import ArtifactError, AsctoolError, ConfigError, MismatchError
+
+from helpers import CLASSES, CONFIG, SHAPE, TRAIN_KW, make_features, trained_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    return trained_run(tmp_path_factory)
+
+
+# --------------------------------------------------------------------------
+# bad input: refused before anything is written
+# --------------------------------------------------------------------------
+def _train(*args, **kwargs):
+    from asctool.stages.train import run as train
+
+    return train(*args, **kwargs)
+
+
+def test_refuses_features_with_different_configs(tmp_path):
+    p1 = make_features(tmp_path / "a.h5", 8)
+    p2 = make_features(tmp_path / "b.h5", 8, city="rome", config={"preset": "other", "n_mels": 16})
+    with pytest.raises(MismatchError, match=r"a\.h5.*b\.h5.*preset"):
+        _train([p1, p2], "fcnn", tmp_path / "run")
+    p3 = make_features(tmp_path / "c.h5", 8, city="oslo", config={"preset": "other", "n_mels": 16})
+    with pytest.raises(MismatchError, match="c.h5"):
+        _train([p1], "fcnn", tmp_path / "run", valid_path=p3)
+    assert not (tmp_path / "run").exists()
+
+
+def test_refuses_labels_outside_the_map(tmp_path):
+    path = make_features(tmp_path / "a.h5", 8)
+    label_map = tmp_path / "map.tsv"
+    label_map.write_text("airport\tindoor\nbus\ttransport\npark\toutdoor\n")
+    with pytest.raises(ConfigError, match=r"a\.h5.*tram"):
+        _train([path], "fcnn", tmp_path / "run", labels=str(label_map))
+    odd = make_features(tmp_path / "odd.h5", 4, scenes=["airport", "cave", "bus", "park"], city="rome")
+    with pytest.raises(ConfigError, match=r"odd\.h5.*cave.*coarse"):
+        _train([odd], "fcnn", tmp_path / "run", labels="coarse")
+    assert not (tmp_path / "run").exists()
+
+
+def test_refuses_empty_features_and_unknown_model(tmp_path):
+    empty = tmp_path / "empty.h5"
+    with FeaturesWriter(empty, n=0, feature_shape=SHAPE, config=CONFIG, ids=[]):
+        pass
+    with pytest.raises(ArtifactError, match=r"empty\.h5.*no clips"):
+        _train([empty], "fcnn", tmp_path / "run")
+    path = make_features(tmp_path / "a.h5", 8)
+    with pytest.raises(AsctoolError, match="no_such_net"):
+        _train([path], "no_such_net", tmp_path / "run")
+    with pytest.raises(ConfigError, match="valid-split"):
+        _train([path], "fcnn", tmp_path / "run", valid_path=path, valid_split=0.2)
+    assert not (tmp_path / "run").exists()
+
+
+def test_valid_file_must_not_share_locations(tmp_path):
+    p1 = make_features(tmp_path / "a.h5", 8)
+    p2 = make_features(tmp_path / "b.h5", 8, seed=5)   # same city: same locations, other ids
+    with pytest.raises(MismatchError, match="location"):
+        _train([p1], "fcnn", tmp_path / "run", valid_path=p2)
+
+
+# --------------------------------------------------------------------------
+# training: learning, artifacts, resume, determinism
+# --------------------------------------------------------------------------
+def test_run_folder_and_learning(run):
+    folder, summary = run["run"], run["summary"]
+    for name in ("model.keras", "last.keras", "config.json", "history.tsv", "train.log", "state.json"):
+        assert (folder / name).is_file(), name
+    config = json.loads((folder / "config.json").read_text())
+    for key in ("model", "classes", "labels", "frontend_config", "input_shape", "seed", "epochs",
+                "batch_size", "width", "augment", "crop", "valid_locations"):
+        assert key in config, key
+    assert config["classes"] == list(CLASSES) and config["frontend_config"] == CONFIG
+    assert config["input_shape"] == list(SHAPE) and config["epochs"] == 6 and config["width"] == 0.125
+    assert config["augment"]["mixup"] and config["augment"]["specaugment"] and config["crop"] is None
+    rows = [line.split("\t") for line in (folder / "history.tsv").read_text().splitlines()]
+    assert rows[0] == ["epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy"] and len(rows) == 7
+    assert float(rows[1][1]) == pytest.approx(0.1) and float(rows[3][1]) == pytest.approx(0.1)
+    assert summary["steps"] == 6 * summary["steps_per_epoch"]
+    # learning, not just running: validation (other locations) clearly above chance (0.25)
+    assert summary["best_val_accuracy"] >= 0.6
+    losses = [float(r[2]) for r in rows[1:]]
+    assert min(losses[3:]) < losses[0]
+    assert "epoch 6/6" in (folder / "train.log").read_text()
+
+
+def test_resume_after_kill_matches_uninterrupted_run(run, tmp_path):
+    """A run killed mid-epoch and resumed ends with the same steps, schedule and weights.
+
+    The killed run is a fresh run with the same seed and data as the shared
+    one, so weight equality also shows that training is deterministic.
+    """
+    from asctool.models import load_model
+    from asctool.training.trainer import SimulatedKill
+
+    spe = run["summary"]["steps_per_epoch"]
+    folder = tmp_path / "killed"
+    with pytest.raises(SimulatedKill):
+        _train([run["data"]], "fcnn", folder, _interrupt_at_step=3 * spe + 2, **TRAIN_KW)
+    state = json.loads((folder / "state.json").read_text())
+    assert state["epoch"] == 3 and state["steps"] == 3 * spe
+    with pytest.raises(ConfigError, match="already holds a run"):
+        _train([run["data"]], "fcnn", folder, **TRAIN_KW)
+    summary = _train([run["data"]], "fcnn", folder, resume=True, **TRAIN_KW)
+    assert summary["steps"] == run["summary"]["steps"] == 6 * spe
+    assert (folder / "history.tsv").read_text() == (run["run"] / "history.tsv").read_text()
+    a = load_model(run["run"] / "last.keras").get_weights()
+    b = load_model(folder / "last.keras").get_weights()
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+
+
+def test_resume_refuses_a_different_config(run):
+    with pytest.raises(MismatchError, match=r"config\.json.*seed"):
+        _train([run["data"]], "fcnn", run["run"], resume=True, **{**TRAIN_KW, "seed": 4})
+    with pytest.raises(MismatchError, match="epochs"):
+        _train([run["data"]], "fcnn", run["run"], resume=True, **{**TRAIN_KW, "epochs": 7})
+
+
+def test_cli_train_errors_are_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    path = make_features(tmp_path / "a.h5", 8)
+    result = CliRunner().invoke(cli, ["train", "--train", str(path), "--model", "nope", "--out-dir",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 1 and "nope" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights(tmp_path):
+    from asctool.models import load_model
+
+    path = make_features(tmp_path / "a.h5", 32)
+    kw = dict(profile="demo", epochs=2, batch_size=8, seed=11)
+    _train([path], "fcnn", tmp_path / "r1", **kw)
+    _train([path], "fcnn", tmp_path / "r2", **kw)
+    for x, y in zip(load_model(tmp_path / "r1" / "model.keras").get_weights(),
+                    load_model(tmp_path / "r2" / "model.keras").get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_snapshot_average(tmp_path):
+    path = make_features(tmp_path / "a.h5", 32)
+    summary = _train([path], "fcnn", tmp_path / "r", profile="demo", epochs=6, batch_size=8, snapshots=2)
+    assert summary["snapshots_averaged"] == ["epoch-0002.weights.h5", "epoch-0006.weights.h5"]
+    from asctool.models import load_model
+
+    model = load_model(tmp_path / "r" / "model.keras")
+    averaged = model.get_weights()
+    snaps = []
+    for name in summary["snapshots_averaged"]:
+        model.load_weights(tmp_path / "r" / "snapshots" / name)
+        snaps.append(model.get_weights())
+    for avg, a, b in zip(averaged, *snaps):
+        np.testing.assert_allclose(avg, (a + b) / 2, rtol=1e-6, atol=1e-7)
+    assert not np.array_equal(snaps[0][1], snaps[1][1])
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    path = make_features(tmp_path / "a.h5", 32)
+    script = textwrap.dedent(f"""
+        import json, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+        from asctool.stages.train import run as train
+        s = train([{str(path)!r}], "fcnn", {str(tmp_path / 'run')!r}, profile="demo", epochs=2,
+                  batch_size=8, distribute="mirrored")
+        print("SUMMARY", json.dumps(s))
+    """)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.split("SUMMARY", 1)[1])
+    assert summary["steps"] == 8
+    log_text = (tmp_path / "run" / "train.log").read_text()
+    assert "MirroredStrategy over" in log_text and "CPU:1" in log_text
+
+
+def test_cli_refuses_resume_with_other_seed(run):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    args = ["train", "--train", str(run["data"]), "--model", "fcnn", "--out-dir", str(run["run"]),
+            "--profile", "demo", "--epochs", "6", "--batch-size", "8", "--valid-split", "0.25",
+            "--augment", "specaugment,mixup"]
+    result = CliRunner().invoke(cli, args + ["--seed", "9", "--resume"])
+    assert result.exit_code == 1 and "seed: 3 vs 9" in result.output
+    result = CliRunner().invoke(cli, args + ["--seed", "3"])
+    assert result.exit_code == 1 and "already holds a run" in result.output
+
+
+def test_valid_file_and_coarse_labels(tmp_path):
+    train_path = make_features(tmp_path / "a.h5", 16)
+    valid_path = make_features(tmp_path / "v.h5", 8, seed=2, city="oslo")
+    summary = _train([train_path], "fcnn", tmp_path / "run", labels="coarse", valid_path=valid_path,
+                     profile="demo", epochs=1, batch_size=8)
+    assert summary["classes"] == ["indoor", "outdoor", "transportation"]
+    assert summary["n_valid"] == 8 and summary["steps"] == 2 and summary["best_epoch"] == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["label_map"]["tram"] == "transportation" and config["valid"] == str(valid_path)
+    row = (tmp_path / "run" / "history.tsv").read_text().splitlines()[1].split("\t")
+    assert len(row) == 6 and row[4] and row[5]
