@@ -32,6 +32,7 @@ import numpy as np
 
 from .artifacts import Scores, align_ids, check_same_classes
 from .errors import ConfigError, MismatchError
+from .registry import Registry
 from .scoring import accuracy, log_loss
 
 __all__ = [
@@ -82,12 +83,12 @@ _RESERVED = ("method", "members", "weights", "fit", "classes", "fine", "coarse",
              "inputs")
 
 
-def _check_name(kind: str, name: str, registry: Mapping[str, Any]) -> None:
-    if name in registry:
-        raise ValueError(f"{kind} method {name!r} registered twice")
+def _add(registry: Registry, name: str, entry: Any) -> None:
+    """``registry.add(name, entry)``, refusing names that cannot be attribute names of the files written."""
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name) or name in _RESERVED:
-        raise ValueError(f"{kind} method name {name!r}: lower-case letters, digits, '-' or '_', "
+        raise ValueError(f"{registry.kind} name {name!r}: lower-case letters, digits, '-' or '_', "
                          f"and none of {', '.join(_RESERVED)}")
+    registry.add(name, entry)
 
 
 # --------------------------------------------------------------------------
@@ -145,10 +146,12 @@ class FusionMethod:
     func: Callable[..., np.ndarray]
 
 
+#: How both registries word an unknown ``--method``.
+_UNKNOWN = "--method {name!r}: unknown {kind}; known: {known}"
 #: name -> :class:`EnsembleMethod`, filled by :func:`ensemble_method`.
-ENSEMBLE_METHODS: dict[str, EnsembleMethod] = {}
+ENSEMBLE_METHODS: Registry[EnsembleMethod] = Registry("ensemble method", unknown=_UNKNOWN)
 #: name -> :class:`FusionMethod`, filled by :func:`fusion_method`.
-FUSION_METHODS: dict[str, FusionMethod] = {}
+FUSION_METHODS: Registry[FusionMethod] = Registry("fusion method", unknown=_UNKNOWN)
 
 
 def ensemble_method(name: str, *, fit: Callable[..., Any] | None = None, weighted: bool = False,
@@ -169,8 +172,7 @@ def ensemble_method(name: str, *, fit: Callable[..., Any] | None = None, weighte
     """
 
     def decorate(combine: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        _check_name("ensemble", name, ENSEMBLE_METHODS)
-        ENSEMBLE_METHODS[name] = EnsembleMethod(name, combine, fit, bool(weighted), title or f"--method {name}")
+        _add(ENSEMBLE_METHODS, name, EnsembleMethod(name, combine, fit, bool(weighted), title or f"--method {name}"))
         return combine
 
     return decorate
@@ -180,37 +182,20 @@ def fusion_method(name: str) -> Callable[[Callable[..., np.ndarray]], Callable[.
     """Decorator registering ``func`` as fusion method ``name`` (see :class:`FusionMethod`)."""
 
     def decorate(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        _check_name("fusion", name, FUSION_METHODS)
-        FUSION_METHODS[name] = FusionMethod(name, func)
+        _add(FUSION_METHODS, name, FusionMethod(name, func))
         return func
 
     return decorate
 
 
-def ensemble_methods() -> list[str]:
-    """Registered ensemble method names, in registration order."""
-    return list(ENSEMBLE_METHODS)
-
-
-def fusion_methods() -> list[str]:
-    """Registered fusion method names, in registration order."""
-    return list(FUSION_METHODS)
-
-
-def get_ensemble_method(name: str) -> EnsembleMethod:
-    """The ensemble method ``name`` (ConfigError listing the known ones)."""
-    try:
-        return ENSEMBLE_METHODS[name]
-    except KeyError:
-        raise ConfigError(f"--method {name!r}: unknown ensemble method; known: {', '.join(ENSEMBLE_METHODS)}") from None
-
-
-def get_fusion_method(name: str) -> FusionMethod:
-    """The fusion method ``name`` (ConfigError listing the known ones)."""
-    try:
-        return FUSION_METHODS[name]
-    except KeyError:
-        raise ConfigError(f"--method {name!r}: unknown fusion method; known: {', '.join(FUSION_METHODS)}") from None
+#: Registered ensemble method names, in registration order.
+ensemble_methods = ENSEMBLE_METHODS.names
+#: Registered fusion method names, in registration order.
+fusion_methods = FUSION_METHODS.names
+#: The ensemble method ``name`` (ConfigError listing the known ones).
+get_ensemble_method = ENSEMBLE_METHODS.get
+#: The fusion method ``name`` (ConfigError listing the known ones).
+get_fusion_method = FUSION_METHODS.get
 
 
 # --------------------------------------------------------------------------

@@ -46,12 +46,13 @@ def registries():
     from asctool.models import registry as models
     from asctool.training.batch_augment import registry as batch
 
-    tables = [models._REGISTRY, waveform.REGISTRY, batch.REGISTRY, fusion.ENSEMBLE_METHODS, fusion.FUSION_METHODS]
-    saved = [dict(t) for t in tables]
+    tables = [models.REGISTRY, waveform.REGISTRY, batch.REGISTRY, fusion.ENSEMBLE_METHODS, fusion.FUSION_METHODS]
+    saved = [table.items() for table in tables]
     yield
     for table, before in zip(tables, saved):
-        table.clear()
-        table.update(before)
+        for name in set(table.names()) - {name for name, _ in before}:
+            table.remove(name)
+        assert table.items() == before      # the tests add toy entries only
 
 
 def _load(path: str, tmp_path: Path):
@@ -123,13 +124,13 @@ def test_a_batch_augmentation(registries, tmp_path):
     _load("asctool/training/batch_augment/level.py", tmp_path)
     _load("asctool/models/tinynet.py", tmp_path)
     traced = []
-    entry = REGISTRY["level"]
+    entry = REGISTRY.remove("level")
 
     def spy(x, y, **arrays):
         traced.append(sorted(arrays))
         return entry.apply(x, y, **arrays)
 
-    REGISTRY["level"] = dataclasses.replace(entry, apply=spy)
+    REGISTRY.add("level", dataclasses.replace(entry, apply=spy))
     assert "level" in CliRunner().invoke(cli, ["train", "--help"]).output
     data = make_features(tmp_path / "train.h5", 16)
     _invoke(["train", "--train", data, "--model", "tinynet", "--out-dir", tmp_path / "run", "--profile", "demo",

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 __all__ = [
     "Augmentation",
@@ -103,8 +104,8 @@ class Augmentation:
     tag: str = ""
 
 
-#: name -> :class:`Augmentation`, filled by :func:`register`.
-REGISTRY: dict[str, Augmentation] = {}
+#: name -> :class:`Augmentation`, filled by :func:`register`, in registration (CLI) order.
+REGISTRY: Registry[Augmentation] = Registry("augmentation")
 
 
 def register(
@@ -119,9 +120,7 @@ def register(
     """Decorator registering ``func`` as augmentation ``name``."""
 
     def decorate(func: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-        if name in REGISTRY:
-            raise ValueError(f"augmentation {name!r} registered twice")
-        REGISTRY[name] = Augmentation(
+        REGISTRY.add(name, Augmentation(
             name=name,
             func=func,
             params=dict(params or {}),
@@ -129,25 +128,16 @@ def register(
             source_devices=None if source_devices is None else tuple(source_devices),
             setup=setup,
             tag=tag if tag is not None else name.replace("-", ""),
-        )
+        ))
         return func
 
     return decorate
 
 
-def available() -> list[str]:
-    """Registered method names, in registration order."""
-    return list(REGISTRY)
-
-
-def get(name: str) -> Augmentation:
-    """The registered augmentation ``name`` (ConfigError listing the known ones)."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown augmentation {name!r}; known: {', '.join(available())}"
-        ) from None
+#: Registered method names, in registration order.
+available = REGISTRY.names
+#: The registered augmentation ``name`` (ConfigError listing the known ones).
+get = REGISTRY.get
 
 
 def parse_params(aug: Augmentation, overrides: Sequence[str] | Mapping[str, Any] = ()) -> dict[str, float]:

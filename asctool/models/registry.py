@@ -27,8 +27,9 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import AsctoolError, ConfigError
+from ..registry import Registry
 
-__all__ = ["ModelSpec", "register", "build", "available", "spec", "parse_input_shape"]
+__all__ = ["ModelSpec", "REGISTRY", "register", "build", "available", "spec", "parse_input_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class ModelSpec:
     augment_auto_off: tuple[str, ...] = ()
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+#: name -> :class:`ModelSpec`, filled by :func:`register`; names listed sorted.
+REGISTRY: Registry[ModelSpec] = Registry("model", unknown="unknown {kind} {name!r}; known models: {known}",
+                                         error=AsctoolError, sort=True)
 
 
 def register(
@@ -99,37 +102,21 @@ def register(
                                   for profile, values in (training_defaults or {}).items()})
 
     def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
         defaults = {
             p.name: p.default
             for p in inspect.signature(builder).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        _REGISTRY[name] = ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off))
+        REGISTRY.add(name, ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off)))
         return builder
 
     return decorate
 
 
-def available() -> list[str]:
-    """Names of the registered architectures, sorted.
-
-    Returns
-    -------
-    list of str
-    """
-    return sorted(_REGISTRY)
-
-
-def spec(name: str) -> ModelSpec:
-    """The registry entry of ``name``; :class:`AsctoolError` listing the known names if unknown."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise AsctoolError(
-            f"unknown model {name!r}; known models: {', '.join(available())}"
-        ) from None
+#: Names of the registered architectures, sorted.
+available = REGISTRY.names
+#: The registry entry of ``name``; :class:`AsctoolError` listing the known names if unknown.
+spec = REGISTRY.get
 
 
 def _coerce(name: str, key: str, value: Any, default: Any) -> Any:

@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...registry import Registry
 
 __all__ = ["BatchAugmentation", "REGISTRY", "RESERVED", "CROP_STREAM", "register", "available", "get",
            "stream_rng"]
@@ -92,7 +92,7 @@ class BatchAugmentation:
 
 
 #: name -> :class:`BatchAugmentation`, in registration (= application) order.
-REGISTRY: dict[str, BatchAugmentation] = {}
+REGISTRY: Registry[BatchAugmentation] = Registry("batch augmentation")
 
 
 def _name_stream(name: str) -> int:
@@ -141,8 +141,7 @@ def register(
     rule = auto if callable(auto) else (lambda shape, _on=bool(auto): _on)
 
     def decorate(apply: Callable[..., tuple]) -> Callable[..., tuple]:
-        if name in REGISTRY:
-            raise ValueError(f"batch augmentation {name!r} registered twice")
+        REGISTRY.check_new(name)
         if not name or name != name.lower() or "," in name or name.strip() != name or name in RESERVED:
             raise ValueError(f"batch augmentation name {name!r}: lower case, no comma, not one of {RESERVED}")
         if stream == CROP_STREAM:
@@ -155,23 +154,16 @@ def register(
         clash = sorted(taken & {key, *params})
         if clash or key in params:
             raise ValueError(f"batch augmentation {name!r}: config key(s) {clash or [key]} already in use")
-        REGISTRY[name] = BatchAugmentation(name, draw, apply, MappingProxyType(params), key, stream, rule, check)
+        REGISTRY.add(name, BatchAugmentation(name, draw, apply, MappingProxyType(params), key, stream, rule, check))
         return apply
 
     return decorate
 
 
-def available() -> list[str]:
-    """Registered names, in registration (application) order."""
-    return list(REGISTRY)
-
-
-def get(name: str) -> BatchAugmentation:
-    """The registered augmentation ``name`` (ConfigError listing the known ones)."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown batch augmentation {name!r}; known: {', '.join(available())}") from None
+#: Registered names, in registration (application) order.
+available = REGISTRY.names
+#: The registered augmentation ``name`` (ConfigError listing the known ones).
+get = REGISTRY.get
 
 
 def stream_rng(seed, stream: int) -> np.random.Generator:
