@@ -35,7 +35,8 @@ import numpy as np
 
 from . import __version__
 from .errors import ArtifactError, MismatchError
-from .io import atomic_path
+from .h5write import NewH5, new_h5
+from .io import atomic_path, interrupts_deferred
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -232,23 +233,30 @@ class FeaturesWriter:
         self._attrs["config"] = json.dumps(dict(config), sort_keys=True)
         self._attrs.update(extra_attrs or {})
         self._atomic = None
+        self._new: NewH5 | None = None
         self._handle: h5py.File | None = None
         self._written = np.zeros(self.n, dtype=bool)
 
     def __enter__(self) -> "FeaturesWriter":
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
-        self._handle = h5py.File(tmp, "w")
-        for key, value in self._attrs.items():
-            self._handle.attrs[key] = value
-        self._handle.create_dataset(
-            "features",
-            shape=(self.n, *self.feature_shape),
-            dtype=self.dtype,
-            chunks=(1, *self.feature_shape) if self.n else None,
-        )
-        for name, values in self._meta.items():
-            _write_strings(self._handle, name, values)
+        try:
+            self._new = NewH5(tmp, self.path)
+            self._handle = self._new.handle
+            with self._new.writing():
+                for key, value in self._attrs.items():
+                    self._handle.attrs[key] = value
+                self._handle.create_dataset(
+                    "features",
+                    shape=(self.n, *self.feature_shape),
+                    dtype=self.dtype,
+                    chunks=(1, *self.feature_shape) if self.n else None,
+                )
+                for name, values in self._meta.items():
+                    _write_strings(self._handle, name, values)
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def write(self, index: int, array: np.ndarray) -> None:
@@ -259,7 +267,8 @@ class FeaturesWriter:
                 f"{self.path}: clip {self._meta['id'][index]} has features of shape "
                 f"{array.shape}, expected {self.feature_shape}"
             )
-        self._handle["features"][index] = array.astype(self.dtype, copy=False)
+        with self._new.writing():
+            self._handle["features"][index] = array.astype(self.dtype, copy=False)
         self._written[index] = True
 
     def write_block(self, start: int, block: np.ndarray) -> None:
@@ -274,18 +283,37 @@ class FeaturesWriter:
                 f"{self.path}: a block of shape {block.shape} at clip {start} does not fit "
                 f"{self.n} clips of shape {self.feature_shape}"
             )
-        self._handle["features"][start:start + block.shape[0]] = block.astype(self.dtype, copy=False)
+        with self._new.writing():
+            self._handle["features"][start:start + block.shape[0]] = block.astype(self.dtype, copy=False)
         self._written[start:start + block.shape[0]] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        handle, self._handle = self._handle, None
-        handle.close()
-        if exc_type is None and not self._written.all():
-            missing = int((~self._written).sum())
-            exc = ArtifactError(f"{self.path}: {missing} of {self.n} clips were never written")
-            self._atomic.__exit__(type(exc), exc, None)
-            raise exc
-        self._atomic.__exit__(exc_type, exc, tb)
+        new, atomic = self._new, self._atomic
+        self._new = self._handle = self._atomic = None
+        error = exc
+        try:
+            with interrupts_deferred():  # an interrupt waits until the file is closed (and renamed or removed)
+                try:
+                    if error is None and not self._written.all():
+                        missing = int((~self._written).sum())
+                        error = ArtifactError(f"{self.path}: {missing} of {self.n} clips were never written")
+                    if new is not None:
+                        # a failed or incomplete file is closed without writing anything more
+                        new.close(keep=error is None)
+                except BaseException as late:  # a failed last write (a full disk)
+                    error = late
+                    if new is not None:
+                        new.close(keep=False)
+                if error is None:
+                    atomic.__exit__(None, None, None)  # the rename
+                else:
+                    atomic.__exit__(type(error), error, error.__traceback__)  # removes the temporary file
+        except BaseException as late:
+            if late is not exc:
+                raise
+            return
+        if error is not exc:
+            raise error
 
 
 @dataclass
@@ -394,14 +422,13 @@ def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike
         attrs = provenance_attrs(KIND_FEATURES, [f.path for f in opened])
         attrs["config"] = json.dumps(first.config, sort_keys=True)
         attrs["shards"] = json.dumps([os.path.relpath(Path(f.path).resolve(), out.resolve().parent) for f in opened])
-        with atomic_path(out) as tmp:
-            with h5py.File(tmp, "w") as handle:
-                for key, value in attrs.items():
-                    handle.attrs[key] = value
-                handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
-                _write_strings(handle, "id", ids)
-                for name, attr in zip(_META_FIELDS, ("scenes", "devices", "locations")):
-                    _write_strings(handle, name, np.concatenate([getattr(f, attr) for f in opened]))
+        with new_h5(out) as handle:
+            for key, value in attrs.items():
+                handle.attrs[key] = value
+            handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
+            _write_strings(handle, "id", ids)
+            for name, attr in zip(_META_FIELDS, ("scenes", "devices", "locations")):
+                _write_strings(handle, name, np.concatenate([getattr(f, attr) for f in opened]))
     finally:
         for f in opened:
             f.close()
@@ -478,18 +505,17 @@ def write_scores(
     attrs = provenance_attrs(KIND_SCORES, inputs)
     attrs["classes"] = json.dumps(classes)
     attrs.update(extra_attrs or {})
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            for key, value in attrs.items():
-                handle.attrs[key] = value
-            handle.create_dataset("scores", data=scores)
-            _write_strings(handle, "id", ids)
-            for name, values in (("scene", scenes), ("device", devices)):
-                if values is not None:
-                    values = list(values)
-                    if len(values) != len(ids):
-                        raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {len(ids)}")
-                    _write_strings(handle, name, values)
+    with new_h5(path) as handle:
+        for key, value in attrs.items():
+            handle.attrs[key] = value
+        handle.create_dataset("scores", data=scores)
+        _write_strings(handle, "id", ids)
+        for name, values in (("scene", scenes), ("device", devices)):
+            if values is not None:
+                values = list(values)
+                if len(values) != len(ids):
+                    raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {len(ids)}")
+                _write_strings(handle, name, values)
     return path
 
 

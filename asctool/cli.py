@@ -3,12 +3,26 @@
 Each command parses its options, calls one stage function and renders the
 result. Heavy imports (TensorFlow, librosa) happen inside the command bodies so
 that ``asctool --help`` stays fast. Errors raised as
-:class:`asctool.errors.AsctoolError` become a one-line message and exit 1.
+:class:`asctool.errors.AsctoolError` become a one-line message and exit 1, and
+so do operating-system errors (a full disk, a failing device: ``OSError``,
+and HDF5's reports of them), naming the file.
+
+Signals: :func:`main` treats SIGTERM and SIGHUP like SIGINT (Ctrl-C): the
+first one raises an exception in the running stage, so temporary files are
+removed and worker processes stopped as for any error; then one line
+(``Error: interrupted by SIGTERM ...``) and the process ends by that signal
+(shell status 128 + N: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
+A repeated signal during that clean-up is ignored; ``kill -9`` still ends the
+process at once (and leaves its temporary files, see docs/reliability.md).
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import re
+import signal
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,6 +31,7 @@ import click
 
 from . import __version__
 from .errors import AsctoolError
+from .io import interrupt
 
 __all__ = ["main", "cli"]
 
@@ -27,18 +42,97 @@ OUT_FILE = click.Path(dir_okay=False, path_type=Path)
 DIRECTORY = click.Path(file_okay=False, path_type=Path)
 
 
+class _InterruptedExit(click.ClickException):
+    """The one line printed after an interrupted stage has cleaned up; exit status 128 + N."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; temporary files were removed")
+        self.exit_code = 128 + signum
+
+
+#: Signals :func:`main` turns into :class:`asctool.io.Interrupted`.
+_INTERRUPTS = ("SIGINT", "SIGTERM", "SIGHUP")
+#: The first interrupting signal received (set by :func:`_on_signal`).
+_RECEIVED: list[int] = []
+
+# what the C library and HDF5 say about a failed write: "errno = 28, error message = '...'"
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+_HDF5_FILENAME = re.compile(r"filename = '([^']*)'")
+# atomic_path's temporary names (mkstemp): STEM.tmp-XXXXXXXXSUFFIX
+_TEMPORARY = re.compile(r"^(?P<stem>.*)\.tmp-[a-z0-9_]{8}(?P<suffix>(\.[^./]*)?)$")
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _output_being_written(exc: BaseException) -> str | None:
+    """The temporary file of :func:`asctool.io.atomic_path` that a frame of ``exc``'s traceback held.
+
+    For errors that name no file (a failed ``write``: ENOSPC, EIO): the frame
+    inside ``with atomic_path(path) as tmp:`` holds ``tmp``, whose name
+    (``STEM.tmp-XXXXXXXXSUFFIX``) gives the output; the innermost one wins.
+    """
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+            if isinstance(text, str) and len(text) < 4096 and _TEMPORARY.match(text):
+                found = text
+                break
+        tb = tb.tb_next
+    return found
+
+
+def _os_error_line(exc: BaseException) -> str | None:
+    """One line for an operating-system error (``OSError``, HDF5's RuntimeError), or None for other errors.
+
+    Names the file (the final output, not its temporary name) and says what
+    the system said; a full disk or quota also says what to do.
+    """
+    if isinstance(exc, OSError):
+        code, filename, text = exc.errno, exc.filename, exc.strerror
+        if code is None:  # h5py puts the C library's report in the message
+            match = _HDF5_ERRNO.search(str(exc))
+            code = int(match.group(1)) if match else None
+    elif isinstance(exc, RuntimeError) and _HDF5_ERRNO.search(str(exc)):
+        code, filename, text = int(_HDF5_ERRNO.search(str(exc)).group(1)), None, None
+    else:
+        return None
+    if filename is None:
+        match = _HDF5_FILENAME.search(str(exc))
+        filename = match.group(1) if match else _output_being_written(exc)
+    text = os.strerror(code) if code is not None else (text or str(exc).splitlines()[0])
+    if filename is not None:
+        filename = os.fsdecode(filename)
+        match = _TEMPORARY.match(filename)
+        if match:  # the temporary file of an output: name the output
+            filename = match.group("stem") + match.group("suffix")
+    message = f"{filename}: {text}" if filename else text
+    if code in _DISK_FULL:
+        message += " (free some space and run again)"
+    return " ".join(message.split())
+
+
 class _Group(click.Group):
-    """Maps project errors to one-line messages (tracebacks with -v)."""
+    """Maps project and operating-system errors to one-line messages (tracebacks with -v)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except AsctoolError as exc:
+        except KeyboardInterrupt as exc:
+            raise _InterruptedExit(getattr(exc, "signum", signal.SIGINT)) from None
+        except (AsctoolError, OSError, RuntimeError) as exc:
+            if isinstance(exc, AsctoolError):
+                message = str(exc)
+            elif isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # stdout closed: click handles it
+            else:
+                message = _os_error_line(exc)
+                if message is None:
+                    raise
             if ctx.obj and ctx.obj.get("verbose"):
                 import traceback
 
                 traceback.print_exc()
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(message) from None
 
 
 class _RegistryChoice(click.Choice):
@@ -429,9 +523,46 @@ def check_size(size_paths, budget_kb, rule) -> None:
     click.echo(format_size_budget(run(list(size_paths), budget_kb=budget_kb, rule=rule)))
 
 
+def _on_signal(signum: int, frame) -> None:
+    """Turn the first SIGINT, SIGTERM or SIGHUP into :class:`asctool.io.Interrupted` in the main thread.
+
+    Raised at once, or after the HDF5 call in progress (:func:`asctool.io.interrupts_deferred`).
+    """
+    if _RECEIVED:  # the stage is cleaning up after the first one
+        log.warning("still cleaning up after %s; kill -9 stops at once (leaving temporary files)",
+                    signal.Signals(_RECEIVED[0]).name)
+        return
+    _RECEIVED.append(signum)
+    interrupt(signum)
+
+
+def _end_by_signal(signum: int) -> None:
+    """End this process by ``signum`` with its default action, as Python does after Ctrl-C.
+
+    So a calling shell sees the signal (status 128 + N), and a script
+    interrupted by Ctrl-C stops instead of going on with its next command.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    sys.exit(128 + signum)  # not reached where the signal's default action ends the process
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="asctool")
+    """Console-script entry point: the CLI with SIGINT, SIGTERM and SIGHUP as interrupts."""
+    for name in _INTERRUPTS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_signal)
+    try:
+        cli(prog_name="asctool")
+    except SystemExit:
+        if _RECEIVED:
+            _end_by_signal(_RECEIVED[0])
+        raise
 
 
 if __name__ == "__main__":

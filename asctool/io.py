@@ -1,4 +1,5 @@
-"""File-system helpers every layer shares: atomic writes with safe temporary names, text reading.
+"""File-system helpers every layer shares: atomic writes with safe temporary names, text
+reading, and exclusive locks on outputs.
 
 This module imports nothing heavy (no h5py, no NumPy), so light modules such
 as :mod:`asctool.audio` and :mod:`asctool.manifest` can use it directly.
@@ -6,14 +7,20 @@ as :mod:`asctool.audio` and :mod:`asctool.manifest` can use it directly.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import tempfile
+import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .errors import AsctoolError
 
-__all__ = ["atomic_path", "read_text"]
+__all__ = ["atomic_path", "read_text", "lock_outputs", "lock_path_for", "locked_outputs", "Interrupted",
+           "interrupt", "interrupts_deferred", "write_error"]
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -74,3 +81,355 @@ def read_text(path: str | os.PathLike, *, error: type[AsctoolError] = AsctoolErr
         raise error(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{path}: cannot read ({exc})") from None
+
+
+# --------------------------------------------------------------------------
+# exclusive locks on outputs (one writer per output file or run folder)
+# --------------------------------------------------------------------------
+#: Held locks of this process: lock file -> [pid, fd, count]. Re-entrant, so a
+#: stage that locks its outputs can call a helper that locks them again.
+_HELD: dict[Path, list[int]] = {}
+_HELD_GUARD = threading.RLock()
+_LOCK_RETRIES = 20
+
+
+def lock_path_for(path: str | os.PathLike) -> Path:
+    """The lock file of output ``path``: ``.<name>.lock`` beside it.
+
+    The folder part is resolved (symbolic links, ``..``), so two spellings of
+    one output share a lock; the last component is not (:func:`atomic_path`
+    replaces a link under the output's name, not its target). A folder output
+    (a run folder) is locked the same way: ``exp/.fcnn.lock`` for ``exp/fcnn``.
+    """
+    path = Path(path)
+    return path.absolute().parent.resolve() / f".{path.name}.lock"
+
+
+def _leftover_pattern(path: Path) -> re.Pattern[str]:
+    """Names :func:`atomic_path` gives the temporary files of ``path`` (mkstemp: 8 random characters)."""
+    return re.compile(re.escape(path.stem) + r"\.tmp-[a-z0-9_]{8}" + re.escape(path.suffix))
+
+
+class _OutputLocks:
+    """The locks of :func:`lock_outputs`; a context manager (also ``acquire()``/``release()``)."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike | None]) -> None:
+        seen: dict[Path, Path] = {}
+        for path in paths:
+            if path is None:
+                continue
+            lock = lock_path_for(path)
+            seen.setdefault(lock, Path(path))
+        self.outputs = seen  # lock file -> output path, as given
+        self._acquired: list[Path] = []
+        self._created: list[Path] = []
+
+    # ---- one lock
+    def _acquire_one(self, lock: Path, output: Path) -> None:
+        with _HELD_GUARD:  # (threads of this process share its locks)
+            held = _HELD.get(lock)
+            if held is not None and held[0] == os.getpid():
+                held[2] += 1
+                self._acquired.append(lock)
+                return
+            self._take(lock, output)
+
+    def _take(self, lock: Path, output: Path) -> None:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locks
+            return
+        self._make_parents(lock.parent, output)
+        for _ in range(_LOCK_RETRIES):
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                             0o666)
+            except FileNotFoundError:  # the folder was removed meanwhile (a releasing holder)
+                self._make_parents(lock.parent, output)
+                continue
+            except OSError as exc:
+                raise AsctoolError(f"{output}: cannot create its lock file {lock} ({exc.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise AsctoolError(
+                    f"{output}: another asctool process{holder} is writing it; wait for it to end or stop it "
+                    f"(lock {lock})"
+                ) from None
+            except OSError as exc:  # a file system without flock: write unlocked
+                os.close(fd)
+                log.warning("%s: cannot lock %s (%s); concurrent writers of it are not detected",
+                            output, lock, exc.strerror)
+                return
+            # the file may have been removed by the holder that released it between
+            # our open and our flock: then we locked a file nobody else will open
+            try:
+                current = os.stat(lock, follow_symlinks=False)
+            except FileNotFoundError:
+                current = None
+            mine = os.fstat(fd)
+            if current is None or (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {_hostname()}\n".encode())
+            _HELD[lock] = [os.getpid(), fd, 1]
+            self._acquired.append(lock)
+            self._remove_leftovers(output)
+            return
+        raise AsctoolError(f"{output}: could not take its lock {lock} (it keeps being replaced)")
+
+    def _make_parents(self, folder: Path, output: Path) -> None:
+        """Create the missing folders above the lock file (removed again at release if still empty)."""
+        missing = []
+        for parent in (folder, *folder.parents):
+            if parent.exists():
+                break
+            missing.append(parent)
+        for parent in reversed(missing):
+            try:
+                parent.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise AsctoolError(f"{output}: cannot create the folder {parent} ({exc.strerror})") from None
+            self._created.append(parent)
+
+    @staticmethod
+    def _remove_leftovers(output: Path) -> None:
+        """Remove temporary files of ``output`` left by a killed writer (none can be alive: we hold the lock)."""
+        if output.is_dir():
+            return
+        pattern = _leftover_pattern(output)
+        try:
+            names = os.listdir(output.parent)
+        except OSError:
+            return
+        for name in names:
+            if pattern.fullmatch(name):
+                with contextlib.suppress(OSError):
+                    (output.parent / name).unlink()
+                    log.info("%s: removed %s, left by an interrupted run", output, name)
+
+    def _release_one(self, lock: Path) -> None:
+        with _HELD_GUARD:
+            held = _HELD.get(lock)
+            if held is None or held[0] != os.getpid():
+                return
+            held[2] -= 1
+            if held[2] > 0:
+                return
+            del _HELD[lock]
+            import fcntl
+
+            fd = held[1]
+            try:
+                # unlink while holding the lock: a process that opened the old file
+                # meanwhile sees it replaced (see _take) and opens the new one
+                with contextlib.suppress(OSError):
+                    current = os.stat(lock, follow_symlinks=False)
+                    mine = os.fstat(fd)
+                    if (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+                        os.unlink(lock)
+                fcntl.flock(fd, fcntl.LOCK_UN)  # also for forked workers that share the descriptor
+            finally:
+                os.close(fd)
+
+    # ---- all of them
+    def acquire(self) -> "_OutputLocks":
+        try:
+            for lock, output in sorted(self.outputs.items()):
+                self._acquire_one(lock, output)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self) -> None:
+        while self._acquired:
+            self._release_one(self._acquired.pop())
+        while self._created:  # deepest first; only folders still empty
+            with contextlib.suppress(OSError):
+                self._created.pop().rmdir()
+
+    def __enter__(self) -> "_OutputLocks":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def write_error(path: str | os.PathLike, exc: BaseException) -> AsctoolError:
+    """A one-line error for a failed write of ``path``: the system's reason, or the free space where a
+    library hides it (libsndfile's "System error.").
+
+    For errors raised where the path is known but would otherwise be lost
+    (in a worker process, or by a library that keeps no errno).
+    """
+    import errno as errnos
+    import shutil
+
+    if isinstance(exc, OSError) and exc.errno:
+        message = f"{path}: cannot write ({os.strerror(exc.errno)})"
+        if exc.errno in (errnos.ENOSPC, getattr(errnos, "EDQUOT", errnos.ENOSPC)):
+            message += "; free some space and run again"
+        return AsctoolError(message)
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+        reason += f"; {free / 1e6:.1f} MB free on its file system"
+    except OSError:
+        pass
+    return AsctoolError(f"{path}: cannot write ({reason})")
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def _read_holder(fd: int) -> str:
+    """`` (pid N)`` or `` (pid N on HOST)`` from a lock file's content, or ``""``."""
+    try:
+        fields = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+    except OSError:
+        return ""
+    if not fields or not fields[0].isdigit():
+        return ""
+    host = f" on {fields[1]}" if len(fields) > 1 and fields[1] != _hostname() else ""
+    return f" (pid {fields[0]}{host})"
+
+
+def lock_outputs(paths: Iterable[str | os.PathLike | None]) -> _OutputLocks:
+    """Hold an exclusive lock on each output (file or folder) for the duration of a ``with`` block.
+
+    A second process that asks for a lock on one of ``paths`` meanwhile gets a
+    one-line :class:`~asctool.errors.AsctoolError` naming the output and saying
+    that another asctool process is writing it. Take the lock before checking
+    whether the output exists, so that the check and the write are one step.
+
+    Where the locks live and why:
+
+    - **A lock file beside each output** (:func:`lock_path_for`:
+      ``.<name>.lock`` in the output's folder; for a run folder ``exp/fcnn``,
+      ``exp/.fcnn.lock``), locked with ``flock(LOCK_EX | LOCK_NB)``. Beside,
+      not in a central folder, so that writers on other machines sharing the
+      folder (NFS, where Linux maps flock onto POSIX locks) see it too; not
+      inside a folder output, so that the folder need not exist and its
+      content stays the stage's own. The lock file holds the holder's pid and
+      host, for the message.
+    - **Removed on release**, while still locked; a process that opened the
+      file just before is protected by checking, after its flock succeeds,
+      that the name still refers to the file it locked (else it retries).
+      A killed holder (``kill -9``) leaves its lock file, but not its lock
+      (the kernel releases it): the file is harmless and is reused and removed
+      by the next run.
+    - **Leftovers removed.** Holding the lock, no asctool process is writing
+      the output, so temporary files of it from a killed writer
+      (:func:`atomic_path`'s ``<stem>.tmp-<8 characters><suffix>``) are deleted.
+    - **Missing folders** above the lock file are created, and removed again on
+      release if still empty (a stage that fails its checks leaves nothing).
+    - **Re-entrant within a process** (a stage and a helper may both lock the
+      same output); forked workers share the descriptor, so release unlocks
+      explicitly. Where the file system has no flock, a warning is logged and
+      the output is written unlocked.
+
+    Parameters
+    ----------
+    paths : output files or folders (None entries are skipped)
+
+    Returns
+    -------
+    A context manager (``acquire()`` and ``release()`` also work).
+
+    Raises
+    ------
+    AsctoolError
+        Another process holds one of the locks, or a lock file cannot be
+        created; no lock is held then.
+    """
+    return _OutputLocks(paths)
+
+
+def locked_outputs(*names: str):
+    """Decorator: call the function while :func:`lock_outputs` holds the paths given as arguments ``names``.
+
+    Each named argument is a path, None (skipped) or a sequence of paths.
+    """
+    import functools
+    import inspect
+
+    def decorate(func):
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            paths: list = []
+            for name in names:
+                value = bound.arguments[name]
+                if isinstance(value, (str, os.PathLike)) or value is None:
+                    paths.append(value)
+                else:
+                    paths.extend(value)
+            with lock_outputs(paths):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+# --------------------------------------------------------------------------
+# interrupts (SIGINT, SIGTERM, SIGHUP) as exceptions, deferred around writes
+# --------------------------------------------------------------------------
+class Interrupted(KeyboardInterrupt):
+    """A stopping signal turned into an exception in the main thread (``asctool.cli.main`` does it).
+
+    A KeyboardInterrupt, so every clean-up that Ctrl-C runs (:func:`atomic_path`,
+    the worker pool's shutdown) runs for SIGTERM and SIGHUP too.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_DEFERRING = 0
+_PENDING: list[int] = []
+
+
+def interrupt(signum: int) -> None:
+    """Raise :class:`Interrupted` for ``signum`` now, or at the end of the current :func:`interrupts_deferred`.
+
+    Meant for a signal handler (which runs in the main thread between two
+    Python instructions).
+    """
+    if _DEFERRING:
+        _PENDING.append(signum)
+        return
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back :func:`interrupt` while the block runs; raise it when the block ends.
+
+    For calls that a Python exception must not cut in two: HDF5 cannot
+    recover from an exception raised in the middle of one of its writes (its
+    file then fails to close and the interpreter may crash at exit).
+    """
+    global _DEFERRING
+    _DEFERRING += 1
+    try:
+        yield
+    finally:
+        _DEFERRING -= 1
+        if not _DEFERRING and _PENDING:
+            signum = _PENDING[0]
+            _PENDING.clear()
+            raise Interrupted(signum)

@@ -21,6 +21,14 @@ estimate of ``spectrum-correction``) runs it through :class:`WorkerPool`:
   makes the pool raise a one-line :class:`~asctool.errors.AsctoolError`
   instead of hanging; an exception raised by a task reaches the caller as
   itself.
+- **Signals are the parent's.** Workers ignore SIGINT and SIGHUP (a Ctrl-C in
+  a terminal reaches the whole process group; the parent decides). When the
+  caller's block ends with an exception (an error, or an interrupt: the CLI
+  turns SIGTERM and SIGINT into one), the pool stops at once: pending tasks
+  are cancelled and the workers get SIGTERM, which makes a running task raise
+  inside the worker, so its own clean-up (temporary files) runs; a worker
+  still alive after a grace period is killed. A SIGTERM sent to a worker by
+  someone else ends its task with the one-line error above.
 - **Bounded, ordered.** :meth:`WorkerPool.imap` keeps at most
   ``max_pending`` tasks in flight (memory does not grow with the number of
   tasks) and yields results in input order.
@@ -67,6 +75,15 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 #: In a worker: the parent's anonymous shared mapping (``slot_bytes`` pools forked only).
 _SHARED: Any = None
+#: In a worker: whether a task is running, and the stopping signal received (0: none).
+_IN_TASK = False
+_STOPPED = 0
+#: Seconds the workers get to end their task after SIGTERM before they are killed.
+_STOP_GRACE = 10.0
+
+
+class _WorkerStopped(BaseException):
+    """Raised in a worker's task by SIGTERM (a BaseException, so no task code swallows it)."""
 
 
 # --------------------------------------------------------------------------
@@ -213,11 +230,35 @@ def _die_with_parent(owner: int, forked: bool) -> None:
         threading.Thread(target=_watch_owner, args=(owner,), name="asctool-owner-watch", daemon=True).start()
 
 
+def _on_stop(signum: int, frame: Any) -> None:
+    """SIGTERM in a worker: end the running task with :class:`_WorkerStopped` (its clean-up runs).
+
+    Between tasks nothing is interrupted (the worker may be sending a result);
+    the next task is refused instead.
+    """
+    global _STOPPED
+    _STOPPED = signum
+    if _IN_TASK:
+        raise _WorkerStopped(signum)
+
+
+def _handle_signals() -> None:
+    """In a worker: SIGINT and SIGHUP ignored (the parent decides), SIGTERM ends the task."""
+    import signal
+
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_stop)
+
+
 def _start_worker(owner: int, forked: bool, pin_blas: bool, reuse_heap: bool, shared: Any,
                   initializer: Callable[..., Any] | None, initargs: tuple) -> None:
-    """Initializer of every worker: die with the owner, one BLAS thread, then the caller's initializer."""
+    """Initializer of every worker: die with the owner, signals, one BLAS thread, then the caller's initializer."""
     global _SHARED
     _die_with_parent(owner, forked)
+    if os.name == "posix":
+        _handle_signals()
     if pin_blas:  # forked: the parent's BLAS is loaded already, the variables come too late for it
         os.environ.update({name: "1" for name in _THREAD_ENV})
         for set_threads in _blas_thread_setters() or ():
@@ -233,13 +274,25 @@ def _noop() -> None:
     """A task that makes the executor start its workers."""
 
 
+def _run_task(func: Callable[..., Any], *args: Any) -> Any:
+    """Run one task in a worker, marked as running for :func:`_on_stop`."""
+    global _IN_TASK
+    if _STOPPED:
+        raise _WorkerStopped(_STOPPED)
+    _IN_TASK = True
+    try:
+        return func(*args)
+    finally:
+        _IN_TASK = False
+
+
 def _call(func: Callable[[Any], Any], item: Any) -> Any:
-    return func(item)
+    return _run_task(func, item)
 
 
 def _call_with_slot(func: Callable[[Any, Any], Any], item: Any, offset: int | None, size: int) -> Any:
     slot = None if offset is None else memoryview(_SHARED)[offset:offset + size]
-    return func(item, slot)
+    return _run_task(func, item, slot)
 
 
 # --------------------------------------------------------------------------
@@ -346,11 +399,42 @@ class WorkerPool:
                   "pinned to one thread" if self.pin_blas else "as in this process")
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-            self.executor = None
+            try:
+                if exc_type is not None:  # an error or an interrupt: stop now, not after the running tasks
+                    self._stop_workers()
+            finally:
+                self.executor.shutdown(wait=True, cancel_futures=True)
+                self.executor = None
         self.shared = None
+
+    def _stop_workers(self) -> None:
+        """Cancel the pending tasks, SIGTERM the workers, kill those alive after :data:`_STOP_GRACE` s."""
+        import signal
+        from multiprocessing.connection import wait
+
+        # the executor's processes (no public accessor before Python 3.14's terminate_workers)
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        # (``processes`` keeps the Process objects, and so their sentinels, alive meanwhile)
+        running = {}
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            sentinels = {process.sentinel: process.pid for process in processes}
+            exited = set(wait(list(sentinels), timeout=0))
+            running = {s: pid for s, pid in sentinels.items() if s not in exited}
+        for pid in running.values():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE
+        while running and time.monotonic() < deadline:
+            # a sentinel is ready once its process has exited (not yet reaped: its pid is not reused)
+            for sentinel in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
+                running.pop(sentinel, None)
+        for pid in running.values():
+            log.warning("%s worker %d did not stop within %g s; killing it", self.name, pid, _STOP_GRACE)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     # ---- running tasks
     def _run_here(self, func: Callable, item: Any) -> Any:
@@ -426,7 +510,12 @@ class WorkerPool:
                     yield (result, None) if with_slots else result
                     continue
                 future, slot = pending.popleft()
-                result = future.result()
+                try:
+                    result = future.result()
+                except _WorkerStopped as exc:  # SIGTERM sent to a worker
+                    import signal
+
+                    raise self._dead_worker(f"stopped by {signal.Signals(exc.args[0]).name}") from None
                 delivered = True
                 refill()
                 if not with_slots:

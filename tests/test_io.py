@@ -59,3 +59,183 @@ def test_read_text_errors_name_the_file(tmp_path):
         read_text(tmp_path / "latin1.txt")
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfid")
     assert read_text(tmp_path / "bom.txt", encoding="utf-8-sig") == "id"
+
+
+# --------------------------------------------------------------------------
+# lock_outputs: one writer per output (issue 9, item 12)
+# --------------------------------------------------------------------------
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from asctool.io import Interrupted, interrupts_deferred, interrupt, lock_outputs, lock_path_for, locked_outputs  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _holder(tmp_path, *paths):
+    """Another process that holds lock_outputs(paths) until its stdin closes."""
+    script = textwrap.dedent(f"""
+        import sys
+        from asctool.io import lock_outputs
+        with lock_outputs({[str(p) for p in paths]!r}):
+            print("locked", flush=True)
+            sys.stdin.read()
+        """)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env=env, text=True)
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def _release(process):
+    process.stdin.close()
+    assert process.wait(timeout=30) == 0
+
+
+def test_a_second_writer_of_an_output_is_refused_with_one_line(tmp_path):
+    out, run_dir = tmp_path / "feats" / "train.h5", tmp_path / "exp" / "fcnn"
+    holder = _holder(tmp_path, out, run_dir)
+    try:
+        assert lock_path_for(out) == (tmp_path / "feats" / ".train.h5.lock").resolve()
+        assert lock_path_for(run_dir) == (tmp_path / "exp" / ".fcnn.lock").resolve()  # beside the folder
+        for path in (out, tmp_path / "feats" / ".." / "feats" / "train.h5", run_dir):
+            with pytest.raises(AsctoolError) as caught:
+                with lock_outputs([path]):
+                    pass
+            message = str(caught.value)
+            assert "\n" not in message and message.startswith(f"{path}: another asctool process (pid {holder.pid})")
+            assert "is writing it" in message
+        with lock_outputs([tmp_path / "feats" / "other.h5"]):  # another output in the same folder is free
+            pass
+    finally:
+        _release(holder)
+    with lock_outputs([out, run_dir]):  # free again; the lock files are removed on release
+        assert lock_path_for(out).exists()
+    assert not lock_path_for(out).exists() and not lock_path_for(run_dir).exists()
+
+
+def test_locks_are_reentrant_within_a_process_and_refused_to_other_processes(tmp_path):
+    out = tmp_path / "s.h5"
+    with lock_outputs([out]):
+        with lock_outputs([out, None]):  # a stage and a helper may both lock it
+            pass
+        assert lock_path_for(out).exists()  # still held by the outer block
+        script = f"from asctool.io import lock_outputs\nwith lock_outputs([{str(out)!r}]): pass\n"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+        assert result.returncode != 0 and f"another asctool process (pid {os.getpid()})" in result.stderr
+    assert not lock_path_for(out).exists()
+
+
+def test_a_killed_holder_leaves_a_harmless_lock_file_and_its_leftovers_are_removed(tmp_path):
+    out = tmp_path / "f.h5"
+    holder = _holder(tmp_path, out)
+    holder.kill()  # kill -9: no clean-up
+    holder.wait()
+    assert lock_path_for(out).exists()
+    leftover = tmp_path / "f.tmp-a1b2c3d_.h5"  # what atomic_path of a killed writer leaves
+    leftover.write_bytes(b"half")
+    keep = [tmp_path / "f.tmp-notmine.h5", tmp_path / "g.tmp-a1b2c3d_.h5", tmp_path / "f.h5.tmp-a1b2c3d_"]
+    for path in keep:
+        path.write_bytes(b"someone else's")
+    with lock_outputs([out]):
+        assert not leftover.exists()
+    assert all(path.exists() for path in keep) and not lock_path_for(out).exists()
+
+
+def test_missing_folders_are_created_for_the_lock_and_removed_if_still_empty(tmp_path):
+    out = tmp_path / "a" / "b" / "f.h5"
+    with lock_outputs([out]):
+        assert lock_path_for(out).exists()
+    assert not (tmp_path / "a").exists()   # a stage that fails its checks leaves nothing
+    with lock_outputs([out]):
+        out.write_text("done")
+    assert out.read_text() == "done"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(AsctoolError, match=r"file/x\.h5: cannot create"):
+        with lock_outputs([tmp_path / "file" / "x.h5"]):
+            pass
+
+
+def test_locked_outputs_decorator_locks_the_named_arguments(tmp_path):
+    seen = []
+
+    @locked_outputs("out", "more")
+    def stage(manifest, out, *, more=(), force=False):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        return out
+
+    assert stage("m.tsv", tmp_path / "x.h5", more=[tmp_path / "y.tsv", None]) == tmp_path / "x.h5"
+    assert seen == [[".x.h5.lock", ".y.tsv.lock"]] and list(tmp_path.iterdir()) == []
+
+
+_COUNTER_WORKER = """
+import sys, time
+from pathlib import Path
+from asctool.errors import AsctoolError
+from asctool.io import lock_outputs
+
+counter, rounds = Path(sys.argv[1]), int(sys.argv[2])
+done = 0
+while done < rounds:
+    try:
+        with lock_outputs([counter]):
+            value = int(counter.read_text())
+            time.sleep(0.001)
+            counter.write_text(str(value + 1))
+        done += 1
+    except AsctoolError:
+        time.sleep(0.0005)
+"""
+
+
+def test_locks_exclude_each_other_while_lock_files_come_and_go(tmp_path):
+    """Four processes increment a counter under the lock, which each release removes: no update is lost."""
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    script = tmp_path / "worker.py"
+    script.write_text(_COUNTER_WORKER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    workers = [subprocess.Popen([sys.executable, str(script), str(counter), "40"], env=env) for _ in range(4)]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    assert counter.read_text() == "160" and not lock_path_for(counter).exists()
+
+
+def test_interrupts_deferred_raise_after_the_block():
+    order = []
+    with pytest.raises(Interrupted) as caught:
+        with interrupts_deferred():
+            interrupt(15)  # what the CLI's signal handler calls
+            order.append("block ran to its end")
+    assert order == ["block ran to its end"] and caught.value.signum == 15
+    assert isinstance(caught.value, KeyboardInterrupt)
+    with pytest.raises(Interrupted):
+        interrupt(2)
+
+
+def test_lock_state_is_per_thread_safe(tmp_path):
+    """Threads of one process share its locks (re-entrant), without corrupting the count."""
+    out = tmp_path / "t.h5"
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(50):
+                with lock_outputs([out]):
+                    pass
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with lock_outputs([out]):
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert lock_path_for(out).exists()
+    assert errors == [] and not lock_path_for(out).exists()

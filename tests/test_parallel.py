@@ -207,3 +207,62 @@ def test_workers_die_with_their_parent(tmp_path, start):
 def test_nj_must_be_positive():
     with pytest.raises(AsctoolError, match="nj must be at least 1, got 0"):
         WorkerPool(0)
+
+
+# --------------------------------------------------------------------------
+# stopping (issue 9, items 10, 11, 14): an error or an interrupt stops the workers at once,
+# their tasks clean up; a SIGTERM sent to a worker is a one-line error
+# --------------------------------------------------------------------------
+def _slow_task_with_cleanup(item: tuple[int, str]) -> int:
+    value, folder = item
+    if value == 0:
+        return value
+    marker = Path(folder, f"{os.getpid()}-{value}")
+    marker.write_text("working")
+    try:
+        time.sleep(60)
+    finally:
+        marker.unlink()  # what atomic_path does with its temporary file
+    return value
+
+
+@pytest.mark.skipif(not LINUX, reason="signals as on Linux")
+def test_an_error_in_the_consumer_stops_running_tasks_at_once_and_their_cleanup_runs(tmp_path):
+    started = time.monotonic()
+    items = [(0, str(tmp_path))] + [(k, str(tmp_path)) for k in range(1, 5)]
+    with pytest.raises(KeyboardInterrupt):
+        with WorkerPool(2) as pool:
+            for value in pool.imap(_slow_task_with_cleanup, items):
+                deadline = time.monotonic() + 30
+                while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # both workers are inside a 60 s task
+                raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the CLI turns it into one
+    assert time.monotonic() - started < 20  # not the 60 s the tasks would take
+    assert list(tmp_path.iterdir()) == []   # each task's clean-up ran in its worker
+
+
+def _stop_self_on_three(x: int) -> int:
+    if x == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    return x
+
+
+@pytest.mark.skipif(not LINUX, reason="signals as on Linux")
+def test_sigterm_sent_to_a_worker_is_a_one_line_error():
+    with WorkerPool(2, name="test", where="input.tsv") as pool:
+        with pytest.raises(AsctoolError) as caught:
+            list(pool.imap(_stop_self_on_three, range(8)))
+    assert str(caught.value) == ("input.tsv: a test worker process died (stopped by SIGTERM); "
+                                 "run with --nj 1 to see why")
+
+
+def _ignores_sigint(_) -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN and signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+
+
+@pytest.mark.skipif(not LINUX, reason="signals as on Linux")
+def test_workers_leave_sigint_and_sighup_to_the_parent():
+    """A Ctrl-C in a terminal reaches the whole process group: the parent decides, then stops the workers."""
+    with WorkerPool(2) as pool:
+        assert all(pool.imap(_ignores_sigint, range(4)))

@@ -49,6 +49,7 @@ from ..augment.registry import ClipContext, Plan
 from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devices, read_exclusions, resolve_rows
 from ..console import progress
 from ..errors import AsctoolError, ConfigError, ManifestError
+from ..io import lock_path_for, locked_outputs, write_error
 from ..manifest import Clip, parse_stem, read_manifest, write_manifest
 from ..parallel import WorkerPool
 
@@ -124,13 +125,17 @@ def _process(task: tuple[str, str, str, str, str, str, str]) -> tuple[str, bool]
                       resources=_STATE["resources"])
     out, scaled = augment_clip(_STATE["aug"], y, sr, seed=_STATE["seed"], out_id=out_id, ctx=ctx,
                                params=_STATE["params"], source=src_path)
-    write_audio(Path(out_path), out, sr)
+    try:
+        write_audio(Path(out_path), out, sr)
+    except (OSError, RuntimeError) as exc:  # a full disk (libsndfile says "System error."): one line
+        raise write_error(out_path, exc) from None
     return out_id, scaled
 
 
 # --------------------------------------------------------------------------
 # the stage
 # --------------------------------------------------------------------------
+@locked_outputs("out_dir", "out_manifest")  # one writer per output (docs/reliability.md)
 def run(
     method: str,
     manifest_path: str | os.PathLike,
@@ -235,6 +240,7 @@ def run(
             ))
     artifact_paths = {suffix: out_manifest.with_name(out_manifest.stem + suffix) for suffix in plan.artifacts}
     allowed = {Path(t[6]).name for t in tasks} | {out_manifest.name} | {p.name for p in artifact_paths.values()}
+    allowed.add(lock_path_for(out_manifest).name)  # (when the manifest is written inside --out-dir)
     leftovers = _check_out_dir(out_dir, settings, allowed)
 
     # from here on, files are written

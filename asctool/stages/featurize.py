@@ -21,6 +21,7 @@ import numpy as np
 from ..audio import audio_info, read_audio
 from ..errors import ArtifactError, AudioError, ConfigError, MismatchError
 from ..frontend import FrontEnd, fit_duration, match_channels, resolve_config
+from ..io import locked_outputs
 from ..parallel import WorkerPool
 
 __all__ = ["run", "parse_shard", "shard_range"]
@@ -170,6 +171,7 @@ def _combine(shards: Sequence[str | os.PathLike], out: Path, *, manifest_path, p
     return {"out": str(out), "clips": len(ids), "shards": [str(s) for s in shards]}
 
 
+@locked_outputs("out")  # one writer per output (docs/reliability.md)
 def run(
     manifest_path: str | os.PathLike | None,
     out: str | os.PathLike,

@@ -18,6 +18,7 @@ import numpy as np
 from ..artifacts import check_same_config, open_features, write_scores
 from ..errors import ArtifactError, MismatchError
 from ..inference import load_runner
+from ..io import locked_outputs
 from ..runs import read_model_metadata
 
 __all__ = ["run"]
@@ -25,6 +26,7 @@ __all__ = ["run"]
 log = logging.getLogger(__name__)
 
 
+@locked_outputs("out")  # one writer per output (docs/reliability.md)
 def run(
     model_path: str | os.PathLike,
     features_path: str | os.PathLike,

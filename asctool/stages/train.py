@@ -21,6 +21,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts import check_same_config, config_diff, current_command
 from ..errors import ConfigError, MismatchError
+from ..io import locked_outputs
 from ..labels import resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
@@ -83,6 +84,7 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
     return sources, clips, valid, classes, mapping, info
 
 
+@locked_outputs("out_dir")  # one writer per run folder (docs/reliability.md)
 def run(
     train_paths: Sequence[str | os.PathLike],
     model_name: str,
