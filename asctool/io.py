@@ -101,8 +101,8 @@ def lock_path_for(path: str | os.PathLike) -> Path:
     replaces a link under the output's name, not its target). A folder output
     (a run folder) is locked the same way: ``exp/.fcnn.lock`` for ``exp/fcnn``.
     """
-    path = Path(path)
-    return path.absolute().parent.resolve() / f".{path.name}.lock"
+    path = Path(os.path.normpath(Path(path).absolute()))  # "out/." and "." name their folder
+    return path.parent.resolve() / f".{path.name}.lock"
 
 
 def _leftover_pattern(path: Path) -> re.Pattern[str]:
