@@ -1,10 +1,9 @@
 """docs/extending.md: each worked example registers its entry and runs through the command line.
 
-The examples are read from the page itself: a file example is written to a
-temporary folder and imported from there, a ``fusion.py`` example runs in that
-module's namespace. Then ``asctool`` runs in-process (``CliRunner``), so the
-command line sees the entry registered at run time. The registries are restored
-after each test.
+The examples are read from the page itself: each file example is written to a
+temporary folder and imported from there. Then ``asctool`` runs in-process
+(``CliRunner``), so the command line sees the entry registered at run time. The
+registries are restored after each test.
 """
 from __future__ import annotations
 
@@ -65,13 +64,6 @@ def _load(path: str, tmp_path: Path):
     return module
 
 
-def _in_fusion(path: str) -> None:
-    """Run a ``fusion.py`` example in that module's namespace, as if added there."""
-    from asctool import fusion
-
-    exec(compile(_examples()[path], str(DOC), "exec"), dict(vars(fusion)))
-
-
 def _invoke(args: list[str]):
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output
@@ -80,8 +72,10 @@ def _invoke(args: list[str]):
 
 def test_the_page_has_one_example_per_kind():
     assert set(_examples()) == {"asctool/models/tinynet.py", "asctool/augment/gain.py",
-                                "asctool/training/batch_augment/level.py", "asctool/fusion.py"}
-    assert len(re.findall(r"^# asctool/fusion\.py", DOC.read_text(), flags=re.M)) == 2
+                                "asctool/training/batch_augment/level.py", "asctool/fusion/geometric.py",
+                                "asctool/fusion/additive.py"}
+    # one block per example file
+    assert len(re.findall(r"^```python\n# asctool/", DOC.read_text(), flags=re.M)) == len(_examples())
 
 
 def test_a_model(registries, tmp_path):
@@ -146,7 +140,7 @@ def test_a_batch_augmentation(registries, tmp_path):
 
 
 def test_an_ensemble_method(registries, tmp_path):
-    _in_fusion("asctool/fusion.py")
+    _load("asctool/fusion/geometric.py", tmp_path)
     m1 = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     m2 = np.array([[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]])
     a = write_probs(tmp_path / "a.h5", ["e1", "e2"], m1, ["bus", "park", "tram"])
@@ -161,7 +155,7 @@ def test_an_ensemble_method(registries, tmp_path):
 
 
 def test_a_fusion_method(registries, tmp_path):
-    _in_fusion("asctool/fusion.py")
+    _load("asctool/fusion/additive.py", tmp_path)
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text("a1\tA\na2\tA\nb1\tB\nb2\tB\n")
     fine = write_probs(tmp_path / "fine.h5", IDS, P_FINE, FINE)
