@@ -25,6 +25,7 @@ all of them.
 from __future__ import annotations
 
 from . import mean, logreg, two_stage  # noqa: F401, I001  (each registers its method, in CLI order)
+from . import core, joins
 from .core import (DEFAULT_WEIGHT_GRID, ENSEMBLE_METHODS, FUSION_METHODS, LOG_FLOOR, EnsembleMethod, FusionMethod,
                    check_weight, ensemble_method, ensemble_methods, fusion_method, fusion_methods,
                    get_ensemble_method, get_fusion_method, oracle_gating, parent_index, parse_weight_grid,
@@ -35,35 +36,5 @@ from .logreg import LogReg, fit_logreg, logreg_features, predict_logreg
 from .mean import mean_ensemble
 from .two_stage import fuse_probabilities
 
-__all__ = [
-    "DEFAULT_WEIGHT_GRID",
-    "LOG_FLOOR",
-    "EnsembleMethod",
-    "ENSEMBLE_METHODS",
-    "ensemble_method",
-    "ensemble_methods",
-    "get_ensemble_method",
-    "FusionMethod",
-    "FUSION_METHODS",
-    "fusion_method",
-    "fusion_methods",
-    "get_fusion_method",
-    "parse_weights",
-    "mean_ensemble",
-    "logreg_features",
-    "LogReg",
-    "fit_logreg",
-    "predict_logreg",
-    "parent_index",
-    "fuse_probabilities",
-    "oracle_gating",
-    "check_weight",
-    "parse_weight_grid",
-    "select_coarse_weight",
-    "join_scores",
-    "join_all",
-    "merge_meta",
-    "refuse_same_files",
-    "refuse_shared_ids",
-    "refuse_overwriting_inputs",
-]
+#: the public names of the modules: the machinery, the joins and each method
+__all__ = [*core.__all__, *joins.__all__, *mean.__all__, *logreg.__all__, *two_stage.__all__]
