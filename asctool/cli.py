@@ -86,12 +86,6 @@ def _batch_augment_help() -> str:
             + ",".join(augment_names()) + ".")
 
 
-def _model_help() -> str:
-    from .models import available
-
-    return "Model name: " + ", ".join(available()) + " (asctool models describes them)."
-
-
 def _ensemble_methods() -> list[str]:
     from .fusion import ensemble_methods
 
@@ -251,7 +245,8 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 
 @cli.command()
 @click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
-@click.option("--model", "model_name", required=True, cls=_RegistryHelpOption, help_text=_model_help)
+@click.option("--model", "model_name", required=True,
+              help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
 @click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")

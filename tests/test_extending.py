@@ -80,7 +80,10 @@ def test_the_page_has_one_example_per_kind():
 
 def test_a_model(registries, tmp_path):
     _load("asctool/models/tinynet.py", tmp_path)
-    assert "tinynet" in CliRunner().invoke(cli, ["train", "--help"]).output
+    # the registry now knows it: an unknown name is refused with a list that names it
+    refused = CliRunner().invoke(cli, ["train", "--train", str(tmp_path / "x.h5"), "--model", "tinynett",
+                                       "--out-dir", str(tmp_path / "no")])
+    assert refused.exit_code == 1 and "tinynet" in refused.output and not (tmp_path / "no").exists()
     data = make_features(tmp_path / "train.h5", 16)
     # no --epochs: the entry's training_defaults give the demo profile 1 epoch
     result = _invoke(["train", "--train", data, "--model", "tinynet", "--out-dir", tmp_path / "run",
