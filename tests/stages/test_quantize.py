@@ -151,3 +151,17 @@ def test_conversion_failure_is_one_line(trained_run, tmp_path, monkeypatch):
     message = str(info.value)
     assert "\n" not in message and "cannot be quantised" in message and "tf.Foo" in message
     assert not out.exists()
+
+
+def test_text_model_and_impossible_outputs_are_one_line(tmp_path, one_line_error, tree):
+    """(issue 9, items 16, 17) a text file named model.keras is not a Keras archive; an --out below a
+    file is refused before the model is even read."""
+    fake = tmp_path / "run" / "model.keras"
+    fake.parent.mkdir()
+    fake.write_text("not a model\n")
+    before = tree(tmp_path)
+    one_line_error(CliRunner().invoke(cli, ["quantize", "--model", str(fake), "--out", str(tmp_path / "m.tflite")]),
+                   f"{fake}: not a Keras archive")
+    one_line_error(CliRunner().invoke(cli, ["quantize", "--model", str(fake), "--out",
+                                            str(fake / "m.tflite")]), f"{fake} is not a folder")
+    assert tree(tmp_path) == before
