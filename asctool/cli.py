@@ -424,7 +424,7 @@ def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, pu
 @cli.command("check-size")
 @click.argument("size_paths", nargs=-1, required=True, type=INPUT_FILE, metavar="SIZE.json...")
 @click.option("--budget-kb", required=True, type=click.FloatRange(min=0.0, min_open=True), help="Budget of the models together, in KB of 1024 bytes.")
-@click.option("--rule", type=click.Choice(["dcase", "file"]), default="dcase", help="dcase: parameters x the bits of the mode (the DCASE 2020 rule); file: the .tflite bytes.")
+@click.option("--size-rule", "rule", type=click.Choice(["dcase", "file"]), default="dcase", help="dcase: parameters x the bits of the mode (the DCASE 2020 rule); file: the .tflite bytes (the same option as asctool results).")
 def check_size(size_paths, budget_kb, rule) -> None:
     """Check that quantised models fit a size budget together (exit 1 when over)."""
     from .reporting import format_size_budget

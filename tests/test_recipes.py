@@ -197,6 +197,12 @@ def test_recipe_help_and_bad_options(recipe, tmp_path):
     assert bad.returncode == 2 and "unknown option" in bad.stderr
     wrong = subprocess.run(["bash", str(RECIPES / recipe), "--nj", "zero"], capture_output=True, text=True, cwd=tmp_path)
     assert wrong.returncode == 2 and "--nj must be an integer" in wrong.stderr
+    # a model name that could not name a run folder: a usage error, not bash's own message
+    models = "--fine-models" if recipe == "dcase2020_1a.sh" else "--models"
+    for name in ("res-net", "../x"):
+        named = subprocess.run(["bash", str(RECIPES / recipe), models, name], capture_output=True, text=True,
+                               cwd=tmp_path)
+        assert named.returncode == 2 and f"'{name}' is not a model name" in named.stderr, named.stderr
     assert not (tmp_path / "exp").exists()
 
 
@@ -332,7 +338,7 @@ def test_recipe_1b_commands_and_the_valid_fraction_alias(tmp_path):
     ]
     assert ("train --train w/data/feats/train_sub.h5 --valid w/data/feats/valid.h5 --model mobnet --labels coarse "
             "--out-dir w/exp/mobnet --profile demo --seed 0 --crop 128 --batch-size 8") in calls
-    assert "check-size --budget-kb 500 --rule dcase w/exp/mobnet/size.json w/exp/small_fcnn/size.json" in calls
+    assert "check-size --budget-kb 500 --size-rule dcase w/exp/mobnet/size.json w/exp/small_fcnn/size.json" in calls
     assert ("ensemble w/exp/mobnet/scores_evaluate_tflite.h5 w/exp/small_fcnn/scores_evaluate_tflite.h5 --method logreg "
             "--fit w/exp/mobnet/scores_valid_tflite.h5 --fit w/exp/small_fcnn/scores_valid_tflite.h5 --labels coarse "
             "--out w/exp/ensemble_logreg/scores_evaluate.h5") in calls

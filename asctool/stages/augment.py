@@ -49,7 +49,7 @@ from ..augment.registry import ClipContext, Plan
 from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devices, read_exclusions, resolve_rows
 from ..console import progress
 from ..errors import AsctoolError, ConfigError, ManifestError
-from ..io import check_name, claim_outputs
+from ..io import atomic_path, check_name, claim_outputs
 from ..manifest import Clip, parse_stem, read_manifest, write_manifest
 from ..parallel import WorkerPool
 
@@ -251,7 +251,8 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in leftovers:
         path.unlink(missing_ok=True)
-    (out_dir / MARKER).write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    with atomic_path(out_dir / MARKER) as tmp:
+        tmp.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     for suffix, writer in plan.artifacts.items():
         writer(artifact_paths[suffix])
     todo = [t for t in tasks if force or not Path(t[6]).exists()]

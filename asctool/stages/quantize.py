@@ -140,7 +140,8 @@ def run(
             described = json.loads(size_path.read_text()).get("file")
         except (ValueError, AttributeError):
             described = None
-        if described not in (None, out.name):
+        # one size.json per folder: it may describe another .tflite only if that file is gone
+        if described not in (None, out.name) and (out.parent / str(described)).exists():
             raise MismatchError(
                 f"{size_path}: already describes {described}; write {out.name} into its own folder"
             )

@@ -309,6 +309,8 @@ for g in "${group_list[@]}"; do
   case "$g_label" in scene|coarse) ;; *) die_usage "--$(gkey "$g" labels | tr _ -) must be scene or coarse, not '$g_label'" ;; esac
   read -ra model_list <<<"$(gval "$g" models)"
   for model in "${model_list[@]}"; do
+    [[ $model =~ ^[a-z][a-z0-9_]*$ ]] \
+      || die_usage "--$(gkey "$g" models | tr _ -): '$model' is not a model name (lower-case letters, digits, _; asctool models lists them)"
     run_names+=("${g:+${g}_}$model")
     run_model+=("$model")
     run_label+=("$g_label")
@@ -477,7 +479,7 @@ stage_quantize() {  # every model, then the size budget of all of them together
     fi
   done
   if run_stage "$n" "size of the quantised models together (rule $size_rule, budget $max_kb KB)"; then
-    asctool check-size --budget-kb "$max_kb" --rule "$size_rule" "${size_files[@]}"
+    asctool check-size --budget-kb "$max_kb" --size-rule "$size_rule" "${size_files[@]}"
   fi
 }
 
