@@ -180,12 +180,6 @@ def _batch_augment_help() -> str:
             + ",".join(augment_names()) + ".")
 
 
-def _model_help() -> str:
-    from .models import available
-
-    return "Model name: " + ", ".join(available()) + " (asctool models describes them)."
-
-
 def _ensemble_methods() -> list[str]:
     from .fusion import ensemble_methods
 
@@ -260,7 +254,7 @@ def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, fo
 @click.option("--sr", default=44100, type=click.IntRange(min=8000), help="Sample rate in Hz.")
 @click.option("--channels", default=1, type=click.IntRange(1, 2), help="1 (mono, like task 1a) or 2 (stereo, like task 1b: use with --sr 48000).")
 @click.option("--devices", default="a,b,c,s1,s2,s3,s4,s5,s6", help="Comma-separated devices to write (s1-s6 need a).")
-@click.option("--seed", default=0, help="Random seed; the same seed gives byte-identical files.")
+@click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same seed gives byte-identical files.")
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes (the files do not depend on it).")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder.")
 def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channels: int, devices: str, seed: int,
@@ -285,9 +279,10 @@ def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channel
 @click.option("--format", "audio_format", type=click.Choice(["flac", "wav"]), default="flac", help="Audio file format.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a method parameter (e.g. n_steps_max=2).")
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
-@click.option("--seed", default=0, help="Random seed; per-clip seeds derive from it and the clip id.")
+@click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; per-clip seeds derive from it and the clip id.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out-manifest and rewrite every clip in --out-dir.")
 def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path, rir_dir, simulate_rooms,
-            exclude_locations, devices, per_device, audio_format, params, nj, seed) -> None:
+            exclude_locations, devices, per_device, audio_format, params, nj, seed, force) -> None:
     """Write one augmented copy of the clips of a manifest (METHOD as in docs/reference.md 5).
 
     Prints a JSON summary; see docs/augment.md for each method's parameters.
@@ -297,7 +292,7 @@ def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path,
     _echo_summary(run(
         method, manifest_path, out_dir=out_dir, out_manifest=out_manifest, rir_dir=rir_dir,
         simulate_rooms=simulate_rooms, exclude_locations=exclude_locations, devices=devices,
-        per_device=per_device, audio_format=audio_format, params=params, nj=nj, seed=seed,
+        per_device=per_device, audio_format=audio_format, params=params, nj=nj, seed=seed, force=force,
     ))
 
 
@@ -345,7 +340,8 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 
 @cli.command()
 @click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
-@click.option("--model", "model_name", required=True, cls=_RegistryHelpOption, help_text=_model_help)
+@click.option("--model", "model_name", required=True,
+              help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
 @click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")
@@ -360,7 +356,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 @click.option("--snapshots", type=click.IntRange(min=0), default=0, help="Average the weights of the last K cycle-end snapshots into model.keras.")
 @click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", help="tf.distribute strategy.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out-dir.")
-@click.option("--seed", default=0, help="Random seed.")
+@click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed.")
 @click.option("--force", is_flag=True, help="Start over in an existing run folder.")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
@@ -374,11 +370,12 @@ def train(**kwargs) -> None:
 @click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
-def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool) -> None:
     """Score every clip of a features file with a trained model."""
     from .stages.predict import run
 
-    _echo_summary(run(model_path, features_path, out, batch_size=batch_size))
+    _echo_summary(run(model_path, features_path, out, batch_size=batch_size, force=force))
 
 
 @cli.command()
@@ -388,11 +385,13 @@ def predict(model_path: Path, features_path: Path, out: Path, batch_size: int) -
 @click.option("--weights", default=None, help="Comma-separated member weights (weighted methods: mean).")
 @click.option("--fit", "fit_paths", multiple=True, type=INPUT_FILE, help="Validation scores of each member, same order (fitted methods: logreg).")
 @click.option("--labels", default=None, help="Map reference scenes to the class list: coarse or a TSV scene<TAB>label.")
-def ensemble(members, out, method, weights, fit_paths, labels) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def ensemble(members, out, method, weights, fit_paths, labels, force) -> None:
     """Combine the scores of several models of one stage (joined by clip id)."""
     from .stages.ensemble import run
 
-    _echo_summary(run(list(members), out, method=method, weights=weights, fit_paths=list(fit_paths), labels=labels))
+    _echo_summary(run(list(members), out, method=method, weights=weights, fit_paths=list(fit_paths), labels=labels,
+                      force=force))
 
 
 @cli.command()
@@ -406,12 +405,13 @@ def ensemble(members, out, method, weights, fit_paths, labels) -> None:
 @click.option("--weight-grid", default="0,0.25,0.5,0.75,1,1.5,2,3", help="Comma-separated weights tried by --choose-weight-on.")
 @click.option("--method", type=_RegistryChoice(_fusion_methods), default="two-stage", help="Fusion method (two-stage: the score product, or another registered fusion method).")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
-def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, method, out) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, method, out, force) -> None:
     """Two-stage fusion: p(fine) proportional to p_fine * p_coarse(parent)^w, joined by clip id."""
     from .stages.fuse import run
 
     _echo_summary(run(fine, coarse, out, method=method, hierarchy=hierarchy, coarse_weight=coarse_weight,
-                      choose_weight_on=choose_weight_on or None, weight_grid=weight_grid))
+                      choose_weight_on=choose_weight_on or None, weight_grid=weight_grid, force=force))
 
 
 @cli.command()
@@ -435,12 +435,14 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--groups", type=INPUT_FILE, default=None, help="YAML of device groups (default: DCASE 2020 groups).")
 @click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label.")
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
-def score(scores_path, json_path, submission, groups, labels, plot) -> None:
+@click.option("--force", is_flag=True, help="Overwrite existing --json, --submission and --plot files.")
+def score(scores_path, json_path, submission, groups, labels, plot, force) -> None:
     """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
     from .scoring import format_report
     from .stages.score import run
 
-    report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot)
+    report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot,
+                 force=force)
     click.echo(format_report(report))
 
 
@@ -450,12 +452,13 @@ def score(scores_path, json_path, submission, groups, labels, plot) -> None:
 @click.option("--ids", required=True, help="Comma-separated clip ids.")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the PNGs.")
 @click.option("--min-freq-bins", default=8, type=click.IntRange(min=1), help="Warn about models whose features_out map has fewer frequency bins (error if all have).")
-def cam(model_paths, features_path, ids, out_dir, min_freq_bins) -> None:
+@click.option("--force", is_flag=True, help="Overwrite existing PNGs.")
+def cam(model_paths, features_path, ids, out_dir, min_freq_bins, force) -> None:
     """Class activation maps of chosen clips, one PNG per clip."""
     from .stages.cam import run
 
     _echo_summary(run(list(model_paths), features_path, [i for i in ids.split(",") if i], out_dir,
-                      min_freq_bins=min_freq_bins))
+                      min_freq_bins=min_freq_bins, force=force))
 
 
 @cli.command()
@@ -483,7 +486,7 @@ def models(classes: int, input_shape: str) -> None:
 @click.option("--out-valid", required=True, type=OUT_FILE, help="Manifest of the validation clips (held-out locations).")
 @click.option("--valid-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1, help="Fraction of each class's recording locations held out.")
 @click.option("--labels", default="scene", help="Classes the split is made by, as in asctool train: scene, coarse or a TSV scene<TAB>label.")
-@click.option("--seed", default=0, help="Random seed; the same draw as asctool train --valid-split with this seed.")
+@click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same draw as asctool train --valid-split with this seed.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force) -> None:
     """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
@@ -502,19 +505,20 @@ def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force)
 @click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
 @click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
 @click.option("--published", type=click.Choice(["1a", "1b", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task.")
-def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing --out.")
+def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, force) -> None:
     """Write a recipe's results table from asctool score --json reports (one row each, in order)."""
     from .stages.results import run
 
     _echo_summary(run(list(reports), out, title=title, fusion_summary=fusion_summary, sizes=list(sizes),
                       published=None if published == "none" else published, budget_kb=budget_kb,
-                      size_rule=size_rule))
+                      size_rule=size_rule, force=force))
 
 
 @cli.command("check-size")
 @click.argument("size_paths", nargs=-1, required=True, type=INPUT_FILE, metavar="SIZE.json...")
 @click.option("--budget-kb", required=True, type=click.FloatRange(min=0.0, min_open=True), help="Budget of the models together, in KB of 1024 bytes.")
-@click.option("--rule", type=click.Choice(["dcase", "file"]), default="dcase", help="dcase: parameters x the bits of the mode (the DCASE 2020 rule); file: the .tflite bytes.")
+@click.option("--size-rule", "rule", type=click.Choice(["dcase", "file"]), default="dcase", help="dcase: parameters x the bits of the mode (the DCASE 2020 rule); file: the .tflite bytes (the same option as asctool results).")
 def check_size(size_paths, budget_kb, rule) -> None:
     """Check that quantised models fit a size budget together (exit 1 when over)."""
     from .reporting import format_size_budget

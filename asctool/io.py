@@ -1,5 +1,6 @@
-"""File-system helpers every layer shares: atomic writes with safe temporary names, text
-reading, and exclusive locks on outputs.
+"""File-system helpers every layer shares: atomic writes with safe temporary names, text reading,
+the checks of names that become part of a file name, the claim of a stage's outputs, and
+exclusive locks on outputs.
 
 This module imports nothing heavy (no h5py, no NumPy), so light modules such
 as :mod:`asctool.audio` and :mod:`asctool.manifest` can use it directly.
@@ -12,13 +13,16 @@ import os
 import re
 import tempfile
 import threading
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import AsctoolError
 
-__all__ = ["atomic_path", "read_text", "lock_outputs", "lock_path_for", "locked_outputs", "Interrupted",
-           "interrupt", "interrupts_deferred", "write_error"]
+__all__ = ["atomic_path", "read_text", "check_name", "Claim", "claim_outputs", "lock_outputs",
+           "lock_path_for", "locked_outputs", "Interrupted", "interrupt", "interrupts_deferred",
+           "write_error"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,185 @@ def read_text(path: str | os.PathLike, *, error: type[AsctoolError] = AsctoolErr
 
 
 # --------------------------------------------------------------------------
+# names that become part of a file name
+# --------------------------------------------------------------------------
+def _name_problem(text: str) -> str | None:
+    if not text:
+        return "is empty"
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return "contains a control character"
+    if os.path.isabs(text) or text.startswith(("/", "\\")):
+        return "is an absolute path"
+    if "/" in text or "\\" in text:
+        return "contains a path separator"
+    if ".." in text or set(text) == {"."}:
+        return "contains '..'" if ".." in text else "is '.'"
+    if text.startswith("-"):
+        return "starts with '-'"
+    return None
+
+
+def check_name(value: str, *, what: str = "name", where: str | os.PathLike | None = None,
+               error: type[AsctoolError] = AsctoolError) -> str:
+    """``value`` if it can safely become part of a file name, else a one-line ``error``.
+
+    Clip ids become audio and PNG file names, device names and setup names
+    parts of file names: a value that could leave the output folder, hide as
+    an option or garble a terminal line is refused wherever it is read.
+
+    Parameters
+    ----------
+    value : str
+    what : str
+        What the value is, for the message (``"clip id"``, ``"--setup"``).
+    where : str or path, optional
+        Where it was read, for the message (``MANIFEST:LINE``, ``--ids``, a file).
+    error : AsctoolError subclass
+        The exception raised.
+
+    Returns
+    -------
+    str
+        ``value``, unchanged.
+
+    Raises
+    ------
+    error
+        ``WHERE: WHAT 'VALUE' <problem>`` when the value is empty, contains a
+        path separator (``/`` or ``\\``), ``..`` or a control character, is
+        ``.``, an absolute path or starts with ``-``.
+    """
+    text = str(value)
+    problem = _name_problem(text)
+    if problem is not None:
+        prefix = f"{where}: " if where is not None else ""
+        raise error(f"{prefix}{what} {text!r} {problem}; it becomes part of a file name, "
+                    "so it may not contain /, \\, '..' or control characters nor start with '-'")
+    return value
+
+
+# --------------------------------------------------------------------------
+# the claim of a stage's outputs
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    """The outputs a stage claimed with :func:`claim_outputs` (every one checked).
+
+    A ``with`` block holds the claim for its duration; :meth:`release` ends it
+    (today the claim holds nothing to release: it is the place where locks on
+    the outputs belong).
+    """
+
+    files: tuple[Path, ...]
+    folders: tuple[Path, ...]
+
+    def release(self) -> None:
+        """End the claim (nothing to release yet)."""
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b) or a.resolve() == b.resolve()
+
+
+def _check_creatable(path: Path, folder: Path, error: type[AsctoolError]) -> None:
+    """``folder`` (where ``path`` goes) exists as a writable folder or can be created."""
+    ancestor = Path(os.path.abspath(folder))
+    while not os.path.lexists(ancestor) and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        what = "a broken link" if ancestor.is_symlink() and not ancestor.exists() else "not a folder"
+        raise error(f"{path}: cannot be written: {_shown(ancestor, folder)} is {what}")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise error(f"{path}: cannot be written: no permission to write in {_shown(ancestor, folder)}")
+
+
+def _shown(ancestor: Path, folder: Path) -> str:
+    """``ancestor`` as the user spelled it (a prefix of ``folder``) where possible."""
+    for candidate in (folder, *folder.parents):
+        if os.path.abspath(candidate) == str(ancestor):
+            return str(candidate) if str(candidate) not in ("", ".") else "the current folder"
+    return str(ancestor)
+
+
+def claim_outputs(files: Iterable[str | os.PathLike | None] = (), *, force: bool = False,
+                  folders: Iterable[str | os.PathLike | None] = (),
+                  rewritable: Iterable[str | os.PathLike | None] = (),
+                  inputs: Iterable[str | os.PathLike | None] = (),
+                  error: type[AsctoolError] = AsctoolError) -> Claim:
+    """Check every output of a stage before any is written: the prologue of every stage.
+
+    Call it once, after the options are checked and before anything is
+    written (no folder created, no file touched): it either accepts all the
+    outputs or raises one line naming the first bad one. ``None`` entries are
+    skipped (outputs a user did not ask for).
+
+    Parameters
+    ----------
+    files : paths
+        Output files. Each must not be a folder, must not exist unless
+        ``force``, and its folder must exist as a writable folder or be
+        creatable (no file in the way, e.g. ``--out some.tsv/x.h5``; permission
+        to write in the nearest existing folder).
+    force : bool
+        Whether existing ``files`` may be overwritten (``--force``).
+    folders : paths
+        Output folders: each must not be a file and must exist writable or be
+        creatable. What they may already hold is the stage's rule.
+    rewritable : paths
+        Output files that may exist without ``force`` (what a resumed run
+        rewrites, or a side file with its own rule, such as ``size.json``):
+        checked like ``files`` otherwise.
+    inputs : paths
+        The stage's input files: no output may be one of them.
+    error : AsctoolError subclass
+        The exception raised.
+
+    Returns
+    -------
+    Claim
+        The checked outputs (a context manager; see :class:`Claim`).
+
+    Raises
+    ------
+    error
+        ``PATH: is a folder``, ``PATH: already exists (use --force to
+        overwrite)``, ``PATH: cannot be written: ... is not a folder``, ``PATH:
+        cannot be written: no permission to write in FOLDER``, ``PATH: is also
+        an input``, ``PATH: given twice as an output``.
+    """
+    claimed_folders: list[Path] = []
+    for folder in (Path(p) for p in folders if p is not None):
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise error(f"{folder}: exists and is not a folder")
+        _check_creatable(folder, folder, error)
+        claimed_folders.append(folder)
+    checked_inputs = [Path(p) for p in inputs if p is not None]
+    claimed: list[Path] = []
+    for path, may_exist in [*((Path(p), force) for p in files if p is not None),
+                            *((Path(p), True) for p in rewritable if p is not None)]:
+        if any(_same_file(path, other) for other in claimed):
+            raise error(f"{path}: given twice as an output")
+        if path.is_dir():
+            raise error(f"{path}: is a folder (an output file is expected here)")
+        if any(_same_file(path, source) for source in checked_inputs):
+            raise error(f"{path}: is also an input of this command; write the output to another file")
+        if os.path.lexists(path) and not may_exist:
+            raise error(f"{path}: already exists (use --force to overwrite)")
+        _check_creatable(path, path.parent, error)
+        claimed.append(path)
+    return Claim(tuple(claimed), tuple(claimed_folders))
+
+
+# --------------------------------------------------------------------------
 # exclusive locks on outputs (one writer per output file or run folder)
 # --------------------------------------------------------------------------
 #: Held locks of this process: lock file -> [pid, fd, count]. Re-entrant, so a
@@ -139,16 +322,18 @@ class _OutputLocks:
             import fcntl
         except ImportError:  # not POSIX: no locks
             return
-        self._make_parents(lock.parent, output)
         for _ in range(_LOCK_RETRIES):
             try:
+                self._make_parents(lock.parent)
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
                              0o666)
             except FileNotFoundError:  # the folder was removed meanwhile (a releasing holder)
-                self._make_parents(lock.parent, output)
                 continue
             except OSError as exc:
-                raise AsctoolError(f"{output}: cannot create its lock file {lock} ({exc.strerror})") from None
+                # the output cannot be written there either: the stage's own checks
+                # (claim_outputs) or its write say so, with the words for the case
+                log.debug("%s: no lock (%s: %s)", output, lock, exc.strerror)
+                return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -181,11 +366,11 @@ class _OutputLocks:
             return
         raise AsctoolError(f"{output}: could not take its lock {lock} (it keeps being replaced)")
 
-    def _make_parents(self, folder: Path, output: Path) -> None:
+    def _make_parents(self, folder: Path) -> None:
         """Create the missing folders above the lock file (removed again at release if still empty)."""
         missing = []
         for parent in (folder, *folder.parents):
-            if parent.exists():
+            if os.path.lexists(parent):
                 break
             missing.append(parent)
         for parent in reversed(missing):
@@ -193,8 +378,6 @@ class _OutputLocks:
                 parent.mkdir()
             except FileExistsError:
                 continue
-            except OSError as exc:
-                raise AsctoolError(f"{output}: cannot create the folder {parent} ({exc.strerror})") from None
             self._created.append(parent)
 
     @staticmethod
@@ -332,6 +515,9 @@ def lock_outputs(paths: Iterable[str | os.PathLike | None]) -> _OutputLocks:
       (:func:`atomic_path`'s ``<stem>.tmp-<8 characters><suffix>``) are deleted.
     - **Missing folders** above the lock file are created, and removed again on
       release if still empty (a stage that fails its checks leaves nothing).
+      Where the lock file cannot be created (no folder can be made there, no
+      permission), the output is not locked: it cannot be written either, and
+      the stage's checks (:func:`claim_outputs`) say why in their words.
     - **Re-entrant within a process** (a stage and a helper may both lock the
       same output); forked workers share the descriptor, so release unlocks
       explicitly. Where the file system has no flock, a warning is logged and
@@ -348,8 +534,7 @@ def lock_outputs(paths: Iterable[str | os.PathLike | None]) -> _OutputLocks:
     Raises
     ------
     AsctoolError
-        Another process holds one of the locks, or a lock file cannot be
-        created; no lock is held then.
+        Another process holds one of the locks; no lock is held then.
     """
     return _OutputLocks(paths)
 

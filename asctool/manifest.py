@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from .io import atomic_path, read_text
+from .io import atomic_path, check_name, read_text
 from .errors import ManifestError
 from .labels import COARSE_CLASSES, SCENES, packaged_hierarchy
 
@@ -36,6 +36,7 @@ __all__ = [
     "segment_of",
     "device_of",
     "read_csv_rows",
+    "CsvRecord",
     "SPLITS",
     "KNOWN_SPLIT_SIZES",
     "SYNTH_MARKER",
@@ -126,35 +127,65 @@ def device_of(stem: str) -> str:
     return parse_stem(stem)["device"]
 
 
+class CsvRecord(dict):
+    """One row of :func:`read_csv_rows`: column -> value, and ``lineno``, its line in the file."""
+
+    lineno: int = 0
+
+
 def read_csv_rows(path: str | os.PathLike, *, required: Sequence[str] = ()) -> tuple[list[str], list[dict[str, str]]]:
     """Read a tab-separated file with a header; tolerant of CRLF, BOM and no final newline.
 
+    Fields are not quoted (one line is one row, as in the TAU files): a double
+    quote in a field is an error naming the file and line. Each record is a
+    :class:`CsvRecord` (a dict) that knows its line number (``lineno``).
+
     Raises :class:`ManifestError` naming the file when it is missing, empty
-    or lacks a ``required`` column.
+    or lacks a ``required`` column, and the file and line of a row with too
+    many fields or a quote.
     """
     path = Path(path)
     text = read_text(path, error=ManifestError, encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
-    rows = [[cell.strip() for cell in row] for row in reader if row and any(c.strip() for c in row)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    rows: list[tuple[int, list[str]]] = []
+    for row in reader:
+        if row and any(c.strip() for c in row):
+            rows.append((reader.line_num, [cell.strip() for cell in row]))
     if not rows:
         raise ManifestError(f"{path}: empty file (no header)")
-    header, body = rows[0], rows[1:]
+    (_, header), body = rows[0], rows[1:]
     missing = [c for c in required if c not in header]
     if missing:
         raise ManifestError(
             f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}"
         )
     records = []
-    for lineno, row in enumerate(body, start=2):
+    for lineno, row in body:
         if len(row) > len(header):
             raise ManifestError(f"{path}: line {lineno} has {len(row)} fields, header has {len(header)}")
         row = row + [""] * (len(header) - len(row))
-        records.append(dict(zip(header, row)))
+        quoted = next((i for i, cell in enumerate(row) if '"' in cell), None)
+        if quoted is not None:
+            raise ManifestError(
+                f"{path}:{lineno}: stray quote in column {header[quoted]!r} ({row[quoted]!r}); "
+                "fields are tab-separated and never quoted"
+            )
+        record = CsvRecord(zip(header, row))
+        record.lineno = lineno
+        records.append(record)
     return header, records
 
 
 def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False) -> Manifest:
-    """Read a manifest TSV; check columns, unique ids and non-emptiness."""
+    """Read a manifest TSV; check columns, ids (unique, usable as file names), paths and non-emptiness.
+
+    Raises
+    ------
+    ManifestError
+        Naming the file, and ``MANIFEST:LINE`` for a bad row: an empty ``path``,
+        an id that is empty, repeated or not usable in a file name (see
+        :func:`asctool.io.check_name`), a stray quote.
+    """
     path = Path(path)
     header, records = read_csv_rows(path, required=("id", "path"))
     known = {f.name for f in fields(Clip)}
@@ -167,12 +198,16 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False) -> Mani
         raise ManifestError(f"{path}: manifest lists no clips")
     clips = [Clip(**rec) for rec in records]
     seen: set[str] = set()
-    for lineno, clip in enumerate(clips, start=2):
+    for rec, clip in zip(records, clips):
+        lineno = getattr(rec, "lineno", 0)
         if not clip.id:
             raise ManifestError(f"{path}: line {lineno} has an empty id")
+        check_name(clip.id, what="clip id", where=f"{path}:{lineno}", error=ManifestError)
         if clip.id in seen:
             raise ManifestError(f"{path}: duplicate id {clip.id!r} (line {lineno})")
         seen.add(clip.id)
+        if not clip.path:
+            raise ManifestError(f"{path}:{lineno}: clip {clip.id!r} has an empty path")
     return Manifest(clips, path.resolve().parent, path)
 
 
@@ -185,6 +220,7 @@ def write_manifest(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
         columns += list(AUG_COLUMNS)
     seen: set[str] = set()
     for clip in clips:
+        check_name(clip.id, what="clip id", where=path, error=ManifestError)
         if clip.id in seen:
             raise ManifestError(f"{path}: duplicate id {clip.id!r}")
         seen.add(clip.id)
@@ -283,11 +319,13 @@ def _read_split(path: Path, columns: Sequence[str]) -> list[_Row]:
         )
     rows: list[_Row] = []
     seen: dict[str, int] = {}
-    for lineno, rec in enumerate(records, start=2):
+    for rec in records:
+        lineno = rec.lineno
         filename = rec["filename"].replace("\\", "/")
         if not filename:
             raise ManifestError(f"{path}: line {lineno} has an empty filename")
-        stem = PurePosixPath(filename).stem
+        stem = check_name(PurePosixPath(filename).stem, what="clip id (file name)", where=f"{path}:{lineno}",
+                          error=ManifestError)
         if stem in seen:
             raise ManifestError(
                 f"{path}: duplicate clip {stem!r} on lines {seen[stem]} and {lineno}"
@@ -545,9 +583,11 @@ def _read_split_meta(path: Path) -> dict[str, _MetaRow]:
         )
     rows: dict[str, _MetaRow] = {}
     stems: dict[str, int] = {}
-    for lineno, rec in enumerate(records, start=2):
+    for rec in records:
+        lineno = rec.lineno
         filename = rec["filename"].replace("\\", "/")
-        stem = PurePosixPath(filename).stem
+        stem = check_name(PurePosixPath(filename).stem, what="clip id (file name)", where=f"{path}:{lineno}",
+                          error=ManifestError)
         if stem in stems:
             raise ManifestError(f"{path}: duplicate clip {stem!r} on lines {stems[stem]} and {lineno}")
         stems[stem] = lineno

@@ -121,8 +121,10 @@ def _keras_metadata(path: Path) -> bytes | None:
             if _KERAS_ENTRY not in archive.namelist():
                 return None
             return archive.read(_KERAS_ENTRY)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ArtifactError(f"{path}: not a Keras archive ({exc})") from None
+    except zipfile.BadZipFile:
+        raise ArtifactError(f"{path}: not a Keras archive (a .keras model is a zip file; this one is not)") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc})") from None
 
 
 def read_model_metadata(model_path: str | os.PathLike, *, required: bool = True) -> dict[str, Any] | None:

@@ -150,7 +150,7 @@ def bench_fit(path: Path, *, model: str, width: float, batch_size: int, repeats:
 
 def _child_train(path: str, out_dir: str, model: str, width: float, batch_size: int) -> None:
     """Subprocess body of (c): train one epoch, print the peak RSS in KiB."""
-    from asctool.training import train
+    from asctool.stages.train import run as train
 
     train([path], model, out_dir, epochs=1, batch_size=batch_size, width=width, profile="demo", force=True)
     print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -74,3 +74,54 @@ def test_manifest_round_trip_and_checks(tmp_path):
     with pytest.raises(ManifestError, match="lists no clips"):
         read_manifest(tmp_path / "none.tsv")
     assert len(read_manifest(tmp_path / "none.tsv", allow_empty=True)) == 0
+
+
+# --------------------------------------------------------------------------
+# bad rows name the manifest and its line (issue 9, items 1 and 17)
+# --------------------------------------------------------------------------
+HEADER = "id\tpath\tscene\n"
+
+
+def _bad_manifest(tmp_path, row: str):
+    """A manifest whose bad row is on line 4 (a blank line before it counts too)."""
+    path = tmp_path / "m.tsv"
+    path.write_text(HEADER + "ok-1\ta.wav\tpark\n\n" + row + "\nok-2\tb.wav\tbus\n")
+    return path
+
+
+@pytest.mark.parametrize("row, message", [
+    ('c1\t"audio/c1.wav\tpark', r"m\.tsv:4: stray quote in column 'path' \('\"audio/c1\.wav'\)"),  # the issue's
+    ('c1\taudio/c1.wav\tpark"', r"m\.tsv:4: stray quote in column 'scene'"),
+    ("c1\t\tpark", r"m\.tsv:4: clip 'c1' has an empty path"),                                      # the issue's
+    ("c1", r"m\.tsv:4: clip 'c1' has an empty path"),
+    ("../../ESCAPED\tx.wav\tpark", r"m\.tsv:4: clip id '\.\./\.\./ESCAPED' contains a path separator"),  # the issue's
+    ("/tmp/ESCAPED\tx.wav\tpark", r"m\.tsv:4: clip id '/tmp/ESCAPED' is an absolute path"),
+    ("c1\x1b[2J\tx.wav\tpark", r"m\.tsv:4: clip id 'c1\\x1b\[2J' contains a control character"),
+    ("-c1\tx.wav\tpark", r"m\.tsv:4: clip id '-c1' starts with '-'"),
+])
+def test_bad_rows_name_the_manifest_and_line(tmp_path, row, message):
+    path = _bad_manifest(tmp_path, row)
+    with pytest.raises(ManifestError, match=message) as caught:
+        read_manifest(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_a_stray_quote_does_not_swallow_the_next_rows(tmp_path):
+    """Fields are never quoted: a quote is refused on its own line, not joined with the lines after it."""
+    path = tmp_path / "q.tsv"
+    path.write_text('filename\tscene_label\na.wav\tpark\n"b.wav\tbus\nc.wav\tbus\n')
+    with pytest.raises(ManifestError, match=r"q\.tsv:3: stray quote in column 'filename'"):
+        read_csv_rows(path)
+
+
+def test_records_know_their_line(tmp_path):
+    path = tmp_path / "x.tsv"
+    path.write_text("filename\n\na.wav\n\n\nb.wav\n")
+    _, rows = read_csv_rows(path)
+    assert rows == [{"filename": "a.wav"}, {"filename": "b.wav"}] and [r.lineno for r in rows] == [3, 6]
+
+
+def test_write_manifest_refuses_ids_unfit_for_file_names(tmp_path):
+    with pytest.raises(ManifestError, match=r"out\.tsv: clip id '\.\./x' contains a path separator"):
+        write_manifest(tmp_path / "out.tsv", [Clip("../x", "x.wav")])
+    assert not (tmp_path / "out.tsv").exists()

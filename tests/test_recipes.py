@@ -197,6 +197,12 @@ def test_recipe_help_and_bad_options(recipe, tmp_path):
     assert bad.returncode == 2 and "unknown option" in bad.stderr
     wrong = subprocess.run(["bash", str(RECIPES / recipe), "--nj", "zero"], capture_output=True, text=True, cwd=tmp_path)
     assert wrong.returncode == 2 and "--nj must be an integer" in wrong.stderr
+    # a model name that could not name a run folder: a usage error, not bash's own message
+    models = "--fine-models" if recipe == "dcase2020_1a.sh" else "--models"
+    for name in ("res-net", "../x"):
+        named = subprocess.run(["bash", str(RECIPES / recipe), models, name], capture_output=True, text=True,
+                               cwd=tmp_path)
+        assert named.returncode == 2 and f"'{name}' is not a model name" in named.stderr, named.stderr
     assert not (tmp_path / "exp").exists()
 
 
@@ -249,18 +255,21 @@ def _fake_run(tmp_path: Path, recipe: Path, *args: str) -> tuple[subprocess.Comp
 
 
 # The command lines of `dcase2020_1a.sh --work-dir w --nj 2` before the template (main at c737763),
-# sorted (the featurize shards run in parallel); results_table.py became `asctool results`.
+# sorted (the featurize shards run in parallel); results_table.py became `asctool results`. Since
+# every stage refuses existing outputs without --force (issue 9), the stages that may find what an
+# interrupted run of theirs left (synth, prepare, featurize shards, cam) or are always rebuilt
+# (results) pass --force.
 CALLS_1A = """\
 augment noise --manifest w/data/fold1_train.tsv --out-dir w/data/aug/noise --out-manifest w/data/aug_noise.tsv --exclude-locations w/data/fold1_evaluate.tsv --devices a --nj 2 --seed 0
-cam --model w/exp/coarse_resnet/model.keras --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --ids c1,c2 --out-dir w/exp/cam
+cam --model w/exp/coarse_resnet/model.keras --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --ids c1,c2 --out-dir w/exp/cam --force
 ensemble w/exp/coarse_resnet/scores_evaluate.h5 w/exp/coarse_fcnn/scores_evaluate.h5 --method mean --labels coarse --out w/exp/coarse_ensemble/scores_evaluate.h5
 ensemble w/exp/fine_resnet/scores_evaluate.h5 w/exp/fine_fcnn/scores_evaluate.h5 w/exp/fine_fsfcnn/scores_evaluate.h5 --method mean --out w/exp/fine_ensemble/scores_evaluate.h5
-featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.1.h5 --preset 1a --shard 1/2
-featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.2.h5 --preset 1a --shard 2/2
-featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.1.h5 --preset 1a --shard 1/2
-featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.2.h5 --preset 1a --shard 2/2
-featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.1.h5 --preset 1a --shard 1/2
-featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.2.h5 --preset 1a --shard 2/2
+featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.1.h5 --preset 1a --shard 1/2 --force
+featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.2.h5 --preset 1a --shard 2/2 --force
+featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.1.h5 --preset 1a --shard 1/2 --force
+featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.2.h5 --preset 1a --shard 2/2 --force
+featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.1.h5 --preset 1a --shard 1/2 --force
+featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.2.h5 --preset 1a --shard 2/2 --force
 featurize --out w/data/feats/aug_noise.h5 --combine w/data/feats/aug_noise/shard.1.h5 --combine w/data/feats/aug_noise/shard.2.h5
 featurize --out w/data/feats/evaluate.h5 --combine w/data/feats/evaluate/shard.1.h5 --combine w/data/feats/evaluate/shard.2.h5
 featurize --out w/data/feats/train.h5 --combine w/data/feats/train/shard.1.h5 --combine w/data/feats/train/shard.2.h5
@@ -271,8 +280,8 @@ predict --model w/exp/coarse_resnet/model.keras --features w/data/feats/evaluate
 predict --model w/exp/fine_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fcnn/scores_evaluate.h5
 predict --model w/exp/fine_fsfcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fsfcnn/scores_evaluate.h5
 predict --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_resnet/scores_evaluate.h5
-prepare --dataset-root w/db --out-dir w/data --setup fold1
-results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json fine_fsfcnn=w/exp/fine_fsfcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json
+prepare --dataset-root w/db --out-dir w/data --setup fold1 --force
+results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json fine_fsfcnn=w/exp/fine_fsfcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json --force
 score w/exp/coarse_ensemble/scores_evaluate.h5 --labels coarse --json w/exp/coarse_ensemble/report_evaluate.json
 score w/exp/coarse_fcnn/scores_evaluate.h5 --labels coarse --json w/exp/coarse_fcnn/report_evaluate.json
 score w/exp/coarse_resnet/scores_evaluate.h5 --labels coarse --json w/exp/coarse_resnet/report_evaluate.json
@@ -281,7 +290,7 @@ score w/exp/fine_fcnn/scores_evaluate.h5 --json w/exp/fine_fcnn/report_evaluate.
 score w/exp/fine_fsfcnn/scores_evaluate.h5 --json w/exp/fine_fsfcnn/report_evaluate.json
 score w/exp/fine_resnet/scores_evaluate.h5 --json w/exp/fine_resnet/report_evaluate.json
 score w/exp/two_stage/scores_evaluate.h5 --json w/exp/two_stage/report_evaluate.json
-synth --out-dir w/db --clips-per-class 6 --nj 2 --seed 0
+synth --out-dir w/db --clips-per-class 6 --nj 2 --seed 0 --force
 train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fcnn --labels coarse --out-dir w/exp/coarse_fcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fsfcnn --labels scene --out-dir w/exp/fine_fsfcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
@@ -302,20 +311,34 @@ def test_recipe_1a_runs_the_same_commands(tmp_path):
     assert ordered.index("ensemble") < ordered.index("fuse") < ordered.index("score") < ordered.index("results")
 
 
+def test_recipe_force_reaches_every_stage_that_writes(tmp_path):
+    """With --force every stage that writes gets --force (train: instead of --resume); without it only
+    the stages that always pass it (see CALLS_1A), never the ones that resume (augment) or write one file."""
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "1", "--force", "true")
+    assert done.returncode == 0, done.stderr
+    writers = [c for c in calls if not c.startswith("inspect ")]
+    assert {c.split()[0] for c in writers} == {"synth", "prepare", "augment", "featurize", "train", "predict",
+                                              "ensemble", "fuse", "score", "results", "cam"}
+    assert all(" --force" in c for c in writers), [c for c in writers if " --force" not in c]
+    _, plain = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "v", "--nj", "1")
+    for command in ("augment", "predict", "ensemble", "fuse", "score", "train"):
+        assert not any(c.startswith(command + " ") and "--force" in c for c in plain), command
+
+
 def test_recipe_1b_commands_and_the_valid_fraction_alias(tmp_path):
     done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1b.sh", "--work-dir", "w", "--nj", "1",
                             "--valid-fraction", "0.2")
     assert done.returncode == 0, done.stderr
     assert "--valid-fraction is deprecated, use --valid-split" in done.stderr
     assert calls[:3] == [
-        "synth --out-dir w/db --clips-per-class 18 --sr 48000 --channels 2 --devices a --nj 1 --seed 0",
-        "prepare --dataset-root w/db --out-dir w/data --setup fold1",
+        "synth --out-dir w/db --clips-per-class 18 --sr 48000 --channels 2 --devices a --nj 1 --seed 0 --force",
+        "prepare --dataset-root w/db --out-dir w/data --setup fold1 --force",
         "split --manifest w/data/fold1_train.tsv --out-train w/data/train_sub.tsv --out-valid w/data/valid.tsv "
-        "--valid-split 0.2 --labels coarse --seed 0",
+        "--valid-split 0.2 --labels coarse --seed 0 --force",
     ]
     assert ("train --train w/data/feats/train_sub.h5 --valid w/data/feats/valid.h5 --model mobnet --labels coarse "
             "--out-dir w/exp/mobnet --profile demo --seed 0 --crop 128 --batch-size 8") in calls
-    assert "check-size --budget-kb 500 --rule dcase w/exp/mobnet/size.json w/exp/small_fcnn/size.json" in calls
+    assert "check-size --budget-kb 500 --size-rule dcase w/exp/mobnet/size.json w/exp/small_fcnn/size.json" in calls
     assert ("ensemble w/exp/mobnet/scores_evaluate_tflite.h5 w/exp/small_fcnn/scores_evaluate_tflite.h5 --method logreg "
             "--fit w/exp/mobnet/scores_valid_tflite.h5 --fit w/exp/small_fcnn/scores_valid_tflite.h5 --labels coarse "
             "--out w/exp/ensemble_logreg/scores_evaluate.h5") in calls
@@ -387,7 +410,7 @@ def test_a_third_system_is_a_thin_script_of_the_same_shape(tmp_path):
     assert "Stages: 0 synth, 1 prepare, 2 featurize, 3 train, 4 predict, 5 combine, 6 score, 7 results." in helped.stdout
     done, calls = _fake_run(tmp_path, recipes / "toy.sh", "--work-dir", "t", "--nj", "1")
     assert done.returncode == 0, done.stderr
-    assert calls[0] == "synth --out-dir t/db --clips-per-class 4 --nj 1 --seed 0"
+    assert calls[0] == "synth --out-dir t/db --clips-per-class 4 --nj 1 --seed 0 --force"
     assert ("train --train t/data/feats/train.h5 --model resnet --labels coarse --out-dir t/exp/resnet --profile demo "
             "--seed 0 --valid-split 0.2 --epochs 2 --option base_filters=16") in calls
     assert ("ensemble t/exp/fcnn/scores_evaluate.h5 t/exp/resnet/scores_evaluate.h5 --method mean --labels coarse "

@@ -12,6 +12,7 @@ Nothing here reads or writes files or starts processes: ``asctool featurize``
 """
 from __future__ import annotations
 
+from . import config, dsp
 from .config import CONFIG_KEYS, PRESETS, load_config, preset_config, resolve_config, validate_config
 from .dsp import (
     FrontEnd,
@@ -31,26 +32,4 @@ from .dsp import (
     window_function,
 )
 
-__all__ = [
-    "PRESETS",
-    "CONFIG_KEYS",
-    "preset_config",
-    "load_config",
-    "validate_config",
-    "resolve_config",
-    "frame_count",
-    "window_function",
-    "hz_to_mel",
-    "mel_to_hz",
-    "mel_filterbank",
-    "frame_view",
-    "frame_segments",
-    "power_spectrogram",
-    "filterbank_blocks",
-    "apply_filterbank",
-    "regression_delta",
-    "stack_deltas",
-    "match_channels",
-    "fit_duration",
-    "FrontEnd",
-]
+__all__ = [*config.__all__, *dsp.__all__]  # the public names of both modules

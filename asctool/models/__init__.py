@@ -9,6 +9,7 @@ loads with :func:`load_model` (or ``keras.saving.load_model`` after
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from ..errors import ArtifactError
@@ -46,7 +47,7 @@ def load_model(path: str | Path, *, compile: bool = False):
     Raises
     ------
     ArtifactError
-        When the file is missing or not a loadable Keras model.
+        When the file is missing, not a Keras archive (zip) or not a loadable Keras model.
     """
     import keras
 
@@ -55,6 +56,8 @@ def load_model(path: str | Path, *, compile: bool = False):
         raise ArtifactError(f"{path}: model file not found")
     if path.suffix != ".keras":
         raise ArtifactError(f"{path}: expected a .keras model file")
+    if not zipfile.is_zipfile(path):
+        raise ArtifactError(f"{path}: not a Keras archive (a .keras model is a zip file; this one is not)")
     try:
         return keras.saving.load_model(path, compile=compile)
     except (OSError, ValueError, KeyError, TypeError) as exc:

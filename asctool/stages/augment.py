@@ -49,7 +49,7 @@ from ..augment.registry import ClipContext, Plan
 from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devices, read_exclusions, resolve_rows
 from ..console import progress
 from ..errors import AsctoolError, ConfigError, ManifestError
-from ..io import lock_path_for, locked_outputs, write_error
+from ..io import atomic_path, check_name, claim_outputs, lock_path_for, locked_outputs, write_error
 from ..manifest import Clip, parse_stem, read_manifest, write_manifest
 from ..parallel import WorkerPool
 
@@ -69,8 +69,9 @@ def _marker_settings(method: str, params: dict, seed: int, per_device: bool, aud
             "simulate_rooms": simulate_rooms}
 
 
-def _check_out_dir(out_dir: Path, settings: dict[str, Any], allowed: set[str]) -> list[Path]:
-    """Refuse a folder holding other files; return leftover temporary files."""
+def _check_out_dir(out_dir: Path, settings: dict[str, Any], allowed: set[str], force: bool = False) -> list[Path]:
+    """Refuse a folder holding other files (or, without ``force``, a run with other settings);
+    return leftover temporary files."""
     if out_dir.exists() and not out_dir.is_dir():
         raise AsctoolError(f"{out_dir}: output folder is a file")
     if not out_dir.exists():
@@ -88,10 +89,11 @@ def _check_out_dir(out_dir: Path, settings: dict[str, Any], allowed: set[str]) -
     except (OSError, ValueError) as exc:
         raise AsctoolError(f"{marker}: unreadable run record ({exc})") from None
     current = json.loads(json.dumps(settings))  # as it reads back from the file
-    if previous != current:
+    if previous != current and not force:
         differs = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
         raise AsctoolError(
-            f"{out_dir}: output folder holds a run with other settings ({', '.join(differs)}); use another folder"
+            f"{out_dir}: output folder holds a run with other settings ({', '.join(differs)}); "
+            "use another folder (or --force to overwrite it)"
         )
     leftovers, foreign = [], []
     for entry in entries:
@@ -151,6 +153,7 @@ def run(
     params: Sequence[str] | dict[str, Any] = (),
     nj: int = 1,
     seed: int = 0,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write one augmented copy of the selected clips of a manifest.
 
@@ -173,6 +176,9 @@ def run(
     params : ``KEY=VALUE`` overrides of the method's parameters
     nj : worker processes
     seed : random seed
+    force : overwrite an existing ``out_manifest`` and rewrite every clip
+        (also over a run of other settings in ``out_dir``); without it an
+        interrupted run of the same settings is resumed
 
     Returns
     -------
@@ -189,6 +195,7 @@ def run(
         raise ConfigError(f"augment {method}: --per-device is only for spectrum-correction")
     manifest_path = Path(manifest_path)
     out_dir, out_manifest = Path(out_dir), Path(out_manifest)
+    claim_outputs([out_manifest], force=force, folders=[out_dir], inputs=[manifest_path, exclude_locations])
     manifest = read_manifest(manifest_path)
     rows = resolve_rows(manifest)
 
@@ -229,7 +236,8 @@ def run(
     for row in sources:
         variants = [""] if plan.variants is None else plan.variants.get(row.id)
         for variant in variants or ():
-            out_id = f"{row.id}_{aug.tag}" + (f"_{variant}" if variant else "")
+            out_id = check_name(f"{row.id}_{aug.tag}" + (f"_{variant}" if variant else ""),
+                                what="output clip id", where=manifest_path, error=ManifestError)
             out_path = out_dir / f"{out_id}.{audio_format}"
             tasks.append((row.id, str(row.audio_path), row.scene, row.segment, variant, out_id, str(out_path)))
             parsed_city = _city(row)
@@ -241,16 +249,18 @@ def run(
     artifact_paths = {suffix: out_manifest.with_name(out_manifest.stem + suffix) for suffix in plan.artifacts}
     allowed = {Path(t[6]).name for t in tasks} | {out_manifest.name} | {p.name for p in artifact_paths.values()}
     allowed.add(lock_path_for(out_manifest).name)  # (when the manifest is written inside --out-dir)
-    leftovers = _check_out_dir(out_dir, settings, allowed)
+    claim_outputs(rewritable=artifact_paths.values())  # side files of a resumed run are rewritten
+    leftovers = _check_out_dir(out_dir, settings, allowed, force)
 
     # from here on, files are written
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in leftovers:
         path.unlink(missing_ok=True)
-    (out_dir / MARKER).write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    with atomic_path(out_dir / MARKER) as tmp:
+        tmp.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     for suffix, writer in plan.artifacts.items():
         writer(artifact_paths[suffix])
-    todo = [t for t in tasks if not Path(t[6]).exists()]
+    todo = [t for t in tasks if force or not Path(t[6]).exists()]
     n_existing = len(tasks) - len(todo)
     if n_existing:
         log.info("augment %s: %d clip(s) already written in %s are kept", method, n_existing, out_dir)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..artifacts import check_same_config, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
-from ..io import atomic_path
+from ..io import atomic_path, check_name, claim_outputs
 from ..runs import read_model_metadata
 from ..saliency import FEATURE_LAYER, MIN_FREQ_BINS, grad_cam, render_png, upsample
 
@@ -47,6 +47,7 @@ def run(
     out_dir: str | Path,
     *,
     min_freq_bins: int = MIN_FREQ_BINS,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Class activation maps of chosen clips, one PNG per clip.
 
@@ -65,6 +66,8 @@ def run(
         A model whose ``features_out`` map has fewer frequency bins gets a
         warning; if no model has that many, nothing is written and an error
         is raised.
+    force : bool
+        Overwrite existing PNGs.
 
     Returns
     -------
@@ -88,6 +91,10 @@ def run(
         raise ConfigError(f"--ids lists a clip twice: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")
     if min_freq_bins < 1:
         raise ConfigError(f"--min-freq-bins must be positive, not {min_freq_bins}")
+    for clip in ids:  # each id becomes a file name: ID.png in out_dir
+        check_name(clip, what="clip id", where="--ids", error=ConfigError)
+    claim_outputs([out_dir / f"{clip}.png" for clip in ids], force=force, folders=[out_dir],
+                  inputs=[features_path, *model_paths])
 
     with open_features(features_path) as feats:
         position = {clip: i for i, clip in enumerate(feats.ids)}

@@ -19,6 +19,7 @@ from ..artifacts import Scores, check_same_classes, read_scores, write_scores
 from ..errors import ConfigError
 from ..fusion import (ENSEMBLE_METHODS, get_ensemble_method, join_all, merge_meta, parse_weights,
                       refuse_overwriting_inputs, refuse_same_files, refuse_shared_ids)
+from ..io import claim_outputs
 from ..labels import resolve_label_map
 from ..scoring import accuracy, log_loss, reference_indices
 
@@ -59,6 +60,7 @@ def run(
     weights: str | Sequence[float] | None = None,
     fit_paths: Sequence[str | os.PathLike] = (),
     labels: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Combine the scores of several models of one stage into one scores file.
 
@@ -77,6 +79,7 @@ def run(
         clip with ``members``
     labels : ``coarse`` or a TSV ``scene<TAB>label`` mapping the reference
         scenes to the class list (e.g. for a 3-class stage)
+    force : overwrite an existing ``out``
 
     Returns
     -------
@@ -99,6 +102,7 @@ def run(
     _check_options(method, members, weights, fit_paths)
     entry = get_ensemble_method(method)
     refuse_overwriting_inputs(out, [*members, *fit_paths])
+    claim_outputs([out], force=force)
     label_map = resolve_label_map(labels)
     joined = _load_joined(members)
     classes = joined[0].classes

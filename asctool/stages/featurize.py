@@ -21,7 +21,7 @@ import numpy as np
 from ..audio import audio_info, read_audio
 from ..errors import ArtifactError, AudioError, ConfigError, MismatchError
 from ..frontend import FrontEnd, fit_duration, match_channels, resolve_config
-from ..io import locked_outputs
+from ..io import claim_outputs, locked_outputs
 from ..parallel import WorkerPool
 
 __all__ = ["run", "parse_shard", "shard_range"]
@@ -126,11 +126,8 @@ def _featurize_task(task: tuple[int, Sequence[str]], slot: memoryview | None):
 # --------------------------------------------------------------------------
 # the stage
 # --------------------------------------------------------------------------
-def _check_output(out: Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise ArtifactError(f"{out}: already exists (use --force to overwrite)")
-    if out.exists() and out.is_dir():
-        raise ArtifactError(f"{out}: is a folder")
+def _check_output(out: Path, force: bool, inputs: Sequence[str | os.PathLike | None] = ()) -> None:
+    claim_outputs([out], force=force, inputs=inputs, error=ArtifactError)
 
 
 def _combine(shards: Sequence[str | os.PathLike], out: Path, *, manifest_path, preset, config_path,
@@ -138,10 +135,10 @@ def _combine(shards: Sequence[str | os.PathLike], out: Path, *, manifest_path, p
     from ..artifacts import combine_features, open_features
 
     shards = [Path(s) for s in shards]
-    _check_output(out, force)
     for shard in shards:
         if shard.resolve() == out.resolve():
             raise ArtifactError(f"{out}: the output is also one of the shards to combine")
+    _check_output(out, force, [manifest_path, config_path])
     ids: list[str] = []
     configs = []
     for shard in shards:
@@ -221,7 +218,7 @@ def run(
     if nj < 1:
         raise ConfigError(f"--nj must be at least 1, got {nj}")
     config = resolve_config(preset, config_path)
-    _check_output(out, force)
+    _check_output(out, force, [manifest_path, config_path])
 
     from ..artifacts import FeaturesWriter
     from ..console import progress

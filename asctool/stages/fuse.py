@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..fusion import (DEFAULT_WEIGHT_GRID, check_weight, get_fusion_method, join_scores, merge_meta, oracle_gating,
                       parent_index, parse_weight_grid, refuse_overwriting_inputs, refuse_same_files,
                       refuse_shared_ids, select_coarse_weight)
+from ..io import claim_outputs
 from ..scoring import accuracy, log_loss, reference_indices
 
 __all__ = ["run"]
@@ -61,6 +62,7 @@ def run(
     coarse_weight: float | None = None,
     choose_weight_on: Sequence[str | os.PathLike] | None = None,
     weight_grid: str | Sequence[float] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Two-stage fusion of fine and coarse scores, joined by clip id.
 
@@ -81,6 +83,7 @@ def run(
         ``weight_grid`` with the best fused validation accuracy is used.
     weight_grid : weights to try, a sequence or comma-separated text
         (default :data:`asctool.fusion.DEFAULT_WEIGHT_GRID`)
+    force : overwrite an existing ``out``
 
     Returns
     -------
@@ -106,6 +109,7 @@ def run(
         raise ConfigError("--choose-weight-on needs two files: VALID_FINE.h5 VALID_COARSE.h5")
     valid_paths = [Path(p) for p in (choose_weight_on or ())]
     refuse_overwriting_inputs(out, [fine, coarse, *valid_paths])
+    claim_outputs([out], force=force, inputs=[hierarchy])
     mapping, hierarchy_name = _hierarchy(hierarchy)
     f, c = _load_pair(fine, coarse)
     parents = parent_index(f.classes, c.classes, mapping, hierarchy_name=hierarchy_name, coarse_name=str(coarse))

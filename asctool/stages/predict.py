@@ -18,7 +18,7 @@ import numpy as np
 from ..artifacts import check_same_config, open_features, write_scores
 from ..errors import ArtifactError, MismatchError
 from ..inference import load_runner
-from ..io import locked_outputs
+from ..io import claim_outputs, locked_outputs
 from ..runs import read_model_metadata
 
 __all__ = ["run"]
@@ -33,6 +33,7 @@ def run(
     out: str | os.PathLike,
     *,
     batch_size: int = 64,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Score every clip of a features file and write a scores file.
 
@@ -48,6 +49,8 @@ def run(
         ``classes`` from the model's config).
     batch_size : int
         Clips per forward pass; features are read one batch at a time.
+    force : bool
+        Overwrite an existing ``out``.
 
     Returns
     -------
@@ -59,12 +62,15 @@ def run(
     ------
     ArtifactError
         Missing or unreadable model, config.json or features; an empty features file.
+    AsctoolError
+        ``out`` exists (without ``force``), is a folder or cannot be written.
     MismatchError
         The features' front-end config or shape differs from the model's.
     """
     model_path, features_path, out = Path(model_path), Path(features_path), Path(out)
     if batch_size < 1:
         raise ArtifactError(f"--batch-size {batch_size}: must be positive")
+    claim_outputs([out], force=force, inputs=[model_path, features_path])
     config = read_model_metadata(model_path)
     classes = [str(c) for c in config["classes"]]
     with open_features(features_path) as f:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import ManifestError
-from ..io import atomic_path
+from ..io import atomic_path, check_name, claim_outputs
 from ..manifest import SPLITS, read_tau_setup, write_manifest
 
 __all__ = ["run"]
@@ -44,15 +44,13 @@ def run(
         outputs without ``force`` (nothing is written then).
     """
     out_dir = Path(out_dir)
+    check_name(setup, what="--setup", error=ManifestError)  # it names the split files and the manifests
     clips, info = read_tau_setup(dataset_root, setup=setup, check_audio=check_audio, relative_to=out_dir)
     outputs = {name: out_dir / f"{setup}_{name}.tsv" for name in SPLITS}
     if "meta" in clips:
         outputs["meta"] = out_dir / "meta.tsv"
     info_path = out_dir / f"{setup}_info.json"
-    if not force:
-        for path in [*outputs.values(), info_path]:
-            if path.exists():
-                raise ManifestError(f"{path}: already exists (use --force to overwrite)")
+    claim_outputs([*outputs.values(), info_path], force=force, error=ManifestError)
     for name, path in outputs.items():
         write_manifest(path, clips[name])
     with atomic_path(info_path) as tmp:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..artifacts import check_same_config, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
-from ..io import atomic_path
+from ..io import atomic_path, claim_outputs
 from ..quantize import BITS_PER_PARAMETER, CALIBRATION_CLIPS, MODES, convert
 from ..runs import embed_tflite_metadata, model_metadata, read_model_metadata
 
@@ -128,19 +128,20 @@ def run(
         raise ConfigError(f"--max-bytes must be positive, not {max_bytes}")
     if not model_path.is_file():
         raise ArtifactError(f"{model_path}: model file not found")
-    if out.exists() and not force:
-        raise AsctoolError(f"{out}: already exists (use --force to overwrite)")
+    size_path = out.parent / "size.json"
+    # size.json is rewritten without --force when it describes this file (checked below)
+    claim_outputs([out], force=force, rewritable=[size_path], inputs=[model_path, calibration])
 
     config = read_model_metadata(model_path, required=False)
     if config is None:
         log.warning("%s: the model carries no metadata; predict will not know its classes", model_path)
-    size_path = out.parent / "size.json"
     if size_path.exists():
         try:
             described = json.loads(size_path.read_text()).get("file")
         except (ValueError, AttributeError):
             described = None
-        if described not in (None, out.name):
+        # one size.json per folder: it may describe another .tflite only if that file is gone
+        if described not in (None, out.name) and (out.parent / str(described)).exists():
             raise MismatchError(
                 f"{size_path}: already describes {described}; write {out.name} into its own folder"
             )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ArtifactError, ConfigError
-from ..io import atomic_path
+from ..io import atomic_path, claim_outputs
 from ..reporting import results_markdown
 
 __all__ = ["run", "parse_named"]
@@ -51,7 +51,8 @@ def _read_json(path: Path) -> dict:
 
 def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results",
         fusion_summary: str | os.PathLike | None = None, sizes: Sequence[str] = (),
-        published: str | None = None, budget_kb: float | None = None, size_rule: str = "dcase") -> dict:
+        published: str | None = None, budget_kb: float | None = None, size_rule: str = "dcase",
+        force: bool = False) -> dict:
     """Write RESULTS.md: one row per report, in the order given.
 
     Parameters
@@ -73,14 +74,18 @@ def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results
         With ``sizes``: compare the total with this budget (KB of 1024 bytes).
     size_rule : {'dcase', 'file'}
         With ``sizes``: what the total counts.
+    force : bool
+        Overwrite an existing ``out``.
 
     Returns
     -------
     dict
         ``out`` and the number of ``rows``.
     """
-    rows = [(name, _read_json(path)) for name, path in parse_named(reports, "reports")]
-    size_infos = {name: _read_json(path) for name, path in parse_named(sizes, "--size")}
+    named_reports, named_sizes = parse_named(reports, "reports"), parse_named(sizes, "--size")
+    claim_outputs([out], force=force, inputs=[p for _, p in named_reports + named_sizes] + [fusion_summary])
+    rows = [(name, _read_json(path)) for name, path in named_reports]
+    size_infos = {name: _read_json(path) for name, path in named_sizes}
     summary = None
     if fusion_summary is not None:
         if Path(fusion_summary).is_file():
@@ -89,7 +94,6 @@ def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results
             log.warning("%s: no fusion summary; the oracle-gating line is left out", fusion_summary)
     text = results_markdown(rows, title=title, fusion_summary=summary, sizes=size_infos, published=published,
                             budget_kb=budget_kb, size_rule=size_rule)
-    out = Path(out)
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return {"out": str(out), "rows": len(rows)}

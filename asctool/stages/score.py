@@ -17,7 +17,7 @@ import numpy as np
 
 from ..artifacts import read_scores
 from ..errors import ArtifactError
-from ..io import atomic_path
+from ..io import atomic_path, claim_outputs
 from ..labels import resolve_label_map
 from ..scoring import compute_report, confusion_png, packaged_groups, read_groups, reference_indices, submission_text
 
@@ -43,6 +43,7 @@ def run(
     groups: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None,
     plot: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a scores file; optionally write the report, a submission and a plot.
 
@@ -55,6 +56,7 @@ def run(
     labels : ``coarse`` or a TSV ``scene<TAB>label``: map the reference scenes
         before scoring (e.g. 3-class scores of 10-scene-labelled clips)
     plot : where to write the confusion-matrix PNG (needs labels)
+    force : overwrite existing output files
 
     Returns
     -------
@@ -63,6 +65,7 @@ def run(
         the paths written. Everything is checked before anything is written.
     """
     scores_path = Path(scores_path)
+    claim_outputs([json_path, submission, plot], force=force, inputs=[scores_path, groups])
     s = read_scores(scores_path)
     group_map = packaged_groups() if groups is None else read_groups(groups)
     label_map = resolve_label_map(labels)

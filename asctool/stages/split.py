@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AsctoolError, ConfigError, ManifestError
+from ..errors import ConfigError, ManifestError
+from ..io import claim_outputs
 from ..labels import map_labels, resolve_label_map
 from ..manifest import Clip, location_of, read_manifest, write_manifest
 from ..splits import split_by_location
@@ -92,10 +93,7 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
         raise ConfigError(f"--valid-split must be in (0, 1), not {valid_split}")
     if out_train.resolve() == out_valid.resolve():
         raise ConfigError(f"{out_train}: the training and validation manifests must be two files")
-    if not force:
-        for out in (out_train, out_valid):
-            if out.exists():
-                raise AsctoolError(f"{out}: already exists (use --force to overwrite)")
+    claim_outputs([out_train, out_valid], force=force, inputs=[path])
     manifest = read_manifest(path)
     mapping = resolve_label_map(labels)
     unlabelled = [c.id for c in manifest if not c.scene]

@@ -19,7 +19,7 @@ from .. import __version__
 from ..audio import write_audio
 from ..console import progress
 from ..errors import AsctoolError
-from ..io import atomic_path
+from ..io import atomic_path, claim_outputs
 from ..manifest import SYNTH_MARKER
 from ..parallel import WorkerPool
 from ..synth import DEVICES, PlannedSegment, plan_dataset, render_location
@@ -95,10 +95,13 @@ def run(
         raise AsctoolError(f"channels must be 1 or 2, got {channels}")
     if duration <= 0 or sr < 8000:
         raise AsctoolError(f"duration must be positive and sr at least 8000 Hz (got {duration} s, {sr} Hz)")
+    if int(seed) < 0:
+        raise AsctoolError(f"--seed {seed}: must be >= 0")
     if out_dir.exists() and not out_dir.is_dir():
         raise AsctoolError(f"{out_dir}: exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise AsctoolError(f"{out_dir}: folder is not empty (use --force to write into it)")
+    claim_outputs(folders=[out_dir])
     segments = plan_dataset(
         clips_per_class, parallel_per_class=parallel_per_class, evaluate_per_class=evaluate_per_class,
         segments_per_location=segments_per_location, devices=devices,

@@ -21,7 +21,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts import check_same_config, config_diff, current_command
 from ..errors import ConfigError, MismatchError
-from ..io import locked_outputs
+from ..io import claim_outputs, locked_outputs
 from ..labels import resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
@@ -166,6 +166,9 @@ def run(
         raise ConfigError("--valid and --valid-split exclude each other")
     if snapshots < 0:
         raise ConfigError(f"--snapshots {snapshots}: must be >= 0")
+    if int(seed) < 0:
+        raise ConfigError(f"--seed {seed}: must be >= 0")
+    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
     check_run_dir(out_dir, resume=resume, force=force)
 
     from ..models import spec
@@ -174,6 +177,10 @@ def run(
     options = parse_model_options(model_options)
     if "width" in options:
         raise ConfigError("--option width=...: use --width")
+    unknown = sorted(set(options) - set(model_spec.defaults))
+    if unknown:  # the builder would say so only after config.json is written
+        raise ConfigError(f"model {model_name!r}: unknown option(s) {', '.join(unknown)}; "
+                          f"known options: {', '.join(sorted(model_spec.defaults))}")
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
                                                                   labels, seed)
     resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width)

@@ -97,7 +97,7 @@ if has cam; then
   option cam_groups "" LIST "the first model of each of these groups draws the maps"
 fi
 option seed 0 N "random seed"
-option force false "" "rerun stages whose outputs exist"
+option force false "" "rerun stages whose outputs exist (passes --force to them)"
 # settings a conf file gives (options too)
 setting preset "" NAME "front end of asctool featurize"
 setting groups "" LIST "model groups (empty: one unnamed group)"
@@ -309,6 +309,8 @@ for g in "${group_list[@]}"; do
   case "$g_label" in scene|coarse) ;; *) die_usage "--$(gkey "$g" labels | tr _ -) must be scene or coarse, not '$g_label'" ;; esac
   read -ra model_list <<<"$(gval "$g" models)"
   for model in "${model_list[@]}"; do
+    [[ $model =~ ^[a-z][a-z0-9_]*$ ]] \
+      || die_usage "--$(gkey "$g" models | tr _ -): '$model' is not a model name (lower-case letters, digits, _; asctool models lists them)"
     run_names+=("${g:+${g}_}$model")
     run_model+=("$model")
     run_label+=("$g_label")
@@ -360,6 +362,13 @@ if [ -n "$fusion" ]; then
 fi
 
 read -ra synth_args <<<"$synth_opts"
+# Every asctool stage refuses to overwrite an existing output without --force. A stage whose
+# guard lets it run again passes:
+#   --force always where it writes several files and an interrupted run may have left some
+#     (synth, prepare, split, the featurize shards, cam) or where it is always rebuilt (results);
+#   "${force_opt[@]}" (the recipe's --force) where it writes one file atomically (featurize
+#     --combine, quantize, predict, ensemble, fuse, score) or resumes an interrupted run itself
+#     (augment; train takes --resume).
 force_opt=()
 if [ "$force" = true ]; then force_opt=(--force); fi
 train_opts=(--profile "$profile" --seed "$seed")
@@ -375,14 +384,14 @@ stage_synth() {
       && run_stage "$n" "synthesize the demo dataset in $data_root${synth_opts:+ ($synth_opts)}" "$data_root/meta.csv"; then
     "${cpu_cmd[@]}" "$exp/log/synth.log" \
       asctool synth --out-dir "$data_root" --clips-per-class "$clips_per_class" "${synth_args[@]}" \
-      --nj "$nj" --seed "$seed" "${force_opt[@]}"
+      --nj "$nj" --seed "$seed" --force
   fi
 }
 
 stage_prepare() {
   if run_stage "$n" "prepare manifests from $data_root" "$train_tsv" "$eval_tsv"; then
     "${cpu_cmd[@]}" "$exp/log/prepare.log" \
-      asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" "${force_opt[@]}"
+      asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" --force
   fi
 }
 
@@ -391,7 +400,7 @@ stage_split() {  # validation from the training side: whole locations, the draw 
       "$data_dir/train_sub.tsv" "$data_dir/valid.tsv"; then
     "${cpu_cmd[@]}" "$exp/log/split.log" \
       asctool split --manifest "$train_tsv" --out-train "$data_dir/train_sub.tsv" --out-valid "$data_dir/valid.tsv" \
-      --valid-split "$valid_split" --labels "$split_label" --seed "$seed" "${force_opt[@]}"
+      --valid-split "$valid_split" --labels "$split_label" --seed "$seed" --force
   fi
 }
 
@@ -410,7 +419,7 @@ stage_augment() {  # offline augmentation (sources checked against the evaluatio
       "${cpu_cmd[@]}" "$exp/log/augment_$method.log" \
         asctool augment "$method" --manifest "$source_tsv" --out-dir "$data_dir/aug/$method" \
         --out-manifest "$out_tsv" --exclude-locations "$eval_tsv" "${method_opts[@]}" \
-        --nj "$nj" --seed "$seed"
+        --nj "$nj" --seed "$seed" "${force_opt[@]}"
     fi
   done
 }
@@ -422,7 +431,7 @@ stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
     if run_stage "$n" "featurize $set ($nj shards, preset $preset)" "$feats/$set.h5"; then
       "${cpu_cmd[@]}" JOB=1:"$nj" "$exp/log/featurize_$set.JOB.log" \
         asctool featurize --manifest "$(manifest_of "$set")" --out "$feats/$set/shard.JOB.h5" \
-        --preset "$preset" --shard "JOB/$nj" "${force_opt[@]}"
+        --preset "$preset" --shard "JOB/$nj" --force
       shards=()
       for ((j = 1; j <= nj; j++)); do shards+=(--combine "$feats/$set/shard.$j.h5"); done
       "${cpu_cmd[@]}" "$exp/log/featurize_$set.combine.log" \
@@ -470,7 +479,7 @@ stage_quantize() {  # every model, then the size budget of all of them together
     fi
   done
   if run_stage "$n" "size of the quantised models together (rule $size_rule, budget $max_kb KB)"; then
-    asctool check-size --budget-kb "$max_kb" --rule "$size_rule" "${size_files[@]}"
+    asctool check-size --budget-kb "$max_kb" --size-rule "$size_rule" "${size_files[@]}"
   fi
 }
 
@@ -489,7 +498,7 @@ stage_predict() {  # every model (Keras, and TFLite when quantised) on the evalu
             "$exp/$run/scores_$set${kind:+_$kind}.h5"; then
           "${gpu_cmd[@]}" "$exp/log/$log_name.log" \
             asctool predict --model "$exp/$run/model.${kind:-keras}" --features "$feats/$set.h5" \
-            --out "$exp/$run/scores_$set${kind:+_$kind}.h5"
+            --out "$exp/$run/scores_$set${kind:+_$kind}.h5" "${force_opt[@]}"
         fi
       done
     done
@@ -515,13 +524,13 @@ stage_combine() {  # ensembles per group, then the two-stage fusion
         "$exp/$dir/scores_evaluate.h5"; then
       "${cpu_cmd[@]}" "$exp/log/ensemble_${tag:-$dir}.log" \
         asctool ensemble "${members[@]}" --method "${ens_methods[$i]}" "${fit[@]}" "${lab_opts[@]}" \
-        --out "$exp/$dir/scores_evaluate.h5"
+        --out "$exp/$dir/scores_evaluate.h5" "${force_opt[@]}"
     fi
   done
   if [ -n "$fusion" ] && run_stage "$n" "two-stage fusion (joined by clip id)" "$exp/$fusion/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" --stdout "$exp/$fusion/fuse.json" "$exp/log/fuse.log" \
       asctool fuse --fine "$exp/$fusion_fine/scores_evaluate.h5" \
-      --coarse "$exp/$fusion_coarse/scores_evaluate.h5" --out "$exp/$fusion/scores_evaluate.h5"
+      --coarse "$exp/$fusion_coarse/scores_evaluate.h5" --out "$exp/$fusion/scores_evaluate.h5" "${force_opt[@]}"
   fi
 }
 
@@ -531,12 +540,12 @@ stage_score() {  # JSON reports; 3-class systems against the coarse labels
     mapfile -t lab_opts < <(label_opts_of "${sys_label[$i]}")
     if run_stage "$n" "score ${sys_names[$i]}" "${sys_reports[$i]}"; then
       "${cpu_cmd[@]}" "$exp/log/score_${sys_names[$i]//\//_}.log" \
-        asctool score "${sys_scores[$i]}" "${lab_opts[@]}" --json "${sys_reports[$i]}"
+        asctool score "${sys_scores[$i]}" "${lab_opts[@]}" --json "${sys_reports[$i]}" "${force_opt[@]}"
     fi
   done
 }
 
-stage_results() {  # cheap: always rebuilt
+stage_results() {  # cheap: always rebuilt (so always --force)
   local i name opts rows=()
   if run_stage "$n" "results table $exp/RESULTS.md"; then
     opts=(--out "$exp/RESULTS.md" --title "$title, $setup evaluation set, profile $profile" --published "$published")
@@ -547,12 +556,13 @@ stage_results() {  # cheap: always rebuilt
       rows+=("$name=${sys_reports[$i]}")
       if [[ ${sys_names[$i]} == */tflite ]]; then opts+=(--size "$name=$exp/${sys_names[$i]%/*}/size.json"); fi
     done
-    asctool results "${opts[@]}" "${rows[@]}" >"$exp/log/results.log"
+    asctool results "${opts[@]}" "${rows[@]}" --force >"$exp/log/results.log"
     cat "$exp/RESULTS.md"
   fi
 }
 
-stage_cam() {  # class activation maps: the first model of each of cam_groups
+stage_cam() {  # class activation maps: the first model of each of cam_groups; --force: the PNGs of a run
+  # interrupted before summary.json (the stage's guard) are redrawn
   local g i cam_args=() ids first cam_list
   read -ra cam_list <<<"$cam_groups"
   for g in "${cam_list[@]}"; do
@@ -567,7 +577,7 @@ stage_cam() {  # class activation maps: the first model of each of cam_groups
       && run_stage "$n" "class activation maps of $cam_clips evaluation clip(s) in $exp/cam" "$exp/cam/summary.json"; then
     ids="$(awk -F'\t' -v n="$cam_clips" 'NR > 1 && NR <= n + 1 { printf "%s%s", (NR > 2 ? "," : ""), $1 }' "$eval_tsv")"
     "${gpu_cmd[@]}" --stdout "$exp/cam/summary.json" "$exp/log/cam.log" \
-      asctool cam "${cam_args[@]}" --features "$feats/evaluate.h5" --ids "$ids" --out-dir "$exp/cam"
+      asctool cam "${cam_args[@]}" --features "$feats/evaluate.h5" --ids "$ids" --out-dir "$exp/cam" --force
   fi
 }
 

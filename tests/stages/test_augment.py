@@ -131,6 +131,10 @@ def test_resume_keeps_written_clips_and_refuses_foreign_folders(corpus, tmp_path
     assert summary["written"] == 1 and summary["kept_existing"] == len(STEMS) - 1
     assert {p.name: p.read_bytes() for p in out_dir.glob("*.flac")} == before
     assert not (out_dir / "x.tmp-123.flac").exists() and out_manifest.exists()
+    # a finished run (its manifest written) is not redone without --force (issue 9)
+    with pytest.raises(AsctoolError, match="o.tsv: already exists \\(use --force to overwrite\\)"):
+        run("noise", corpus, out_dir=out_dir, out_manifest=out_manifest, seed=2)
+    out_manifest.unlink()
     with pytest.raises(AsctoolError, match="holds a run with other settings \\(seed\\)"):
         run("noise", corpus, out_dir=out_dir, out_manifest=out_manifest, seed=3)
     (out_dir / "notes.txt").write_text("mine")
@@ -237,3 +241,59 @@ def test_nj_does_not_change_the_output(corpus, tmp_path, method):
         run(method, corpus, out_dir=tmp_path / f"o{nj}", out_manifest=tmp_path / f"o{nj}.tsv", nj=nj, seed=11, **extra)
         outputs.append({p.name: p.read_bytes() for p in (tmp_path / f"o{nj}").glob("*.flac")})
     assert outputs[0] == outputs[1] and outputs[0]
+
+
+# --------------------------------------------------------------------------
+# ids that would leave the output folder; outputs never overwritten without --force (issue 9, items 1, 16, 19)
+# --------------------------------------------------------------------------
+def _with_id(corpus, line: int, new_id: str):
+    lines = corpus.read_text().splitlines()
+    fields = lines[line - 1].split("\t")
+    lines[line - 1] = "\t".join([new_id, *fields[1:]])
+    corpus.write_text("\n".join(lines) + "\n")
+    return corpus
+
+
+@pytest.mark.parametrize("bad_id, problem", [
+    ("../../ESCAPED", "contains a path separator"),   # the issue's example: it wrote work/ESCAPED_noise.wav
+    ("/tmp/ESCAPED", "is an absolute path"),
+    ("-ESCAPED", "starts with '-'"),
+])
+def test_ids_that_would_leave_the_output_folder_are_refused(corpus, tmp_path, one_line_error, tree, bad_id, problem):
+    work = tmp_path / "work"
+    _with_id(corpus, 3, bad_id)
+    before = tree(tmp_path)
+    done = CliRunner().invoke(cli, ["augment", "noise", "--manifest", str(corpus), "--out-dir",
+                                    str(work / "out" / "aug"), "--out-manifest", str(work / "aug.tsv")])
+    one_line_error(done, f"{corpus}:3: clip id {bad_id!r} {problem}")
+    assert tree(tmp_path) == before and not list(tmp_path.parent.glob("ESCAPED*"))
+
+
+def test_an_existing_output_manifest_needs_force(corpus, tmp_path, one_line_error):
+    args = ["augment", "noise", "--manifest", str(corpus), "--out-dir", str(tmp_path / "o"),
+            "--out-manifest", str(tmp_path / "o.tsv"), "--seed", "1"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    first = (tmp_path / "o.tsv").read_text()
+    one_line_error(CliRunner().invoke(cli, args), f"{tmp_path / 'o.tsv'}: already exists (use --force to overwrite)")
+    # --force rewrites every clip, even over a run of other settings
+    victim = sorted((tmp_path / "o").glob("*.flac"))[0]
+    victim.write_bytes(b"damaged")
+    done = CliRunner().invoke(cli, [*args[:-1], "2", "--force"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["written"] == len(STEMS) and (tmp_path / "o.tsv").read_text() == first
+    assert read_audio(victim)[0].shape == (1, N)
+
+
+def test_impossible_outputs_are_refused_before_anything_is_written(corpus, tmp_path, read_only_dir, one_line_error,
+                                                                   tree):
+    (tmp_path / "some.tsv").write_text("id\tpath\n")
+    before = tree(tmp_path)
+    base = ["augment", "noise", "--manifest", str(corpus)]
+    one_line_error(CliRunner().invoke(cli, [*base, "--out-dir", str(tmp_path / "o"), "--out-manifest",
+                                            str(tmp_path / "some.tsv" / "o.tsv")]),
+                   "some.tsv/o.tsv: cannot be written:", "some.tsv is not a folder")
+    one_line_error(CliRunner().invoke(cli, [*base, "--out-dir", str(tmp_path / "some.tsv" / "aug"), "--out-manifest",
+                                            str(tmp_path / "o.tsv")]), "some.tsv/aug: cannot be written:")
+    one_line_error(CliRunner().invoke(cli, [*base, "--out-dir", str(read_only_dir / "aug"), "--out-manifest",
+                                            str(tmp_path / "o.tsv")]), "RO/aug: cannot be written: no permission")
+    assert tree(tmp_path) == before

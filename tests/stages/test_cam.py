@@ -114,3 +114,61 @@ def test_mismatched_features_are_refused(runs, tmp_path):
 
     with pytest.raises(AsctoolError, match="do not fit"):
         cam([runs["fine"]], runs["root"] / "small.h5", ["clip-0"], tmp_path / "m")
+
+
+# --------------------------------------------------------------------------
+# ids become file names; PNGs never overwritten without --force (issue 9, items 1, 17, 19)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("bad_id, problem", [
+    ("../../ESCAPED", "contains a path separator"),    # the issue's example overwrote a PNG outside --out-dir
+    ("/tmp/ESCAPED", "is an absolute path"),
+    ("clip-0\rError: forged", "contains a control character"),
+])
+def test_ids_that_would_leave_the_output_folder_are_refused(runs, tmp_path, one_line_error, tree, bad_id, problem):
+    """Even when the features file (written by another tool) holds the id."""
+    feats = tmp_path / "feats.h5"
+    with FeaturesWriter(feats, n=2, feature_shape=runs["big"], config=FRONTEND, ids=["clip-0", bad_id],
+                        scenes=["bus"] * 2, dtype="float32") as writer:
+        for i in range(2):
+            writer.write(i, np.random.default_rng(i).uniform(0, 1, size=runs["big"]))
+    work = tmp_path / "work"
+    (work / "ESCAPED.png").parent.mkdir()
+    (work / "ESCAPED.png").write_bytes(b"someone else's picture")
+    before = tree(tmp_path)
+    done = CliRunner().invoke(cli, ["cam", "--model", str(runs["fine"]), "--features", str(feats),
+                                    "--ids", f"clip-0,{bad_id}", "--out-dir", str(work / "cam")])
+    one_line_error(done, f"--ids: clip id {bad_id!r} {problem}")
+    assert tree(tmp_path) == before and (work / "ESCAPED.png").read_bytes() == b"someone else's picture"
+
+
+def test_existing_pngs_need_force(runs, tmp_path, one_line_error):
+    out = tmp_path / "png"
+    out.mkdir()
+    (out / "clip-1.png").write_bytes(b"earlier")
+    args = ["cam", "--model", str(runs["fine"]), "--features", str(runs["root"] / "big.h5"),
+            "--ids", "clip-0,clip-1", "--out-dir", str(out)]
+    one_line_error(CliRunner().invoke(cli, args), f"{out / 'clip-1.png'}: already exists (use --force to overwrite)")
+    assert sorted(p.name for p in out.iterdir()) == ["clip-1.png"]
+    done = CliRunner().invoke(cli, [*args, "--force"])
+    assert done.exit_code == 0, done.output
+    assert (out / "clip-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "clip-0.png").is_file()
+
+
+def test_an_out_dir_below_a_file_is_one_line(runs, tmp_path, one_line_error, tree):
+    (tmp_path / "notes.txt").write_text("x")
+    before = tree(tmp_path)
+    done = CliRunner().invoke(cli, ["cam", "--model", str(runs["fine"]), "--features", str(runs["root"] / "big.h5"),
+                                    "--ids", "clip-0", "--out-dir", str(tmp_path / "notes.txt" / "cam")])
+    one_line_error(done, "notes.txt/cam: cannot be written:", "notes.txt is not a folder")
+    assert tree(tmp_path) == before
+
+
+def test_a_text_file_named_model_keras_is_not_a_keras_archive(runs, tmp_path, one_line_error):
+    """The issue's example said 'File not found'."""
+    fake = tmp_path / "run" / "model.keras"
+    fake.parent.mkdir()
+    fake.write_text("not a model\n")
+    done = CliRunner().invoke(cli, ["cam", "--model", str(fake), "--features", str(runs["root"] / "big.h5"),
+                                    "--ids", "clip-0", "--out-dir", str(tmp_path / "cam")])
+    one_line_error(done, f"{fake}: not a Keras archive")
+    assert not (tmp_path / "cam").exists()

@@ -28,7 +28,7 @@ def test_check_size_rules(sizes):
     assert dcase.exit_code == 0 and "total: 500000 bytes (488.3 KB), within" in dcase.stdout
     assert f"{sizes[0]}: 250000 bytes (244.1 KB, rule dcase; file 300000 bytes, 250000 parameters, dynamic)" \
         in dcase.stdout
-    by_file = CliRunner().invoke(cli, ["check-size", "--budget-kb", "500", "--rule", "file", *sizes])
+    by_file = CliRunner().invoke(cli, ["check-size", "--budget-kb", "500", "--size-rule", "file", *sizes])
     assert by_file.exit_code == 1 and "OVER the budget of 500 KB" in by_file.output
 
 

@@ -145,3 +145,28 @@ def test_ensemble_refuses_options_the_method_does_not_take(tmp_path):
                                       "--method", "median"])
     assert result.exit_code == 2 and "'median' is not one of 'mean', 'logreg'" in result.output
     assert not (tmp_path / "out.h5").exists()
+
+
+# --------------------------------------------------------------------------
+# the output: never overwritten without --force (issue 9, items 16, 19)
+# --------------------------------------------------------------------------
+def test_an_existing_output_needs_force(tmp_path, one_line_error):
+    a = _scores(tmp_path / "a.h5", ENS_IDS, M1, ENS_CLASSES)
+    b = _scores(tmp_path / "b.h5", ENS_IDS, M2, ENS_CLASSES)
+    out = tmp_path / "out.h5"
+    out.write_bytes(b"earlier")
+    args = ["ensemble", str(a), str(b), "--out", str(out)]
+    one_line_error(CliRunner().invoke(cli, args), f"{out}: already exists (use --force to overwrite)")
+    assert out.read_bytes() == b"earlier"
+    done = CliRunner().invoke(cli, [*args, "--force"])
+    assert done.exit_code == 0, done.output
+    assert list(read_scores(out).ids) == ENS_IDS
+
+
+def test_an_output_below_a_file_is_one_line(tmp_path, one_line_error, tree):
+    a = _scores(tmp_path / "a.h5", ENS_IDS, M1, ENS_CLASSES)
+    b = _scores(tmp_path / "b.h5", ENS_IDS, M2, ENS_CLASSES)
+    before = tree(tmp_path)
+    one_line_error(CliRunner().invoke(cli, ["ensemble", str(a), str(b), "--out", str(tmp_path / "a.h5" / "x.h5")]),
+                   f"{tmp_path / 'a.h5' / 'x.h5'}: cannot be written: {tmp_path / 'a.h5'} is not a folder")
+    assert tree(tmp_path) == before

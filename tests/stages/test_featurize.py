@@ -302,3 +302,38 @@ def test_features_writer_write_block(tmp_path):
         writer.write(0, np.zeros((2, 4, 1)))
     with open_features(tmp_path / "w.h5") as f:
         np.testing.assert_array_equal(f.features[1:], block.astype(np.float16))
+
+
+# --------------------------------------------------------------------------
+# bad manifest rows and impossible outputs (issue 9, items 16 and 17)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("cell, needle", [
+    ('"c1.wav', "m.tsv:3: stray quote in column 'path'"),   # the issue's example
+    ("", "m.tsv:3: clip 'c1' has an empty path"),            # the issue's example
+    ("c1.wav\t\"park", "m.tsv:3: stray quote in column 'scene'"),
+])
+def test_bad_manifest_rows_name_the_manifest_and_line(tmp_path, one_line_error, tree, cell, needle):
+    manifest = _manifest(tmp_path, {"c0": (_tone(10.0, 44100), 44100), "c1": (_tone(10.0, 44100, seed=1), 44100)})
+    lines = manifest.read_text().splitlines()
+    fields = lines[2].split("\t")
+    lines[2] = "\t".join([fields[0], cell] + ([] if "\t" in cell else fields[2:3]))
+    manifest.write_text("\n".join(lines) + "\n")
+    before = tree(tmp_path)
+    one_line_error(_invoke("--manifest", manifest, "--out", tmp_path / "f.h5"), str(tmp_path / needle))
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("out", ["some.tsv/x.h5", "some.tsv/deeper/x.h5"])
+def test_an_output_below_a_file_is_one_line(clips_1a, tmp_path, one_line_error, tree, out):
+    (tmp_path / "some.tsv").write_text("id\tpath\n")
+    before = tree(tmp_path)
+    one_line_error(_invoke("--manifest", clips_1a, "--out", tmp_path / out),
+                   f"{tmp_path / out}: cannot be written: {tmp_path / 'some.tsv'} is not a folder")
+    assert tree(tmp_path) == before
+
+
+def test_an_output_in_a_read_only_folder_is_one_line(clips_1a, read_only_dir, one_line_error):
+    one_line_error(_invoke("--manifest", clips_1a, "--out", read_only_dir / "x.h5"),
+                   "x.h5: cannot be written: no permission to write in")
+    one_line_error(_invoke("--out", read_only_dir / "sub" / "all.h5", "--combine", clips_1a),
+                   "all.h5: cannot be written: no permission to write in")

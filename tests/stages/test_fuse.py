@@ -148,3 +148,25 @@ def test_fuse_refuses_an_unknown_method(tmp_path, hierarchy):
                                       str(tmp_path / "out.h5"), "--method", "sum"])
     assert result.exit_code == 2 and "'sum' is not 'two-stage'" in result.output
     assert not (tmp_path / "out.h5").exists()
+
+
+# --------------------------------------------------------------------------
+# the output: never overwritten without --force (issue 9, items 16, 19)
+# --------------------------------------------------------------------------
+def test_an_existing_output_needs_force(tmp_path, hierarchy, one_line_error):
+    fine, coarse = _pair(tmp_path)
+    out = tmp_path / "fused.h5"
+    out.write_bytes(b"earlier")
+    args = ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--hierarchy", str(hierarchy), "--out", str(out)]
+    one_line_error(CliRunner().invoke(cli, args), f"{out}: already exists (use --force to overwrite)")
+    assert out.read_bytes() == b"earlier"
+    done = CliRunner().invoke(cli, [*args, "--force"])
+    assert done.exit_code == 0, done.output
+    assert list(read_scores(out).ids) == list(IDS)
+
+
+def test_an_output_in_a_read_only_folder_is_one_line(tmp_path, hierarchy, read_only_dir, one_line_error):
+    fine, coarse = _pair(tmp_path)
+    one_line_error(CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--hierarchy",
+                                            str(hierarchy), "--out", str(read_only_dir / "new" / "fused.h5")]),
+                   "fused.h5: cannot be written: no permission to write in")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from asctool.artifacts import read_scores
-from asctool.errors import ArtifactError, MismatchError
+from asctool.errors import ArtifactError, AsctoolError, MismatchError
 from asctool.runs import MODEL_METADATA_KEYS, read_model_metadata
 from asctool.stages.predict import run as predict
 
@@ -108,5 +108,54 @@ def test_cli_predict(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert read_scores(out).classes == list(CLASSES)
     bad = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "nothing.keras"),
-                                   "--features", str(run["test"]), "--out", str(out)])
+                                   "--features", str(run["test"]), "--out", str(tmp_path / "bad.h5")])
     assert bad.exit_code == 1 and "nothing.keras" in bad.output
+
+
+# --------------------------------------------------------------------------
+# outputs: never overwritten without --force, impossible ones refused first (issue 9, items 16, 17, 19)
+# --------------------------------------------------------------------------
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    return CliRunner().invoke(cli, ["predict", *map(str, args)])
+
+
+def test_an_existing_scores_file_needs_force(run, tmp_path, one_line_error):
+    model = run["run"] / "model.keras"
+    out = tmp_path / "s.h5"
+    out.write_bytes(b"an earlier result")
+    one_line_error(_cli("--model", model, "--features", run["test"], "--out", out),
+                   f"{out}: already exists (use --force to overwrite)")
+    assert out.read_bytes() == b"an earlier result"
+    done = _cli("--model", model, "--features", run["test"], "--out", out, "--force")
+    assert done.exit_code == 0, done.output
+    assert read_scores(out).classes == list(CLASSES)
+    one_line_error(_cli("--model", model, "--features", run["test"], "--out", run["test"], "--force"),
+                   "is also an input")
+
+
+def test_impossible_outputs_are_one_line_errors(run, tmp_path, read_only_dir, one_line_error, tree):
+    model = run["run"] / "model.keras"
+    (tmp_path / "some.tsv").write_text("id\tpath\n")
+    one_line_error(_cli("--model", model, "--features", run["test"], "--out", tmp_path / "some.tsv" / "x.h5"),
+                   "some.tsv/x.h5: cannot be written:", "some.tsv is not a folder")
+    one_line_error(_cli("--model", model, "--features", run["test"], "--out", read_only_dir / "x.h5"),
+                   "RO/x.h5: cannot be written: no permission to write in")
+    (tmp_path / "folder.h5").mkdir()
+    one_line_error(_cli("--model", model, "--features", run["test"], "--out", tmp_path / "folder.h5", "--force"),
+                   "folder.h5' is a directory", code=2)   # click's check
+    with pytest.raises(AsctoolError, match=r"folder\.h5: is a folder"):
+        predict(model, run["test"], tmp_path / "folder.h5", force=True)
+    assert tree(tmp_path) == ["RO", "folder.h5", "some.tsv"]
+
+
+def test_a_text_file_named_model_keras_is_not_a_keras_archive(run, tmp_path, one_line_error):
+    fake = tmp_path / "run" / "model.keras"
+    fake.parent.mkdir()
+    fake.write_text("this is not a model\n")
+    one_line_error(_cli("--model", fake, "--features", run["test"], "--out", tmp_path / "s.h5"),
+                   f"{fake}: not a Keras archive")
+    assert not (tmp_path / "s.h5").exists()

@@ -221,3 +221,35 @@ def test_3class_layout_from_real_2019_meta(tmp_path, shared_data):
     assert summary["devices"]["train"] == {"a": summary["counts"]["train"]}
     clip = read_manifest(tmp_path / "out" / "fold1_train.tsv").clips[0]
     assert clip.scene in ("indoor", "outdoor", "transportation") and clip.location.count("-") == 2
+
+
+# --------------------------------------------------------------------------
+# names that become file names; outputs claimed before anything is written (issue 9, items 1, 16)
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("filename, problem", [
+    ("audio/-rf.wav", "starts with '-'"),
+    ("audio/x\x1b[2J.wav", "contains a control character"),
+])
+def test_file_names_unfit_for_clip_ids_name_the_split_file_and_line(tmp_path, filename, problem):
+    root = _tiny_root(tmp_path, train=f"filename\tscene_label\naudio/airport-lisbon-1-1-a.wav\tairport\n"
+                                      f"{filename}\tbus\n")
+    with pytest.raises(ManifestError, match=rf"fold1_train\.csv:3: clip id \(file name\) .* {problem}"):
+        prepare(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("setup", ["../../ESCAPED", "/tmp/fold1"])
+def test_a_setup_that_would_leave_the_folder_is_refused(tmp_path, setup):
+    root = _tiny_root(tmp_path)
+    with pytest.raises(ManifestError, match="--setup .* it becomes part of a file name"):
+        prepare(root, tmp_path / "out" / "data", setup=setup)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_manifest_folder_below_a_file_is_one_line(tmp_path):
+    root = _tiny_root(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    result = CliRunner().invoke(cli, ["prepare", "--dataset-root", str(root), "--out-dir",
+                                      str(tmp_path / "notes.txt" / "data")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{tmp_path / 'notes.txt'} is not a folder" in result.output

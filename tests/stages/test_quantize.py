@@ -151,3 +151,28 @@ def test_conversion_failure_is_one_line(trained_run, tmp_path, monkeypatch):
     message = str(info.value)
     assert "\n" not in message and "cannot be quantised" in message and "tf.Foo" in message
     assert not out.exists()
+
+
+def test_text_model_and_impossible_outputs_are_one_line(tmp_path, one_line_error, tree):
+    """(issue 9, items 16, 17) a text file named model.keras is not a Keras archive; an --out below a
+    file is refused before the model is even read."""
+    fake = tmp_path / "run" / "model.keras"
+    fake.parent.mkdir()
+    fake.write_text("not a model\n")
+    before = tree(tmp_path)
+    one_line_error(CliRunner().invoke(cli, ["quantize", "--model", str(fake), "--out", str(tmp_path / "m.tflite")]),
+                   f"{fake}: not a Keras archive")
+    one_line_error(CliRunner().invoke(cli, ["quantize", "--model", str(fake), "--out",
+                                            str(fake / "m.tflite")]), f"{fake} is not a folder")
+    assert tree(tmp_path) == before
+
+
+def test_one_size_json_per_folder_unless_its_file_is_gone(trained_run, tmp_path):
+    folder = tmp_path / "deploy"
+    quantize(trained_run["run"] / "model.keras", folder / "a.tflite", mode="float16")
+    with pytest.raises(AsctoolError, match=r"size\.json: already describes a\.tflite"):
+        quantize(trained_run["run"] / "model.keras", folder / "b.tflite", mode="float16")
+    assert not (folder / "b.tflite").exists()
+    (folder / "a.tflite").unlink()   # a stale size.json no longer blocks the folder
+    quantize(trained_run["run"] / "model.keras", folder / "b.tflite", mode="float16")
+    assert json.loads((folder / "size.json").read_text())["file"] == "b.tflite"

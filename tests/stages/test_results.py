@@ -42,7 +42,7 @@ def test_rows_in_order_and_the_published_block(files):
     assert text.startswith("# T\n\n| system | classes | A | B&C | s1-s3 | s4-s6 |")
     assert text.index("| b |") < text.index("| a |") and "file (KB)" not in text
     assert "Published (docs/reference.md section 6): Mobnet 95.2 %" in text and "oracle" not in text
-    run([f"a={files / 'r.json'}"], out)
+    run([f"a={files / 'r.json'}"], out, force=True)
     assert "Published" not in out.read_text()
 
 
@@ -51,11 +51,11 @@ def test_missing_inputs(files):
     run([f"a={files / 'r.json'}"], out, fusion_summary=files / "none.json")   # skipped, with a warning
     assert "Oracle" not in out.read_text() and "oracle" not in out.read_text()
     with pytest.raises(ArtifactError, match="nothere.json: file not found"):
-        run([f"a={files / 'nothere.json'}"], out)
+        run([f"a={files / 'nothere.json'}"], out, force=True)
     with pytest.raises(ConfigError, match="expected NAME=FILE"):
-        run([str(files / "r.json")], out)
+        run([str(files / "r.json")], out, force=True)
     with pytest.raises(ConfigError, match="given twice"):
-        run([f"a={files / 'r.json'}", f"a={files / 'r.json'}"], out)
+        run([f"a={files / 'r.json'}", f"a={files / 'r.json'}"], out, force=True)
 
 
 def test_results_command_line(files):
@@ -67,3 +67,15 @@ def test_results_command_line(files):
     assert json.loads(done.stdout)["rows"] == 1
     assert "files 2048 bytes (2.0 KB); OVER the budget of 1 KB (rule file)." in out.read_text()
     assert CliRunner().invoke(cli, ["results", "--out", str(out)]).exit_code == 2   # no report
+
+
+def test_an_existing_table_needs_force(files, one_line_error):
+    """(issue 9, item 19) the recipes rebuild it with --force."""
+    out = files / "RESULTS.md"
+    out.write_text("earlier")
+    args = ["results", "--out", str(out), f"sys={files / 'r.json'}"]
+    one_line_error(CliRunner().invoke(cli, args), f"{out}: already exists (use --force to overwrite)")
+    assert out.read_text() == "earlier"
+    assert CliRunner().invoke(cli, [*args, "--force"]).exit_code == 0 and "| sys |" in out.read_text()
+    one_line_error(CliRunner().invoke(cli, ["results", "--out", str(files / "r.json"), "--force",
+                                            f"sys={files / 'r.json'}"]), "r.json: is also an input")

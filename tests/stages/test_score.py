@@ -134,3 +134,40 @@ def test_cli_score_error_exits_1_with_one_line(tmp_path):
     assert "reference label 'metro' is not in the class list [bus, park, tram]" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "r.json").exists()
+
+
+# --------------------------------------------------------------------------
+# outputs: all checked before any is written, none overwritten without --force (issue 9, items 16, 19)
+# --------------------------------------------------------------------------
+def test_no_output_is_written_unless_all_can_be(tmp_path, one_line_error, tree):
+    """The issue's example: --submission s.csv --json FILE/r.json wrote s.csv and then failed."""
+    scores = _write(tmp_path / "s.h5")
+    (tmp_path / "FILE").write_text("a file, not a folder")
+    before = tree(tmp_path)
+    done = CliRunner().invoke(cli, ["score", str(scores), "--submission", str(tmp_path / "s.csv"),
+                                    "--json", str(tmp_path / "FILE" / "r.json")])
+    one_line_error(done, f"{tmp_path / 'FILE' / 'r.json'}: cannot be written: {tmp_path / 'FILE'} is not a folder")
+    assert tree(tmp_path) == before
+
+
+def test_a_plot_in_a_read_only_folder_stops_the_json_too(tmp_path, read_only_dir, one_line_error, tree):
+    scores = _write(tmp_path / "s.h5")
+    before = tree(tmp_path)
+    done = CliRunner().invoke(cli, ["score", str(scores), "--json", str(tmp_path / "r.json"),
+                                    "--plot", str(read_only_dir / "confusion.png")])
+    one_line_error(done, "confusion.png: cannot be written: no permission to write in")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("option, name", [("--json", "r.json"), ("--submission", "s.csv"), ("--plot", "c.png")])
+def test_existing_outputs_need_force(tmp_path, one_line_error, option, name):
+    scores = _write(tmp_path / "s.h5")
+    (tmp_path / name).write_text("earlier")
+    args = ["score", str(scores), option, str(tmp_path / name)]
+    one_line_error(CliRunner().invoke(cli, args), f"{tmp_path / name}: already exists (use --force to overwrite)")
+    assert (tmp_path / name).read_text() == "earlier"
+    done = CliRunner().invoke(cli, [*args, "--force"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / name).read_bytes() != b"earlier"
+    one_line_error(CliRunner().invoke(cli, ["score", str(scores), option, str(scores), "--force"]),
+                   "is also an input")

@@ -123,3 +123,16 @@ def test_split_command_line(tmp_path):
     assert CliRunner().invoke(cli, args).exit_code == 1                      # outputs exist
     assert CliRunner().invoke(cli, [*args, "--force"]).exit_code == 0
     assert CliRunner().invoke(cli, [*args[:-4], "--valid-split", "1", "--force"]).exit_code == 2
+
+
+def test_bad_seed_and_impossible_outputs_write_nothing(tmp_path, one_line_error, tree):
+    """(issue 9, items 15, 16) a usage error for --seed -1; one line for an output below a file or an input."""
+    src = write_manifest(tmp_path / "in.tsv")
+    before = tree(tmp_path)
+    base = ["split", "--manifest", str(src), "--out-valid", str(tmp_path / "v.tsv")]
+    one_line_error(CliRunner().invoke(cli, [*base, "--out-train", str(tmp_path / "t.tsv"), "--seed", "-1"]),
+                   "--seed", code=2)
+    one_line_error(CliRunner().invoke(cli, [*base, "--out-train", str(src / "t.tsv")]),
+                   f"{src / 't.tsv'}: cannot be written: {src} is not a folder")
+    one_line_error(CliRunner().invoke(cli, [*base, "--out-train", str(src), "--force"]), "in.tsv: is also an input")
+    assert tree(tmp_path) == before

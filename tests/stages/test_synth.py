@@ -85,3 +85,29 @@ def test_stereo_48k_cli(tmp_path):
     assert sr == 48000 and y.shape == (2, 48000)
     assert 0.1 < np.corrcoef(y[0], y[1])[0, 1] < 0.999  # two channels, not a copy
     assert summary["devices"]["evaluate"] == {"a": 10}
+
+
+# --------------------------------------------------------------------------
+# options checked before anything is written (issue 9, items 15, 16)
+# --------------------------------------------------------------------------
+def test_a_negative_seed_is_a_usage_error_and_writes_nothing(tmp_path):
+    """The issue's example: a ValueError traceback, files left, and the rerun refused."""
+    result = CliRunner().invoke(cli, ["synth", "--out-dir", str(tmp_path / "d"), "--seed", "-1", "--duration", "1"])
+    assert result.exit_code == 2 and "--seed" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(AsctoolError, match="--seed -1: must be >= 0"):
+        synthesize(tmp_path / "d", clips_per_class=1, duration=1.0, devices="a", seed=-1)
+    assert not (tmp_path / "d").exists()
+    result = CliRunner().invoke(cli, ["-q", "synth", "--out-dir", str(tmp_path / "d"), "--clips-per-class", "2",
+                                      "--duration", "1", "--devices", "a"])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_unknown_device_and_an_out_dir_below_a_file_write_nothing(tmp_path, one_line_error, tree):
+    (tmp_path / "notes.txt").write_text("x")
+    before = tree(tmp_path)
+    one_line_error(CliRunner().invoke(cli, ["synth", "--out-dir", str(tmp_path / "d"), "--devices", "a,../x"]),
+                   "unknown device(s) ../x")
+    one_line_error(CliRunner().invoke(cli, ["synth", "--out-dir", str(tmp_path / "notes.txt" / "db")]),
+                   "notes.txt/db: cannot be written:", "notes.txt is not a folder")
+    assert tree(tmp_path) == before

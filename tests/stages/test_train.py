@@ -222,3 +222,54 @@ def test_valid_file_and_coarse_labels(tmp_path):
     assert config["label_map"]["tram"] == "transportation" and config["valid"] == str(valid_path)
     row = (tmp_path / "run" / "history.tsv").read_text().splitlines()[1].split("\t")
     assert len(row) == 6 and row[4] and row[5]
+
+
+# --------------------------------------------------------------------------
+# options checked, outputs claimed, before anything is written (issue 9, items 15, 16)
+# --------------------------------------------------------------------------
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    return CliRunner().invoke(cli, ["train", *map(str, args)])
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--seed", "-1"),         # the issue's example: a ValueError traceback, files left, the rerun refused
+    ("--epochs", "0"),
+    ("--batch-size", "-8"),
+    ("--valid-split", "0.95"),
+    ("--width", "0"),
+])
+def test_bad_options_are_usage_errors_and_write_nothing(tmp_path, one_line_error, tree, option, value):
+    path = make_features(tmp_path / "a.h5", 8)
+    before = tree(tmp_path)
+    one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", option, value),
+                   option, code=2)
+    assert tree(tmp_path) == before
+
+
+def test_a_negative_seed_is_refused_by_the_stage_too(tmp_path):
+    path = make_features(tmp_path / "a.h5", 8)
+    with pytest.raises(ConfigError, match="--seed -1: must be >= 0"):
+        _train([path], "fcnn", tmp_path / "run", seed=-1)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_below_a_file_is_one_line(tmp_path, one_line_error, tree):
+    path = make_features(tmp_path / "a.h5", 8)
+    before = tree(tmp_path)
+    one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", path / "run"),
+                   f"{path / 'run'}: cannot be written: {path} is not a folder")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("option", ["base_filters=-3", "nosuch=1"])
+def test_unknown_model_options_write_nothing(tmp_path, one_line_error, tree, option):
+    """They failed in the builder after config.json was written, and the rerun was refused."""
+    path = make_features(tmp_path / "a.h5", 8)
+    before = tree(tmp_path)
+    one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", "--option", option),
+                   f"model 'fcnn': unknown option(s) {option.split('=')[0]}")
+    assert tree(tmp_path) == before

@@ -1,0 +1,48 @@
+"""Fixtures the stage tests share: a folder nobody may write in, the one-line error check."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+
+@pytest.fixture()
+def read_only_dir(tmp_path):
+    """``tmp_path/RO``, a folder nobody may write in: a read-only tmpfs for root, else mode 0555."""
+    folder = tmp_path / "RO"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("root here cannot mount a read-only tmpfs")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def _one_line(result, *needles: str, code: int = 1) -> str:
+    """The CLI ``result`` failed with exit ``code`` and one ``Error:`` line holding every needle."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture()
+def one_line_error():
+    """``one_line_error(result, *needles, code=1)``: see :func:`_one_line`."""
+    return _one_line
+
+
+@pytest.fixture()
+def tree():
+    """``tree(folder)``: every path under ``folder`` (to assert that nothing new was written)."""
+    return lambda folder: sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
