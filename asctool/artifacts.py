@@ -36,7 +36,7 @@ import numpy as np
 from . import __version__
 from .errors import ArtifactError, MismatchError
 from .h5write import NewH5, new_h5
-from .io import atomic_path, interrupts_deferred
+from .io import atomic_path, check_interrupted, interrupts_deferred
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -277,6 +277,7 @@ class FeaturesWriter:
         ``block`` has shape ``(k, *feature_shape)``; one HDF5 write instead
         of ``k`` (about half the cost per clip).
         """
+        check_interrupted()  # an interrupt whose exception was lost (see asctool.io)
         block = np.asarray(block)
         if block.shape[1:] != self.feature_shape or not 0 <= start <= self.n - block.shape[0]:
             raise ArtifactError(

@@ -31,7 +31,7 @@ import click
 
 from . import __version__
 from .errors import AsctoolError
-from .io import interrupt
+from .io import interrupt, interrupted
 
 __all__ = ["main", "cli"]
 
@@ -52,8 +52,6 @@ class _InterruptedExit(click.ClickException):
 
 #: Signals :func:`main` turns into :class:`asctool.io.Interrupted`.
 _INTERRUPTS = ("SIGINT", "SIGTERM", "SIGHUP")
-#: The first interrupting signal received (set by :func:`_on_signal`).
-_RECEIVED: list[int] = []
 
 # what the C library and HDF5 say about a failed write: "errno = 28, error message = '...'"
 _HDF5_ERRNO = re.compile(r"errno = (\d+)")
@@ -532,11 +530,11 @@ def _on_signal(signum: int, frame) -> None:
 
     Raised at once, or after the HDF5 call in progress (:func:`asctool.io.interrupts_deferred`).
     """
-    if _RECEIVED:  # the stage is cleaning up after the first one
+    first = interrupted()
+    if first is not None:  # the stage is cleaning up after the first one
         log.warning("still cleaning up after %s; kill -9 stops at once (leaving temporary files)",
-                    signal.Signals(_RECEIVED[0]).name)
+                    signal.Signals(first).name)
         return
-    _RECEIVED.append(signum)
     interrupt(signum)
 
 
@@ -564,8 +562,8 @@ def main() -> None:
     try:
         cli(prog_name="asctool")
     except SystemExit:
-        if _RECEIVED:
-            _end_by_signal(_RECEIVED[0])
+        if interrupted() is not None:
+            _end_by_signal(interrupted())
         raise
 
 

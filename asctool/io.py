@@ -21,8 +21,8 @@ from typing import Iterable, Iterator
 from .errors import AsctoolError
 
 __all__ = ["atomic_path", "read_text", "check_name", "Claim", "claim_outputs", "lock_outputs",
-           "lock_path_for", "locked_outputs", "Interrupted", "interrupt", "interrupts_deferred",
-           "write_error"]
+           "lock_path_for", "locked_outputs", "Interrupted", "interrupt", "interrupted", "check_interrupted",
+           "interrupts_deferred", "write_error"]
 
 log = logging.getLogger(__name__)
 
@@ -586,18 +586,39 @@ class Interrupted(KeyboardInterrupt):
 
 _DEFERRING = 0
 _PENDING: list[int] = []
+_RECEIVED: list[int] = []  # the first signal passed to interrupt(), for good
 
 
 def interrupt(signum: int) -> None:
     """Raise :class:`Interrupted` for ``signum`` now, or at the end of the current :func:`interrupts_deferred`.
 
     Meant for a signal handler (which runs in the main thread between two
-    Python instructions).
+    Python instructions). The signal is remembered (:func:`interrupted`,
+    :func:`check_interrupted`).
     """
+    if not _RECEIVED:
+        _RECEIVED.append(signum)
     if _DEFERRING:
         _PENDING.append(signum)
         return
     raise Interrupted(signum)
+
+
+def interrupted() -> int | None:
+    """The signal passed to :func:`interrupt` in this process, if any."""
+    return _RECEIVED[0] if _RECEIVED else None
+
+
+def check_interrupted() -> None:
+    """Raise :class:`Interrupted` again if :func:`interrupt` was called: for the loops of long work.
+
+    The exception a signal handler raises is lost where Python ignores
+    exceptions (a fork hook, a ``__del__``, a weakref callback: "Exception
+    ignored in ..."); the next check raises it again. Not to be called in
+    clean-up code (it would interrupt the clean-up).
+    """
+    if _RECEIVED and not _DEFERRING:
+        raise Interrupted(_RECEIVED[0])
 
 
 @contextlib.contextmanager

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import AsctoolError
+from .io import check_interrupted, interrupts_deferred
 
 __all__ = ["WorkerPool", "start_method"]
 
@@ -69,6 +70,11 @@ _BLAS_LIBRARIES = ("openblas", "mkl_rt")
 _BLAS_SET_THREADS = (
     "openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
     "scipy_openblas_set_num_threads64_", "MKL_Set_Num_Threads",
+)
+# and the matching getters (same order)
+_BLAS_GET_THREADS = (
+    "openblas_get_num_threads", "openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+    "scipy_openblas_get_num_threads64_", "MKL_Get_Max_Threads",
 )
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -96,6 +102,12 @@ def _blas_thread_setters() -> list[Callable[[int], Any]] | None:
     without the dependency). None when that is not possible: not Linux, or a
     loaded BLAS without a known setter.
     """
+    controls = _blas_thread_controls()
+    return None if controls is None else [setter for _, setter in controls]
+
+
+def _blas_thread_controls() -> list[tuple[Callable[[], int], Callable[[int], Any]]] | None:
+    """(getter, setter) of the thread count of each BLAS library loaded here; see :func:`_blas_thread_setters`."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
@@ -109,20 +121,33 @@ def _blas_thread_setters() -> list[Callable[[int], Any]] | None:
         fields = line.split(maxsplit=5)
         if len(fields) == 6 and any(name in os.path.basename(fields[5]).lower() for name in _BLAS_LIBRARIES):
             paths.add(fields[5])
-    setters = []
+    controls = []
     for path in sorted(paths):
         try:
             library = ctypes.CDLL(path)  # already loaded: the same handle
         except OSError:
             return None
-        for symbol in _BLAS_SET_THREADS:
-            setter = getattr(library, symbol, None)
-            if setter is not None:
-                setters.append(setter)
+        for set_symbol, get_symbol in zip(_BLAS_SET_THREADS, _BLAS_GET_THREADS):
+            setter, getter = getattr(library, set_symbol, None), getattr(library, get_symbol, None)
+            if setter is not None and getter is not None:
+                controls.append((getter, setter))
                 break
         else:
             return None
-    return setters
+    return controls
+
+
+@contextlib.contextmanager
+def _one_blas_thread(controls) -> Iterator[None]:
+    """Run the block with every BLAS of this process at one thread (``controls``: see above), then restore."""
+    saved = [getter() for getter, _ in controls]
+    for _, setter in controls:
+        setter(1)
+    try:
+        yield
+    finally:
+        for (_, setter), count in zip(controls, saved):
+            setter(count)
 
 
 def _keep_freed_memory() -> None:
@@ -317,10 +342,11 @@ class WorkerPool:
     slot_bytes : size of one shared-memory slot; with it, task functions are
         called as ``func(item, slot)`` (see :meth:`imap`)
     max_pending : tasks in flight at a time (default ``2 nj + 2``)
-    pin_blas : run each worker with one BLAS/OpenMP thread (the default). False
-        leaves the workers' BLAS as this process's (forked where possible), for
-        computations whose float results depend on the BLAS thread count and
-        must not depend on ``nj`` (``asctool synth``)
+    pin_blas : run each worker, and the tasks this process runs itself, with
+        one BLAS/OpenMP thread (the default), so that results do not depend on
+        ``nj``. False leaves the workers' BLAS as this process's (forked where
+        possible), for computations whose float results depend on the BLAS
+        thread count and must not depend on ``nj`` (``asctool synth``)
     reuse_heap : keep freed memory in the heap of the workers, and of this
         process when it runs tasks (glibc ``mallopt``; for tasks that allocate
         the same large arrays per item)
@@ -359,6 +385,7 @@ class WorkerPool:
         self.shared: Any = None
         self._free_slots: deque[int] = deque()
         self._local_ready = False
+        self._blas: list = []
 
     # ---- start and stop
     def __enter__(self) -> "WorkerPool":
@@ -385,7 +412,8 @@ class WorkerPool:
         initargs = (os.getpid(), method == "fork", self.pin_blas and method == "fork", self.reuse_heap,
                     self.shared, self.initializer, self.initargs)
         environment = _single_threaded_children() if self.pin_blas else contextlib.nullcontext()
-        with environment, warnings.catch_warnings():
+        # an interrupt raised inside a fork hook (logging's) would be lost: it waits for the workers to start
+        with environment, warnings.catch_warnings(), interrupts_deferred():
             # Python >= 3.12 warns about fork() with threads running; ours are
             # OpenBLAS's idle pool threads, which OpenBLAS itself makes fork-safe
             warnings.filterwarnings("ignore", message=".*use of fork.*", category=DeprecationWarning)
@@ -438,13 +466,22 @@ class WorkerPool:
 
     # ---- running tasks
     def _run_here(self, func: Callable, item: Any) -> Any:
+        """Run a task in this process: with ``pin_blas``, with one BLAS thread like a worker.
+
+        So results do not depend on which process computed them (a threaded
+        BLAS sums in another order: featurize's last bits differed), nor on
+        ``nj``; small products are faster single-threaded too (featurize with
+        ``--nj 1``: about 3 times).
+        """
         if not self._local_ready:
             if self.reuse_heap:
                 _keep_freed_memory()
             if self.initializer is not None:
                 self.initializer(*self.initargs)
+            self._blas = (_blas_thread_controls() or []) if self.pin_blas else []
             self._local_ready = True
-        return func(item, None) if self.slot_bytes > 0 else func(item)
+        with _one_blas_thread(self._blas) if self._blas else contextlib.nullcontext():
+            return func(item, None) if self.slot_bytes > 0 else func(item)
 
     def _dead_worker(self, exc: BaseException) -> AsctoolError:
         where = f"{self.where}: " if self.where is not None else ""
@@ -485,6 +522,7 @@ class WorkerPool:
         with_slots = self.slot_bytes > 0
         if self.executor is None:
             for item in queue:
+                check_interrupted()
                 result = self._run_here(func, item)
                 yield (result, None) if with_slots else result
             return
@@ -509,6 +547,7 @@ class WorkerPool:
                     result = self._run_here(func, queue.pop())
                     yield (result, None) if with_slots else result
                     continue
+                check_interrupted()  # an interrupt whose exception was lost (see asctool.io)
                 future, slot = pending.popleft()
                 try:
                     result = future.result()

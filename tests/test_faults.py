@@ -157,6 +157,11 @@ def _workers(pid: int) -> set[int]:
     return found
 
 
+def _clips(folder: Path) -> list[Path]:
+    """The audio clips under their final names (not a temporary ``X.tmp-XXXXXXXX.flac``)."""
+    return [p for p in folder.glob("*.flac") if ".tmp-" not in p.name]
+
+
 def _temporaries(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if ".tmp-" in p.name)
 
@@ -487,7 +492,7 @@ def test_sighup_and_sigterm_stop_augment_workers_and_remove_their_temporary_file
         run = Run(tmp_path / signum.name, "augment", "noise", "--manifest", corpus["meta"], "--out-dir", out_dir,
                   "--out-manifest", out_dir.parent / "aug.tsv", "--nj", 2)
         try:
-            run.wait_for(lambda: len(list(out_dir.glob("*.flac"))) >= 4, "4 clips written")
+            run.wait_for(lambda: len(_clips(out_dir)) >= 4, "4 clips written")
             workers = _workers(run.pid)
             run.signal(signum)
             status = run.wait()
@@ -594,7 +599,7 @@ def augment_reference(corpus, tmp_path_factory) -> dict[str, bytes]:
 
 
 def _augment_content(root: Path) -> dict[str, bytes]:
-    files = {p.name: p.read_bytes() for p in (root / "aug").glob("*.flac")}
+    files = {p.name: p.read_bytes() for p in _clips(root / "aug")}
     files["aug.tsv"] = (root / "aug.tsv").read_bytes()
     return files
 
@@ -609,7 +614,7 @@ def _check_augment_folder(root: Path, signum: int) -> None:
     import soundfile
 
     assert not (root / "aug.tsv").exists()
-    for path in (root / "aug").glob("*.flac"):
+    for path in _clips(root / "aug"):
         assert soundfile.info(path).frames > 0
     if signum != signal.SIGKILL:
         assert not _temporaries(root) and not _lock_files(root)
@@ -622,7 +627,7 @@ def test_fault_suite_augment(corpus, augment_reference, tmp_path, signum, clips)
     run = _augment_run(corpus, tmp_path, "run")
     try:
         run.wait_for(lambda: (tmp_path / "aug" / ".asctool-augment.json").exists()
-                     and len(list((tmp_path / "aug").glob("*.flac"))) >= clips, f"{clips} clips written")
+                     and len(_clips(tmp_path / "aug")) >= clips, f"{clips} clips written")
         run.signal(signum, group=signum == signal.SIGINT)
         status = run.wait()
     finally:
@@ -630,7 +635,7 @@ def test_fault_suite_augment(corpus, augment_reference, tmp_path, signum, clips)
     assert _signal_exit(status, signum), run.err()
     run.assert_no_process_left()
     _check_augment_folder(tmp_path, signum)
-    kept = len(list((tmp_path / "aug").glob("*.flac")))
+    kept = len(_clips(tmp_path / "aug"))
     rerun = _augment_run(corpus, tmp_path, "rerun")
     assert rerun.wait() == 0, rerun.err()
     summary = json.loads(rerun.stdout.read_text())
@@ -644,7 +649,7 @@ def test_fault_suite_a_killed_augment_worker_ends_the_stage_with_one_line(corpus
     """Item 11: kill -9 of one worker: a one-line error (not a hang); the rerun resumes."""
     run = _augment_run(corpus, tmp_path, "run")
     try:
-        run.wait_for(lambda: len(list((tmp_path / "aug").glob("*.flac"))) >= 10 and len(_workers(run.pid)) >= 2,
+        run.wait_for(lambda: len(_clips(tmp_path / "aug")) >= 10 and len(_workers(run.pid)) >= 2,
                      "10 clips and the workers")
         os.kill(min(_workers(run.pid)), signal.SIGKILL)
         status = run.wait(timeout=60)

@@ -266,3 +266,32 @@ def test_workers_leave_sigint_and_sighup_to_the_parent():
     """A Ctrl-C in a terminal reaches the whole process group: the parent decides, then stops the workers."""
     with WorkerPool(2) as pool:
         assert all(pool.imap(_ignores_sigint, range(4)))
+
+
+def test_an_interrupt_whose_exception_was_lost_is_raised_by_the_next_task(monkeypatch):
+    """A signal handler's exception is lost where Python ignores exceptions (logging's fork hook)."""
+    from asctool import io
+
+    monkeypatch.setattr(io, "_RECEIVED", [15])  # interrupt() ran, its exception went nowhere
+    for nj in (1, 2):
+        with pytest.raises(io.Interrupted):
+            with WorkerPool(nj) as pool:
+                list(pool.imap(_square, range(4)))
+
+
+def _blas_in_task(_):
+    return _blas_threads()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_tasks_run_in_this_process_use_one_blas_thread_too():
+    """Else a clip computed by the parent (nj 1, or parent_helps) differed in its last bits from a worker's."""
+    before = _blas_threads()
+    if not before or parallel._blas_thread_controls() is None:
+        pytest.skip("no OpenBLAS with a thread setter here")
+    with WorkerPool(1) as pool:
+        counts = list(pool.imap(_blas_in_task, range(2)))
+    assert all(set(c) == {1} for c in counts)
+    assert _blas_threads() == before  # restored
+    with WorkerPool(1, pin_blas=False) as pool:
+        assert list(pool.imap(_blas_in_task, range(1))) == [before]
