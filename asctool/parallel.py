@@ -342,11 +342,11 @@ class WorkerPool:
     slot_bytes : size of one shared-memory slot; with it, task functions are
         called as ``func(item, slot)`` (see :meth:`imap`)
     max_pending : tasks in flight at a time (default ``2 nj + 2``)
-    pin_blas : run each worker, and the tasks this process runs itself, with
-        one BLAS/OpenMP thread (the default), so that results do not depend on
-        ``nj``. False leaves the workers' BLAS as this process's (forked where
-        possible), for computations whose float results depend on the BLAS
-        thread count and must not depend on ``nj`` (``asctool synth``)
+    pin_blas : run each worker, and the tasks this process runs beside them
+        (``parent_helps``), with one BLAS/OpenMP thread (the default). False
+        leaves the workers' BLAS as this process's (forked where possible),
+        for computations whose float results depend on the BLAS thread count
+        and must not depend on ``nj`` (``asctool synth``)
     reuse_heap : keep freed memory in the heap of the workers, and of this
         process when it runs tasks (glibc ``mallopt``; for tasks that allocate
         the same large arrays per item)
@@ -466,19 +466,20 @@ class WorkerPool:
 
     # ---- running tasks
     def _run_here(self, func: Callable, item: Any) -> Any:
-        """Run a task in this process: with ``pin_blas``, with one BLAS thread like a worker.
+        """Run a task in this process; beside pinned workers (``parent_helps``), with one BLAS thread too.
 
-        So results do not depend on which process computed them (a threaded
-        BLAS sums in another order: featurize's last bits differed), nor on
-        ``nj``; small products are faster single-threaded too (featurize with
-        ``--nj 1``: about 3 times).
+        So a result does not depend on which process computed it (a threaded
+        BLAS sums in another order: the last bits of featurize's last batch
+        depended on whether a worker or the parent computed it, so two runs of
+        ``--nj 2`` differed). With ``nj == 1`` this process's BLAS is left as it is.
         """
         if not self._local_ready:
             if self.reuse_heap:
                 _keep_freed_memory()
             if self.initializer is not None:
                 self.initializer(*self.initargs)
-            self._blas = (_blas_thread_controls() or []) if self.pin_blas else []
+            pinned_workers = self.pin_blas and self.executor is not None
+            self._blas = (_blas_thread_controls() or []) if pinned_workers else []
             self._local_ready = True
         with _one_blas_thread(self._blas) if self._blas else contextlib.nullcontext():
             return func(item, None) if self.slot_bytes > 0 else func(item)
