@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..artifacts import check_same_config, open_features
+from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
 from ..io import atomic_path, check_name, claim_outputs
 from ..runs import read_model_metadata
@@ -104,6 +104,9 @@ def run(
             raise ArtifactError(f"{features_path}: no clip with id {shown}")
         rows = [position[i] for i in ids]
         x = np.stack([np.asarray(feats.features[r], dtype=np.float32) for r in rows])
+        bad = first_nonfinite(x)
+        if bad is not None:
+            raise ArtifactError(nonfinite_message(features_path, ids[bad], rows[bad]))
         scenes = [str(feats.scenes[r]) for r in rows]
         frontend = feats.config
 
