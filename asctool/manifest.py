@@ -335,18 +335,23 @@ def _read_split(path: Path, columns: Sequence[str]) -> list[_Row]:
     return rows
 
 
-def _label_set(rows_by_file: Mapping[Path, list[_Row]]) -> str:
-    """``scene`` or ``coarse``, from the first label; every other label must be in the same set."""
+def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] | None = None) -> str:
+    """``scene`` or ``coarse``, from the first label, or ``classes`` (the user's ``--classes``);
+    every label must be in that set."""
     first = next((r.label for rows in rows_by_file.values() for r in rows if r.label), None)
-    if first is None:
+    if first is None and classes is None:
         return "scene"
     label_set, known = ("coarse", COARSE_CLASSES) if first in COARSE_CLASSES else ("scene", SCENES)
+    if classes is not None:
+        label_set, known = "classes", tuple(classes)
     for path, rows in rows_by_file.items():
         for row in rows:
             if row.label not in known:
                 raise ManifestError(
                     f"{path}: line {row.lineno}: unknown scene label {row.label!r} "
-                    f"(expected one of {', '.join(known)})"
+                    f"(expected one of {', '.join(known)}"
+                    + ("; other classes are listed, one per line, in a file given with --classes FILE)"
+                       if classes is None else ")")
                 )
     return label_set
 
@@ -426,6 +431,7 @@ def read_tau_setup(
     setup: str = "fold1",
     check_audio: bool = True,
     relative_to: str | os.PathLike,
+    classes: Sequence[str] | None = None,
 ) -> tuple[dict[str, list[Clip]], dict]:
     """Read and cross-check one evaluation setup of a TAU dataset layout.
 
@@ -445,6 +451,10 @@ def read_tau_setup(
         Whether missing audio files are an error (else a warning).
     relative_to : path
         Folder the manifests will be written to: clip paths are relative to it.
+    classes : sequence of str, optional
+        The data set's own classes (``--classes FILE``) instead of the DCASE
+        scenes or coarse classes; a file name's scene field, when it is one of
+        them, must match the label.
 
     Returns
     -------
@@ -484,8 +494,8 @@ def read_tau_setup(
     labelled = {split_paths[n]: splits[n] for n in ("train", "evaluate")}
     if meta_rows is not None:
         labelled[meta_path] = list(meta_rows.values())
-    label_set = _label_set(labelled)
-    hierarchy = packaged_hierarchy()
+    label_set = _label_set(labelled, classes)
+    hierarchy = packaged_hierarchy() if classes is None else {c: c for c in classes}
 
     # cross-checks: meta.csv, overlaps
     if meta_rows is not None:

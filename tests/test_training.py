@@ -303,3 +303,19 @@ def test_split_by_location_is_disjoint_and_seeded(tmp_path):
     again, _ = split_by_location(clips, locations, 0.25, seed=0)
     other, _ = split_by_location(clips, locations, 0.25, seed=1)
     assert np.array_equal(mask, again) and not np.array_equal(mask, other)
+
+
+def test_classes_recorded_in_a_features_file_are_the_known_ones(tmp_path):
+    """``featurize --classes`` records a data set's own classes; train reads them from the file."""
+    own = ("beach", "cave", "forest")
+    path = tmp_path / "own.h5"
+    with FeaturesWriter(path, n=3, feature_shape=SHAPE, config=CONFIG, ids=["b1", "c1", "f1"],
+                        scenes=list(own), extra_attrs={"classes": json.dumps(list(own))}) as writer:
+        for i in range(3):
+            writer.write(i, np.zeros(SHAPE))
+    (source,) = read_sources([path], "training")
+    assert source.classes == list(own)
+    clips, classes = make_clip_set([source], None, None, labels_name="scene")
+    assert classes == list(own) and list(clips.labels) == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"own\.h5: clip f1 \(row 2\): unknown label 'forest'"):
+        make_clip_set([source], None, None, labels_name="scene", known=["beach", "cave"])

@@ -50,6 +50,7 @@ from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devi
 from ..console import progress
 from ..errors import AsctoolError, ConfigError, ManifestError
 from ..io import atomic_path, check_name, claim_outputs
+from ..labels import check_known_labels, read_classes
 from ..manifest import Clip, parse_stem, read_manifest, write_manifest
 from ..parallel import WorkerPool
 
@@ -150,6 +151,7 @@ def run(
     nj: int = 1,
     seed: int = 0,
     force: bool = False,
+    classes_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Write one augmented copy of the selected clips of a manifest.
 
@@ -175,6 +177,9 @@ def run(
     force : overwrite an existing ``out_manifest`` and rewrite every clip
         (also over a run of other settings in ``out_dir``); without it an
         interrupted run of the same settings is resumed
+    classes_path : the data set's own classes, one per line (``--classes FILE``);
+        every manifest label must be one of them (default: the DCASE scenes or
+        coarse classes)
 
     Returns
     -------
@@ -192,7 +197,9 @@ def run(
     manifest_path = Path(manifest_path)
     out_dir, out_manifest = Path(out_dir), Path(out_manifest)
     claim_outputs([out_manifest], force=force, folders=[out_dir], inputs=[manifest_path, exclude_locations])
+    known = read_classes(classes_path)
     manifest = read_manifest(manifest_path)
+    check_known_labels([c.scene for c in manifest.clips], known, lambda i: f"{manifest_path}: line {i + 2}")
     rows = resolve_rows(manifest)
 
     # leakage guard (docs/reference.md 7.4)
@@ -242,6 +249,10 @@ def run(
                 city=row.clip.city or parsed_city, location=row.location, source_id=row.id,
                 augmentation=method + (f":{variant}" if variant else ""),
             ))
+    if not tasks:
+        why = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in plan.skipped.items()) or "none selected"
+        raise ManifestError(f"{manifest_path}: augment {method} has no clip to write from its {len(sources)} "
+                            f"source clip(s) ({why}); nothing written")
     artifact_paths = {suffix: out_manifest.with_name(out_manifest.stem + suffix) for suffix in plan.artifacts}
     allowed = {Path(t[6]).name for t in tasks} | {out_manifest.name} | {p.name for p in artifact_paths.values()}
     claim_outputs(rewritable=artifact_paths.values())  # side files of a resumed run are rewritten

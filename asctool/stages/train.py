@@ -22,7 +22,7 @@ from .. import __version__
 from ..artifacts import check_same_config, config_diff, current_command
 from ..errors import ConfigError, MismatchError
 from ..io import claim_outputs
-from ..labels import resolve_label_map
+from ..labels import read_classes, resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
 from ..training.data import clip_locations, make_clip_set, read_sources, split_by_location
@@ -38,11 +38,11 @@ log = logging.getLogger(__name__)
 _RESUME_IGNORED = ("distribute", "command", "created", "asctool_version", "out_dir")
 
 
-def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
+def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None):
     """Read and check the data; returns (train ClipSet, valid ClipSet or None, classes, map, info)."""
     sources = read_sources(train_paths, "training")
     mapping = resolve_label_map(labels)
-    clips, classes = make_clip_set(sources, mapping, None, labels_name=labels)
+    clips, classes = make_clip_set(sources, mapping, None, labels_name=labels, known=known)
     if len(classes) < 2:
         raise ConfigError(
             f"{sources[0].path}: training data has only the class {classes}; at least 2 are needed"
@@ -70,7 +70,7 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
                 f"{vs.path}: {len(shared_locs)} recording location(s) are also in the training data "
                 f"(e.g. {sorted(shared_locs)[0]}); validation must come from other locations"
             )
-        valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels)
+        valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels, known=known)
     elif valid_split:
         locations = np.concatenate([clip_locations(s) for s in sources])
         mask, held = split_by_location(clips, locations, float(valid_split), seed)
@@ -104,6 +104,7 @@ def run(
     force: bool = False,
     augment: str | None = "auto",
     crop: int | None = None,
+    classes_path: str | os.PathLike | None = None,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -145,6 +146,10 @@ def run(
         ``specaugment,crop,mixup,swap``.
     crop : int, optional
         Crop length in frames (0: no crop; default 400 for 1a-shaped input).
+    classes_path : path, optional
+        The data set's own scenes, one per line (``--classes FILE``); default:
+        the classes each features file records (``featurize --classes``), else
+        the DCASE scenes or coarse classes. A scene outside them is an error.
 
     Returns
     -------
@@ -180,8 +185,11 @@ def run(
     if unknown:  # the builder would say so only after config.json is written
         raise ConfigError(f"model {model_name!r}: unknown option(s) {', '.join(unknown)}; "
                           f"known options: {', '.join(sorted(model_spec.defaults))}")
+    known = read_classes(classes_path)
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
-                                                                  labels, seed)
+                                                                  labels, seed, known)
+    if known is not None:
+        info["known_classes"] = known
     resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width)
     if "width" in model_spec.defaults:
         options_all = {"width": resolved["width"], **options}
