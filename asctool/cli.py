@@ -235,7 +235,8 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
-              help=_CLASSES_HELP[:-2] + "); recorded in --out for train.")
+              help="The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse "
+                   "classes); recorded in --out for train.")
 def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force,
               classes_path) -> None:
     """Compute model-input features (log-mel + deltas) for every clip of a manifest.

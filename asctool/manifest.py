@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from .io import atomic_path, check_name, read_text
 from .errors import ManifestError
-from .labels import COARSE_CLASSES, SCENES, packaged_hierarchy
+from .labels import COARSE_CLASSES, SCENES, check_known_labels, packaged_hierarchy
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +176,20 @@ def read_csv_rows(path: str | os.PathLike, *, required: Sequence[str] = ()) -> t
     return header, records
 
 
-def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False) -> Manifest:
+def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_labels: bool = False,
+                  classes: Sequence[str] | None = None) -> Manifest:
     """Read a manifest TSV; check columns, ids (unique, usable as file names), paths and non-emptiness.
+
+    With ``check_labels``, every non-empty ``scene`` must also be a known class:
+    one of ``classes`` (a user's ``--classes FILE``) or, when None, the DCASE
+    scenes or coarse classes (:func:`asctool.labels.check_known_labels`).
 
     Raises
     ------
     ManifestError
         Naming the file, and ``MANIFEST:LINE`` for a bad row: an empty ``path``,
         an id that is empty, repeated or not usable in a file name (see
-        :func:`asctool.io.check_name`), a stray quote.
+        :func:`asctool.io.check_name`), a stray quote, an unknown label.
     """
     path = Path(path)
     header, records = read_csv_rows(path, required=("id", "path"))
@@ -208,6 +213,9 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False) -> Mani
         seen.add(clip.id)
         if not clip.path:
             raise ManifestError(f"{path}:{lineno}: clip {clip.id!r} has an empty path")
+    if check_labels:
+        lines = [getattr(rec, "lineno", 0) for rec in records]
+        check_known_labels([c.scene for c in clips], classes, lambda i: f"{path}:{lines[i]}")
     return Manifest(clips, path.resolve().parent, path)
 
 

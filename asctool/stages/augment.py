@@ -50,7 +50,7 @@ from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devi
 from ..console import progress
 from ..errors import AsctoolError, ConfigError, ManifestError
 from ..io import atomic_path, check_name, claim_outputs
-from ..labels import check_known_labels, read_classes
+from ..labels import read_classes
 from ..manifest import Clip, parse_stem, read_manifest, write_manifest
 from ..parallel import WorkerPool
 
@@ -198,8 +198,7 @@ def run(
     out_dir, out_manifest = Path(out_dir), Path(out_manifest)
     claim_outputs([out_manifest], force=force, folders=[out_dir], inputs=[manifest_path, exclude_locations])
     known = read_classes(classes_path)
-    manifest = read_manifest(manifest_path)
-    check_known_labels([c.scene for c in manifest.clips], known, lambda i: f"{manifest_path}: line {i + 2}")
+    manifest = read_manifest(manifest_path, check_labels=True, classes=known)
     rows = resolve_rows(manifest)
 
     # leakage guard (docs/reference.md 7.4)

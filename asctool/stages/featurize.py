@@ -228,12 +228,11 @@ def run(
 
     from ..artifacts import FeaturesWriter
     from ..console import progress
-    from ..labels import check_known_labels, read_classes
+    from ..labels import read_classes
     from ..manifest import read_manifest
 
     known = read_classes(classes_path)
-    manifest = read_manifest(manifest_path)
-    check_known_labels([c.scene for c in manifest.clips], known, lambda i: f"{manifest_path}: line {i + 2}")
+    manifest = read_manifest(manifest_path, check_labels=True, classes=known)
     rows = range(len(manifest))
     extra_attrs: dict[str, Any] = {} if known is None else {"classes": json.dumps(known)}
     if shard is not None:

@@ -348,10 +348,10 @@ def test_a_typo_scene_in_one_row_is_refused_naming_the_line(tmp_path):
     manifest = _manifest(tmp_path, files)
     lines = manifest.read_text().splitlines()
     lines[2] = lines[2].replace("\tpark\t", "\tairprot\t")
-    manifest.write_text("\n".join(lines) + "\n")
+    manifest.write_text("\n".join([lines[0], "", *lines[1:]]) + "\n")   # a blank line: the typo is on line 4
     (tmp_path / "fe.yaml").write_text("sr: 8000\nduration: 1.0\nn_fft: 256\nwin_length: 256\nhop_length: 128\nn_mels: 16\n")
     result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--config", tmp_path / "fe.yaml")
-    _one_line_error(result, "m.tsv: line 3: unknown label 'airprot'", "--classes FILE")
+    _one_line_error(result, "m.tsv:4: unknown label 'airprot'", "--classes FILE")
     _no_leftovers(tmp_path, "f.h5")
 
 
@@ -362,7 +362,7 @@ def test_own_classes_are_declared_once_and_recorded(tmp_path):
     (tmp_path / "fe.yaml").write_text("sr: 8000\nduration: 1.0\nn_fft: 256\nwin_length: 256\nhop_length: 128\nn_mels: 16\n")
     (tmp_path / "classes.txt").write_text("beach\ncave\nforest\n")
     common = ("--manifest", manifest, "--config", tmp_path / "fe.yaml")
-    _one_line_error(_invoke(*common, "--out", tmp_path / "f.h5"), "m.tsv: line 2: unknown label 'beach'")
+    _one_line_error(_invoke(*common, "--out", tmp_path / "f.h5"), "m.tsv:2: unknown label 'beach'")
     result = _invoke(*common, "--out", tmp_path / "f.h5", "--classes", tmp_path / "classes.txt")
     assert result.exit_code == 0, result.output
     with open_features(tmp_path / "f.h5") as f:
