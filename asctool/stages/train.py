@@ -25,7 +25,7 @@ from ..io import claim_outputs
 from ..labels import read_classes, resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
-from ..training.data import clip_locations, make_clip_set, read_sources, split_by_location
+from ..training.data import clip_locations, hold_out_locations, make_clip_set, read_sources
 from ..training.pipeline import steps_per_epoch
 from ..training.schedule import Schedule, cycle_ends
 from ..training.trainer import fit, parse_model_options, resolve_profile
@@ -73,7 +73,7 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None
         valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels, known=known)
     elif valid_split:
         locations = np.concatenate([clip_locations(s) for s in sources])
-        mask, held = split_by_location(clips, locations, float(valid_split), seed)
+        mask, held = hold_out_locations(clips, locations, float(valid_split), seed)
         if not mask.any() or mask.all():
             raise ConfigError(
                 f"--valid-split {valid_split}: cannot hold out locations of "

@@ -21,7 +21,7 @@ from ..labels import check_known_labels
 from ..manifest import location_of
 
 __all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
-           "split_by_location", "clip_locations"]
+           "hold_out_locations", "clip_locations"]
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,8 @@ def clip_locations(source: SourceInfo) -> np.ndarray:
     return locations
 
 
-def split_by_location(clips: ClipSet, locations: np.ndarray, fraction: float,
-                      seed: int) -> tuple[np.ndarray, list[str]]:
+def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
+                       seed: int) -> tuple[np.ndarray, list[str]]:
     """Choose validation clips by recording location, class by class.
 
     The draw of :func:`asctool.splits.split_by_location` (the one the
