@@ -145,10 +145,24 @@ def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
     group.create_dataset(name, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
 
 
-def _read_strings(group: h5py.Group, name: str) -> np.ndarray | None:
+def _read_strings(group: h5py.Group, name: str, path: Path | None = None) -> np.ndarray | None:
     if name not in group:
         return None
-    return np.asarray(group[name].asstr()[()], dtype=object)
+    dataset = group[name]
+    if (not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1
+            or h5py.check_string_dtype(dataset.dtype) is None):  # .asstr() would raise a TypeError
+        what = f"a {dataset.ndim}-D dataset of {dataset.dtype}" if isinstance(dataset, h5py.Dataset) else "a group"
+        raise ArtifactError(f"{path or group.file.filename}: '{name}' is {what}, not a list of strings")
+    return np.asarray(dataset.asstr()[()], dtype=object)
+
+
+def _check_numbers(handle: h5py.File, name: str, ndim: int, path: Path) -> h5py.Dataset:
+    """``handle[name]``: a dataset of ``ndim`` dimensions of numbers, or one line naming the file."""
+    dataset = handle[name]
+    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != ndim or dataset.dtype.kind not in "fiu":
+        what = f"a {dataset.ndim}-D dataset of {dataset.dtype}" if isinstance(dataset, h5py.Dataset) else "a group"
+        raise ArtifactError(f"{path}: '{name}' is {what}, expected {ndim}-D numbers")
+    return dataset
 
 
 def _class_list(value: Any, path: Path) -> list[str]:
@@ -202,7 +216,7 @@ def _open_checked(path: str | os.PathLike, kind: str) -> h5py.File:
     found = handle.attrs.get("asctool_kind")
     if found != kind:
         handle.close()
-        what = f"a {found!r} artifact" if found else "not an asctool artifact"
+        what = f"a {found!r} artifact" if found else "an HDF5 file that is no asctool artifact (no asctool_kind)"
         raise ArtifactError(f"{path}: expected a {kind} file, found {what}")
     version = int(handle.attrs.get("schema_version", -1))
     if version != SCHEMA_VERSION:
@@ -392,10 +406,11 @@ def open_features(path: str | os.PathLike) -> FeaturesFile:
     try:
         if "features" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: features file lacks the 'features' or 'id' dataset")
-        ids = _read_strings(handle, "id")
+        _check_numbers(handle, "features", 4, path)  # (N, freq, time, channels)
+        ids = _read_strings(handle, "id", path)
         meta = {}
         for name in _META_FIELDS:
-            values = _read_strings(handle, name)
+            values = _read_strings(handle, name, path)
             meta[name] = np.array([""] * len(ids), dtype=object) if values is None else values
         try:
             config = json.loads(handle.attrs["config"])
@@ -568,10 +583,10 @@ def read_scores(path: str | os.PathLike, *, allow_empty: bool = False) -> Scores
     with _open_checked(path, KIND_SCORES) as handle:
         if "scores" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: scores file lacks the 'scores' or 'id' dataset")
-        scores = np.asarray(handle["scores"][()], dtype=np.float32)
-        ids = _read_strings(handle, "id")
-        scenes = _read_strings(handle, "scene")
-        devices = _read_strings(handle, "device")
+        scores = np.asarray(_check_numbers(handle, "scores", 2, path)[()], dtype=np.float32)
+        ids = _read_strings(handle, "id", path)
+        scenes = _read_strings(handle, "scene", path)
+        devices = _read_strings(handle, "device", path)
         if "classes" not in handle.attrs:
             raise ArtifactError(f"{path}: scores file has no 'classes' attribute")
         classes = _class_list(handle.attrs["classes"], path)
