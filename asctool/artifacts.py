@@ -145,24 +145,20 @@ def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
     group.create_dataset(name, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
 
 
-def _read_strings(group: h5py.Group, name: str, path: Path | None = None) -> np.ndarray | None:
+def _dataset(group: h5py.Group, name: str, path, ndim: int, strings: bool) -> h5py.Dataset:
+    """``group[name]`` if it is a ``ndim``-D dataset of strings or of numbers, else one line naming the file."""
+    found = group[name]
+    if not (isinstance(found, h5py.Dataset) and found.ndim == ndim  # else .asstr() raises a TypeError
+            and ((h5py.check_string_dtype(found.dtype) is not None) if strings else found.dtype.kind in "fiu")):
+        what = f"a {found.ndim}-D dataset of {found.dtype}" if isinstance(found, h5py.Dataset) else "a group"
+        raise ArtifactError(f"{path}: '{name}' is {what}, not {ndim}-D {'strings' if strings else 'numbers'}")
+    return found
+
+
+def _read_strings(group: h5py.Group, name: str, path=None) -> np.ndarray | None:
     if name not in group:
         return None
-    dataset = group[name]
-    if (not isinstance(dataset, h5py.Dataset) or dataset.ndim != 1
-            or h5py.check_string_dtype(dataset.dtype) is None):  # .asstr() would raise a TypeError
-        what = f"a {dataset.ndim}-D dataset of {dataset.dtype}" if isinstance(dataset, h5py.Dataset) else "a group"
-        raise ArtifactError(f"{path or group.file.filename}: '{name}' is {what}, not a list of strings")
-    return np.asarray(dataset.asstr()[()], dtype=object)
-
-
-def _check_numbers(handle: h5py.File, name: str, ndim: int, path: Path) -> h5py.Dataset:
-    """``handle[name]``: a dataset of ``ndim`` dimensions of numbers, or one line naming the file."""
-    dataset = handle[name]
-    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != ndim or dataset.dtype.kind not in "fiu":
-        what = f"a {dataset.ndim}-D dataset of {dataset.dtype}" if isinstance(dataset, h5py.Dataset) else "a group"
-        raise ArtifactError(f"{path}: '{name}' is {what}, expected {ndim}-D numbers")
-    return dataset
+    return np.asarray(_dataset(group, name, path or group.file.filename, 1, True).asstr()[()], dtype=object)
 
 
 def _class_list(value: Any, path: Path) -> list[str]:
@@ -406,7 +402,6 @@ def open_features(path: str | os.PathLike) -> FeaturesFile:
     try:
         if "features" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: features file lacks the 'features' or 'id' dataset")
-        _check_numbers(handle, "features", 4, path)  # (N, freq, time, channels)
         ids = _read_strings(handle, "id", path)
         meta = {}
         for name in _META_FIELDS:
@@ -416,7 +411,7 @@ def open_features(path: str | os.PathLike) -> FeaturesFile:
             config = json.loads(handle.attrs["config"])
         except (KeyError, ValueError):
             raise ArtifactError(f"{path}: features file has no valid 'config' attribute") from None
-        if handle["features"].shape[0] != len(ids):
+        if _dataset(handle, "features", path, 4, False).shape[0] != len(ids):  # (N, freq, time, channels)
             raise ArtifactError(
                 f"{path}: {handle['features'].shape[0]} feature rows but {len(ids)} ids"
             )
@@ -583,10 +578,9 @@ def read_scores(path: str | os.PathLike, *, allow_empty: bool = False) -> Scores
     with _open_checked(path, KIND_SCORES) as handle:
         if "scores" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: scores file lacks the 'scores' or 'id' dataset")
-        scores = np.asarray(_check_numbers(handle, "scores", 2, path)[()], dtype=np.float32)
+        scores = np.asarray(_dataset(handle, "scores", path, 2, False)[()], dtype=np.float32)
         ids = _read_strings(handle, "id", path)
-        scenes = _read_strings(handle, "scene", path)
-        devices = _read_strings(handle, "device", path)
+        scenes, devices = (_read_strings(handle, name, path) for name in ("scene", "device"))
         if "classes" not in handle.attrs:
             raise ArtifactError(f"{path}: scores file has no 'classes' attribute")
         classes = _class_list(handle.attrs["classes"], path)
