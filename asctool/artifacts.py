@@ -145,10 +145,20 @@ def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
     group.create_dataset(name, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
 
 
-def _read_strings(group: h5py.Group, name: str) -> np.ndarray | None:
+def _dataset(group: h5py.Group, name: str, path, ndim: int, strings: bool) -> h5py.Dataset:
+    """``group[name]`` if it is a ``ndim``-D dataset of strings or of numbers, else one line naming the file."""
+    found = group[name]
+    if not (isinstance(found, h5py.Dataset) and found.ndim == ndim  # else .asstr() raises a TypeError
+            and ((h5py.check_string_dtype(found.dtype) is not None) if strings else found.dtype.kind in "fiu")):
+        what = f"a {found.ndim}-D dataset of {found.dtype}" if isinstance(found, h5py.Dataset) else "a group"
+        raise ArtifactError(f"{path}: '{name}' is {what}, not {ndim}-D {'strings' if strings else 'numbers'}")
+    return found
+
+
+def _read_strings(group: h5py.Group, name: str, path=None) -> np.ndarray | None:
     if name not in group:
         return None
-    return np.asarray(group[name].asstr()[()], dtype=object)
+    return np.asarray(_dataset(group, name, path or group.file.filename, 1, True).asstr()[()], dtype=object)
 
 
 def _class_list(value: Any, path: Path) -> list[str]:
@@ -202,7 +212,7 @@ def _open_checked(path: str | os.PathLike, kind: str) -> h5py.File:
     found = handle.attrs.get("asctool_kind")
     if found != kind:
         handle.close()
-        what = f"a {found!r} artifact" if found else "not an asctool artifact"
+        what = f"a {found!r} artifact" if found else "an HDF5 file that is no asctool artifact (no asctool_kind)"
         raise ArtifactError(f"{path}: expected a {kind} file, found {what}")
     version = int(handle.attrs.get("schema_version", -1))
     if version != SCHEMA_VERSION:
@@ -392,16 +402,16 @@ def open_features(path: str | os.PathLike) -> FeaturesFile:
     try:
         if "features" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: features file lacks the 'features' or 'id' dataset")
-        ids = _read_strings(handle, "id")
+        ids = _read_strings(handle, "id", path)
         meta = {}
         for name in _META_FIELDS:
-            values = _read_strings(handle, name)
+            values = _read_strings(handle, name, path)
             meta[name] = np.array([""] * len(ids), dtype=object) if values is None else values
         try:
             config = json.loads(handle.attrs["config"])
         except (KeyError, ValueError):
             raise ArtifactError(f"{path}: features file has no valid 'config' attribute") from None
-        if handle["features"].shape[0] != len(ids):
+        if _dataset(handle, "features", path, 4, False).shape[0] != len(ids):  # (N, freq, time, channels)
             raise ArtifactError(
                 f"{path}: {handle['features'].shape[0]} feature rows but {len(ids)} ids"
             )
@@ -568,10 +578,9 @@ def read_scores(path: str | os.PathLike, *, allow_empty: bool = False) -> Scores
     with _open_checked(path, KIND_SCORES) as handle:
         if "scores" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: scores file lacks the 'scores' or 'id' dataset")
-        scores = np.asarray(handle["scores"][()], dtype=np.float32)
-        ids = _read_strings(handle, "id")
-        scenes = _read_strings(handle, "scene")
-        devices = _read_strings(handle, "device")
+        scores = np.asarray(_dataset(handle, "scores", path, 2, False)[()], dtype=np.float32)
+        ids = _read_strings(handle, "id", path)
+        scenes, devices = (_read_strings(handle, name, path) for name in ("scene", "device"))
         if "classes" not in handle.attrs:
             raise ArtifactError(f"{path}: scores file has no 'classes' attribute")
         classes = _class_list(handle.attrs["classes"], path)

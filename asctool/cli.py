@@ -108,11 +108,16 @@ def _presets() -> list[str]:
     return list(PRESETS)
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
+def _parse_shape(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int, ...]:
+    """--input FREQxTIMExCHANNELS: three positive integers, else a usage error (exit 2)."""
     try:
-        return tuple(int(part) for part in text.lower().split("x"))
+        shape = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a shape like 128x423x3") from None
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise click.BadParameter(f"{text!r} is not a shape of three positive integers like 128x423x3",
+                                 ctx=ctx, param=param)
+    return shape
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -392,12 +397,13 @@ def inspect(path: Path) -> None:
 
 @cli.command()
 @click.option("--classes", default=10, type=click.IntRange(min=2), help="Number of classes.")
-@click.option("--input", "input_shape", default="128x423x3", help="Input shape FREQxTIMExCHANNELS.")
-def models(classes: int, input_shape: str) -> None:
+@click.option("--input", "input_shape", default="128x423x3", callback=_parse_shape,
+              help="Input shape FREQxTIMExCHANNELS.")
+def models(classes: int, input_shape: tuple[int, ...]) -> None:
     """List the model registry with parameter counts."""
     from .stages.models import run
 
-    click.echo(run(num_classes=classes, input_shape=_parse_shape(input_shape)))
+    click.echo(run(num_classes=classes, input_shape=input_shape))
 
 
 @cli.command()
@@ -408,12 +414,13 @@ def models(classes: int, input_shape: str) -> None:
 @click.option("--labels", default="scene", help="Classes the split is made by, as in asctool train: scene, coarse or a TSV scene<TAB>label.")
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same draw as asctool train --valid-split with this seed.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force) -> None:
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
+def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path) -> None:
     """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
     from .stages.split import run
 
     _echo_summary(run(manifest_path, out_train, out_valid, valid_split=valid_split, labels=labels, seed=seed,
-                      force=force))
+                      force=force, classes_path=classes_path))
 
 
 @cli.command()

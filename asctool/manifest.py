@@ -162,7 +162,7 @@ def read_csv_rows(path: str | os.PathLike, *, required: Sequence[str] = ()) -> t
     records = []
     for lineno, row in body:
         if len(row) > len(header):
-            raise ManifestError(f"{path}: line {lineno} has {len(row)} fields, header has {len(header)}")
+            raise ManifestError(f"{path}:{lineno}: {len(row)} fields, the header has {len(header)}")
         row = row + [""] * (len(header) - len(row))
         quoted = next((i for i, cell in enumerate(row) if '"' in cell), None)
         if quoted is not None:
@@ -202,15 +202,15 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_l
     if not records and not allow_empty:
         raise ManifestError(f"{path}: manifest lists no clips")
     clips = [Clip(**rec) for rec in records]
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for rec, clip in zip(records, clips):
         lineno = getattr(rec, "lineno", 0)
         if not clip.id:
-            raise ManifestError(f"{path}: line {lineno} has an empty id")
+            raise ManifestError(f"{path}:{lineno}: empty id")
         check_name(clip.id, what="clip id", where=f"{path}:{lineno}", error=ManifestError)
         if clip.id in seen:
-            raise ManifestError(f"{path}: duplicate id {clip.id!r} (line {lineno})")
-        seen.add(clip.id)
+            raise ManifestError(f"{path}:{lineno}: duplicate id {clip.id!r} (first on line {seen[clip.id]})")
+        seen[clip.id] = lineno
         if not clip.path:
             raise ManifestError(f"{path}:{lineno}: clip {clip.id!r} has an empty path")
     if check_labels:

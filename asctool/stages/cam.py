@@ -76,10 +76,6 @@ def run(
         model ``predicted`` and ``probability``), ``models`` (per model: map
         shape and whether it is fine enough) and ``warnings``.
     """
-    import keras  # noqa: F401  (TensorFlow backend before the models load)
-
-    from ..models import load_model
-
     model_paths = [Path(p) for p in model_paths]
     features_path, out_dir = Path(features_path), Path(out_dir)
     ids = [str(i) for i in ids]
@@ -95,6 +91,10 @@ def run(
         check_name(clip, what="clip id", where="--ids", error=ConfigError)
     claim_outputs([out_dir / f"{clip}.png" for clip in ids], force=force, folders=[out_dir],
                   inputs=[features_path, *model_paths])
+
+    import keras  # noqa: F401  (TensorFlow backend before the models load; after the checks of the options)
+
+    from ..models import load_model
 
     with open_features(features_path) as feats:
         position = {clip: i for i, clip in enumerate(feats.ids)}

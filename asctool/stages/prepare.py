@@ -50,15 +50,16 @@ def run(
     out_dir = Path(out_dir)
     check_name(setup, what="--setup", error=ManifestError)  # it names the split files and the manifests
     known = read_classes(classes_path)
+    outputs = {name: out_dir / f"{setup}_{name}.tsv" for name in SPLITS}
+    if (Path(dataset_root) / "meta.csv").is_file():  # read_tau_setup reads it when it is there
+        outputs["meta"] = out_dir / "meta.tsv"
+    info_path = out_dir / f"{setup}_info.json"
+    # before the (long, logging) read of the layout: an output in the way is the only line said
+    claim_outputs([*outputs.values(), info_path], force=force, error=ManifestError)
     clips, info = read_tau_setup(dataset_root, setup=setup, check_audio=check_audio, relative_to=out_dir,
                                  classes=known)
     if known is not None:
         info["known_classes"] = known
-    outputs = {name: out_dir / f"{setup}_{name}.tsv" for name in SPLITS}
-    if "meta" in clips:
-        outputs["meta"] = out_dir / "meta.tsv"
-    info_path = out_dir / f"{setup}_info.json"
-    claim_outputs([*outputs.values(), info_path], force=force, error=ManifestError)
     for name, path in outputs.items():
         write_manifest(path, clips[name])
     with atomic_path(info_path) as tmp:

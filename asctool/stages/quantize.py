@@ -131,6 +131,9 @@ def run(
         raise ConfigError(f"--max-bytes must be positive, not {max_bytes}")
     if not model_path.is_file():
         raise ArtifactError(f"{model_path}: model file not found")
+    if model_path.suffix != ".keras":
+        raise ConfigError(f"{model_path}: quantize converts a Keras model (RUN/model.keras), not a "
+                          f"{model_path.suffix or 'suffix-less'} file")
     size_path = out.parent / "size.json"
     # size.json is rewritten without --force when it describes this file (checked below)
     claim_outputs([out], force=force, rewritable=[size_path], inputs=[model_path, calibration])

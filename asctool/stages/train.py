@@ -38,6 +38,17 @@ log = logging.getLogger(__name__)
 _RESUME_IGNORED = ("distribute", "command", "created", "asctool_version", "out_dir")
 
 
+def _read_run_record(path: Path) -> dict[str, Any]:
+    """``config.json`` or ``state.json`` of the run to resume: a JSON object, or one line naming the file."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); cannot resume this run (--force starts over)") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: not a JSON object; cannot resume this run (--force starts over)")
+    return record
+
+
 def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None):
     """Read and check the data; returns (train ClipSet, valid ClipSet or None, classes, map, info)."""
     sources = read_sources(train_paths, "training")
@@ -175,16 +186,13 @@ def run(
     claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
     check_run_dir(out_dir, resume=resume, force=force)
 
-    from ..models import spec
+    from ..models import check_options, spec
 
     model_spec = spec(model_name)  # unknown names fail here, before any data is read
     options = parse_model_options(model_options)
     if "width" in options:
         raise ConfigError("--option width=...: use --width")
-    unknown = sorted(set(options) - set(model_spec.defaults))
-    if unknown:  # the builder would say so only after config.json is written
-        raise ConfigError(f"model {model_name!r}: unknown option(s) {', '.join(unknown)}; "
-                          f"known options: {', '.join(sorted(model_spec.defaults))}")
+    check_options(model_name, options)  # names and values (the builder checks them after config.json is written)
     known = read_classes(classes_path)
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
                                                                   labels, seed, known)
@@ -244,7 +252,7 @@ def run(
                              "rng": {"seed": int(seed), "note": "shuffle, augmentation and dropout "
                                      "draws are derived from (seed, epoch)"}}
     if resume:
-        stored = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+        stored = _read_run_record(out_dir / "config.json")
         diffs = config_diff({k: v for k, v in stored.items() if k not in _RESUME_IGNORED},
                             {k: v for k, v in config.items() if k not in _RESUME_IGNORED})
         if diffs:
@@ -253,7 +261,7 @@ def run(
             )
         config["created"] = stored.get("created", config["created"])
         if (out_dir / "state.json").is_file():
-            state = json.loads((out_dir / "state.json").read_text(encoding="utf-8"))
+            state = _read_run_record(out_dir / "state.json")
     else:
         if force:
             for name in RUN_FILES:
