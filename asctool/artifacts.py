@@ -9,6 +9,8 @@ features file (``asctool_kind = "features"``)
     ``features``  (N, freq, time, channels) float16 or float32, one clip per chunk
     ``id``, ``scene``, ``device``, ``location``  UTF-8 strings, length N
     attribute ``config``: the front-end configuration as JSON
+    attribute ``classes`` (optional): JSON list of the declared label set
+    (``featurize --classes FILE``); absent: the DCASE scenes or coarse classes
 scores file (``asctool_kind = "scores"``)
     ``scores`` (N, K) float32 probabilities, rows sum to 1
     ``id`` and, where known, ``scene`` and ``device``
@@ -62,6 +64,9 @@ __all__ = [
     "check_probabilities",
     "read_kind",
     "check_unique_ids",
+    "first_nonfinite",
+    "check_finite_features",
+    "nonfinite_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -141,10 +146,60 @@ def _write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> None:
     group.create_dataset(name, data=np.array([str(v) for v in values], dtype=object), dtype=STR_DTYPE)
 
 
-def _read_strings(group: h5py.Group, name: str) -> np.ndarray | None:
+def _dataset(group: h5py.Group, name: str, path, ndim: int, strings: bool) -> h5py.Dataset:
+    """``group[name]`` if it is a ``ndim``-D dataset of strings or of numbers, else one line naming the file."""
+    found = group[name]
+    if not (isinstance(found, h5py.Dataset) and found.ndim == ndim  # else .asstr() raises a TypeError
+            and ((h5py.check_string_dtype(found.dtype) is not None) if strings else found.dtype.kind in "fiu")):
+        what = f"a {found.ndim}-D dataset of {found.dtype}" if isinstance(found, h5py.Dataset) else "a group"
+        raise ArtifactError(f"{path}: '{name}' is {what}, not {ndim}-D {'strings' if strings else 'numbers'}")
+    return found
+
+
+def _read_strings(group: h5py.Group, name: str, path=None) -> np.ndarray | None:
     if name not in group:
         return None
-    return np.asarray(group[name].asstr()[()], dtype=object)
+    return np.asarray(_dataset(group, name, path or group.file.filename, 1, True).asstr()[()], dtype=object)
+
+
+def _class_list(value: Any, path: Path) -> list[str]:
+    """The ``classes`` attribute: a JSON string (as asctool writes it) or an HDF5 string array."""
+    try:
+        value = json.loads(value) if isinstance(value, (str, bytes, np.bytes_)) else value
+        value = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value, dtype=object).ravel()]
+    except (ValueError, TypeError):
+        value = []
+    if not value:
+        raise ArtifactError(f"{path}: attribute 'classes' is not a JSON list or a string array of class names")
+    return value
+
+
+def _check_virtual_sources(path: Path, dataset: h5py.Dataset) -> None:
+    """Raise unless every shard a combined file's virtual dataset reads from is there, whole.
+
+    HDF5 reads a missing source as the fill value (NaN), without an error.
+    Relative shard names are resolved against the combined file's folder, as HDF5 does.
+    """
+    if not dataset.is_virtual:
+        return
+    shape = "x".join(str(s) for s in dataset.shape[1:])
+    for source in dataset.virtual_sources():
+        shard = path.parent / source.file_name  # an absolute name replaces the folder
+        try:
+            with h5py.File(shard, "r") as handle:
+                data = handle.get(source.dset_name)
+                low, high = source.vspace.get_select_bounds()  # the rows mapped from this shard
+                ok = (isinstance(data, h5py.Dataset) and data.shape[0] == high[0] - low[0] + 1
+                      and data.shape[1:] == dataset.shape[1:])
+        except OSError:
+            ok = False
+        if not ok:
+            why = "is unreadable or holds other features" if shard.exists() else "is missing"
+            raise ArtifactError(
+                f"{path}: its features are a virtual dataset over shard {shard}, which {why}; keep the shard "
+                f"files beside it as when it was combined, or make a self-contained copy with "
+                f"`h5repack -l {dataset.name.lstrip('/')}:CHUNK=1x{shape} {path} OUT.h5`"
+            )
 
 
 def _open_checked(path: str | os.PathLike, kind: str) -> h5py.File:
@@ -158,7 +213,7 @@ def _open_checked(path: str | os.PathLike, kind: str) -> h5py.File:
     found = handle.attrs.get("asctool_kind")
     if found != kind:
         handle.close()
-        what = f"a {found!r} artifact" if found else "not an asctool artifact"
+        what = f"a {found!r} artifact" if found else "an HDF5 file that is no asctool artifact (no asctool_kind)"
         raise ArtifactError(f"{path}: expected a {kind} file, found {what}")
     version = int(handle.attrs.get("schema_version", -1))
     if version != SCHEMA_VERSION:
@@ -329,6 +384,7 @@ class FeaturesFile:
     devices: np.ndarray
     locations: np.ndarray
     config: dict[str, Any]
+    classes: list[str] | None = None  # the declared label set (featurize --classes), if any
 
     @property
     def features(self) -> h5py.Dataset:
@@ -364,29 +420,37 @@ class FeaturesFile:
 
 
 def open_features(path: str | os.PathLike) -> FeaturesFile:
-    """Open a features file read-only, after checking kind and schema."""
+    """Open a features file read-only, after checking kind and schema.
+
+    Also refuses duplicate ids and, for a combined file (a virtual dataset),
+    missing or changed shard files: HDF5 would read their clips as NaN.
+    The feature values are not read here (see :func:`check_finite_features`).
+    """
     path = Path(path)
     handle = _open_checked(path, KIND_FEATURES)
     try:
         if "features" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: features file lacks the 'features' or 'id' dataset")
-        ids = _read_strings(handle, "id")
+        ids = _read_strings(handle, "id", path)
         meta = {}
         for name in _META_FIELDS:
-            values = _read_strings(handle, name)
+            values = _read_strings(handle, name, path)
             meta[name] = np.array([""] * len(ids), dtype=object) if values is None else values
         try:
             config = json.loads(handle.attrs["config"])
         except (KeyError, ValueError):
             raise ArtifactError(f"{path}: features file has no valid 'config' attribute") from None
-        if handle["features"].shape[0] != len(ids):
+        if _dataset(handle, "features", path, 4, False).shape[0] != len(ids):  # (N, freq, time, channels)
             raise ArtifactError(
                 f"{path}: {handle['features'].shape[0]} feature rows but {len(ids)} ids"
             )
+        check_unique_ids(ids, path)
+        _check_virtual_sources(path, handle["features"])
+        classes = _class_list(handle.attrs["classes"], path) if "classes" in handle.attrs else None
     except BaseException:
         handle.close()
         raise
-    return FeaturesFile(path, handle, ids, meta["scene"], meta["device"], meta["location"], config)
+    return FeaturesFile(path, handle, ids, meta["scene"], meta["device"], meta["location"], config, classes)
 
 
 def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
@@ -409,6 +473,11 @@ def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike
                     f"{other.path}: features {other.dtype} {other.feature_shape} differ from "
                     f"{first.path}: {first.dtype} {first.feature_shape}"
                 )
+        for other in opened[1:]:
+            if other.classes != first.classes:
+                raise MismatchError(
+                    f"{other.path}: declared classes {other.classes} differ from {first.path}: {first.classes}"
+                )
         ids = np.concatenate([f.ids for f in opened])
         check_unique_ids(ids, out)
         total = len(ids)
@@ -422,6 +491,8 @@ def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike
             offset += n
         attrs = provenance_attrs(KIND_FEATURES, [f.path for f in opened])
         attrs["config"] = json.dumps(first.config, sort_keys=True)
+        if first.classes is not None:
+            attrs["classes"] = json.dumps(first.classes)
         attrs["shards"] = json.dumps([os.path.relpath(Path(f.path).resolve(), out.resolve().parent) for f in opened])
         with new_h5(out) as handle:
             for key, value in attrs.items():
@@ -467,8 +538,9 @@ def check_probabilities(scores: np.ndarray, where: str | os.PathLike, atol: floa
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ArtifactError(f"{where}: scores must be 2-D (N, K), got shape {scores.shape}")
-    if not np.isfinite(scores).all():
-        raise ArtifactError(f"{where}: scores contain NaN or Inf")
+    bad = first_nonfinite(scores)
+    if bad is not None:
+        raise ArtifactError(f"{where}: scores contain NaN or Inf (row {bad})")
     if (scores < -atol).any():
         raise ArtifactError(f"{where}: scores contain negative values")
     sums = scores.sum(axis=1)
@@ -501,6 +573,8 @@ def write_scores(
         )
     if len(set(classes)) != len(classes):
         raise ArtifactError(f"{path}: duplicate class names in {classes}")
+    if not ids:
+        raise ArtifactError(f"{path}: no clips to write (a scores file holds at least one)")
     check_unique_ids(ids, path)
     check_probabilities(scores, path)
     attrs = provenance_attrs(KIND_SCORES, inputs)
@@ -520,25 +594,34 @@ def write_scores(
     return path
 
 
-def read_scores(path: str | os.PathLike) -> Scores:
-    """Read a scores file, checking kind, schema, shapes and probabilities."""
+def read_scores(path: str | os.PathLike, *, allow_empty: bool = False) -> Scores:
+    """Read a scores file, checking kind, schema, shapes and probabilities.
+
+    Refuses duplicate ids, NaN or Inf scores (naming the first such clip) and,
+    unless ``allow_empty``, a file with no clips. ``classes`` may be the JSON
+    string asctool writes or an HDF5 string array.
+    """
     path = Path(path)
     with _open_checked(path, KIND_SCORES) as handle:
         if "scores" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: scores file lacks the 'scores' or 'id' dataset")
-        scores = np.asarray(handle["scores"][()], dtype=np.float32)
-        ids = _read_strings(handle, "id")
-        scenes = _read_strings(handle, "scene")
-        devices = _read_strings(handle, "device")
-        try:
-            classes = [str(c) for c in json.loads(handle.attrs["classes"])]
-        except (KeyError, ValueError):
-            raise ArtifactError(f"{path}: scores file has no valid 'classes' attribute") from None
+        scores = np.asarray(_dataset(handle, "scores", path, 2, False)[()], dtype=np.float32)
+        ids = _read_strings(handle, "id", path)
+        scenes, devices = (_read_strings(handle, name, path) for name in ("scene", "device"))
+        if "classes" not in handle.attrs:
+            raise ArtifactError(f"{path}: scores file has no 'classes' attribute")
+        classes = _class_list(handle.attrs["classes"], path)
         attrs = dict(handle.attrs)
     if scores.ndim != 2 or scores.shape != (len(ids), len(classes)):
         raise ArtifactError(
             f"{path}: scores of shape {scores.shape} do not match {len(ids)} ids x {len(classes)} classes"
         )
+    if not len(ids) and not allow_empty:
+        raise ArtifactError(f"{path}: scores file holds no clips")
+    check_unique_ids(ids, path)
+    bad = first_nonfinite(scores)
+    if bad is not None:
+        raise ArtifactError(f"{path}: scores of clip {ids[bad]} (row {bad}) are NaN or Inf")
     check_probabilities(scores, path)
     return Scores(ids, scores, classes, scenes, devices, attrs, path)
 
@@ -550,6 +633,38 @@ def _few(items, k: int = 3) -> str:
     items = sorted(items)
     shown = ", ".join(str(i) for i in items[:k])
     return shown + (f", ... ({len(items)} in all)" if len(items) > k else "")
+
+
+def first_nonfinite(array: np.ndarray) -> int | None:
+    """Index (along the first axis) of the first row holding NaN or Inf, or None."""
+    array = np.asarray(array)
+    # a float64 sum of float16/32 data is finite exactly when every term is (it cannot overflow)
+    if array.size == 0 or np.isfinite(np.sum(array, dtype=np.float64)):
+        return None
+    finite = np.isfinite(array).reshape(array.shape[0], -1).all(axis=1)
+    bad = np.flatnonzero(~finite)
+    return int(bad[0]) if bad.size else None
+
+
+def check_finite_features(f: "FeaturesFile", *, batch: int = 64) -> None:
+    """Raise, naming the first such clip, unless every value of ``f`` is finite; reads ``batch`` clips at a time."""
+    n = len(f)
+    if not n:
+        return
+    buffer = np.empty((min(batch, n), *f.feature_shape), dtype=f.dtype)
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        view = buffer[: stop - start]
+        f.features.read_direct(view, np.s_[start:stop], np.s_[0:stop - start])
+        bad = first_nonfinite(view)
+        if bad is not None:
+            raise ArtifactError(nonfinite_message(f.path, f.ids[start + bad], start + bad))
+
+
+def nonfinite_message(path: str | os.PathLike, clip: str, row: int) -> str:
+    """The one-line refusal of features holding NaN or Inf."""
+    return (f"{path}: features of clip {clip} (row {row}) contain NaN or Inf; "
+            "refusing to use them (featurize the clip again)")
 
 
 def check_unique_ids(ids: Sequence[str], where: str | os.PathLike) -> None:

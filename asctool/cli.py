@@ -165,6 +165,9 @@ class _RegistryHelpOption(click.Option):
         return super().get_help_record(ctx)
 
 
+_CLASSES_HELP = "The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse classes)."
+
+
 def _augment_methods() -> list[str]:
     from .augment.registry import available
 
@@ -197,11 +200,16 @@ def _presets() -> list[str]:
     return list(PRESETS)
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
+def _parse_shape(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int, ...]:
+    """--input FREQxTIMExCHANNELS: three positive integers, else a usage error (exit 2)."""
     try:
-        return tuple(int(part) for part in text.lower().split("x"))
+        shape = tuple(int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a shape like 128x423x3") from None
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise click.BadParameter(f"{text!r} is not a shape of three positive integers like 128x423x3",
+                                 ctx=ctx, param=param)
+    return shape
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -238,11 +246,13 @@ def _echo_summary(summary) -> None:
 @click.option("--setup", default="fold1", help="Evaluation setup name (prefix of the split files).")
 @click.option("--check-audio/--no-check-audio", default=True, help="Check that every listed audio file exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing manifests.")
-def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool) -> None:
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
+def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool, classes_path) -> None:
     """Read a TAU dataset layout and write manifests (SETUP_train/evaluate/test.tsv)."""
     from .stages.prepare import run
 
-    _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force))
+    _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force,
+                      classes_path=classes_path))
 
 
 @cli.command()
@@ -279,8 +289,9 @@ def synth(out_dir: Path, clips_per_class: int, duration: float, sr: int, channel
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; per-clip seeds derive from it and the clip id.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out-manifest and rewrite every clip in --out-dir.")
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
 def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path, rir_dir, simulate_rooms,
-            exclude_locations, devices, per_device, audio_format, params, nj, seed, force) -> None:
+            exclude_locations, devices, per_device, audio_format, params, nj, seed, force, classes_path) -> None:
     """Write one augmented copy of the clips of a manifest (METHOD as in docs/reference.md 5).
 
     Prints a JSON summary; see docs/augment.md for each method's parameters.
@@ -291,6 +302,7 @@ def augment(method: str, manifest_path: Path, out_dir: Path, out_manifest: Path,
         method, manifest_path, out_dir=out_dir, out_manifest=out_manifest, rir_dir=rir_dir,
         simulate_rooms=simulate_rooms, exclude_locations=exclude_locations, devices=devices,
         per_device=per_device, audio_format=audio_format, params=params, nj=nj, seed=seed, force=force,
+        classes_path=classes_path,
     ))
 
 
@@ -319,7 +331,11 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--shard", default=None, metavar="K/N", callback=_check_shard, help="Process only shard K of N (1-based, contiguous blocks of the manifest).")
 @click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force) -> None:
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
+              help="The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse "
+                   "classes); recorded in --out for train.")
+def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force,
+              classes_path) -> None:
     """Compute model-input features (log-mel + deltas) for every clip of a manifest.
 
     Writes FEATS.h5 with exactly what a model consumes (preset 1a: 128x423x3,
@@ -332,7 +348,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 
     _echo_summary(run(
         manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample,
-        nj=nj, shard=shard, combine=combine, force=force,
+        nj=nj, shard=shard, combine=combine, force=force, classes_path=classes_path,
     ))
 
 
@@ -356,6 +372,9 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out-dir.")
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed.")
 @click.option("--force", is_flag=True, help="Start over in an existing run folder.")
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
+              help="The data set's own scenes, one per line (default: those featurize --classes recorded, "
+                   "else the DCASE scenes or coarse classes).")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
     from .stages.train import run
@@ -470,12 +489,13 @@ def inspect(path: Path) -> None:
 
 @cli.command()
 @click.option("--classes", default=10, type=click.IntRange(min=2), help="Number of classes.")
-@click.option("--input", "input_shape", default="128x423x3", help="Input shape FREQxTIMExCHANNELS.")
-def models(classes: int, input_shape: str) -> None:
+@click.option("--input", "input_shape", default="128x423x3", callback=_parse_shape,
+              help="Input shape FREQxTIMExCHANNELS.")
+def models(classes: int, input_shape: tuple[int, ...]) -> None:
     """List the model registry with parameter counts."""
     from .stages.models import run
 
-    click.echo(run(num_classes=classes, input_shape=_parse_shape(input_shape)))
+    click.echo(run(num_classes=classes, input_shape=input_shape))
 
 
 @cli.command()
@@ -486,12 +506,13 @@ def models(classes: int, input_shape: str) -> None:
 @click.option("--labels", default="scene", help="Classes the split is made by, as in asctool train: scene, coarse or a TSV scene<TAB>label.")
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same draw as asctool train --valid-split with this seed.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force) -> None:
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
+def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path) -> None:
     """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
     from .stages.split import run
 
     _echo_summary(run(manifest_path, out_train, out_valid, valid_split=valid_split, labels=labels, seed=seed,
-                      force=force))
+                      force=force, classes_path=classes_path))
 
 
 @cli.command()

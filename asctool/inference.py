@@ -4,9 +4,16 @@
 through Keras) or a TensorFlow Lite ``.tflite`` file (run through the
 TensorFlow Lite interpreter: ``ai_edge_litert`` when installed, else
 ``tf.lite``). ``asctool predict`` (:mod:`asctool.stages.predict`) uses it.
+
+A ``.tflite`` file is checked against the SHA-256 that ``asctool quantize``
+recorded in ``size.json`` beside it (:func:`check_tflite_checksum`) before it
+runs: a few corrupted bytes still load and give plausible, wrong scores.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Callable
@@ -15,7 +22,44 @@ import numpy as np
 
 from .errors import ArtifactError
 
-__all__ = ["load_runner"]
+__all__ = ["load_runner", "check_tflite_checksum"]
+
+log = logging.getLogger(__name__)
+
+
+def check_tflite_checksum(path: str | os.PathLike) -> None:
+    """Raise unless a ``.tflite`` file has the SHA-256 its ``size.json`` records.
+
+    Only ``.tflite`` files are checked, and only when a ``size.json`` beside
+    them describes them (its ``file`` is their name): a file from elsewhere,
+    without one, is used as it is.
+
+    Raises
+    ------
+    ArtifactError
+        ``size.json`` is unreadable, or the file's SHA-256 differs (the
+        message names both files).
+    """
+    path = Path(path)
+    record = path.with_name("size.json")
+    if path.suffix != ".tflite" or not record.is_file():
+        return
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{record}: not a readable size.json ({exc}); it should describe {path}") from None
+    if not isinstance(info, dict) or info.get("file") != path.name or not info.get("sha256"):
+        log.debug("%s does not describe %s; its checksum is not checked", record, path)
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != info["sha256"]:
+        raise ArtifactError(
+            f"{path}: SHA-256 {digest.hexdigest()[:16]}... differs from {str(info['sha256'])[:16]}... recorded in "
+            f"{record}; the file was corrupted or changed after asctool quantize (quantise it again)"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -81,11 +125,13 @@ def load_runner(model_path: str | os.PathLike) -> Callable[[np.ndarray], np.ndar
 
     ``.keras`` models run through Keras; ``.tflite`` models through the
     TensorFlow Lite interpreter (``ai_edge_litert`` when installed, else
-    ``tf.lite``), its input resized to each batch.
+    ``tf.lite``), its input resized to each batch, after
+    :func:`check_tflite_checksum`.
     """
     path = Path(model_path)
     if path.suffix == ".keras":
         return _keras_runner(path)
     if path.suffix == ".tflite":
+        check_tflite_checksum(path)
         return _tflite_runner(path)
     raise ArtifactError(f"{path}: expected a .keras or .tflite model file")

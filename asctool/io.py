@@ -187,6 +187,11 @@ def _check_creatable(path: Path, folder: Path, error: type[AsctoolError]) -> Non
         raise error(f"{path}: cannot be written: {_shown(ancestor, folder)} is {what}")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise error(f"{path}: cannot be written: no permission to write in {_shown(ancestor, folder)}")
+    try:  # access() says yes to root everywhere (/proc, /sys): create (and remove) a folder there to be sure
+        os.rmdir(tempfile.mkdtemp(prefix=".asctool-probe-", dir=ancestor))
+    except OSError as exc:
+        raise error(f"{path}: cannot be written: cannot create anything in {_shown(ancestor, folder)} "
+                    f"({exc.strerror})") from None
 
 
 def _shown(ancestor: Path, folder: Path) -> str:

@@ -5,17 +5,23 @@ A *label map* sends each reference scene to the class a model learns
 label. Every stage that trains, scores or combines resolves ``--labels``
 through :func:`resolve_label_map`, so ``scene``, ``coarse`` and a user's TSV
 mean the same thing everywhere.
+
+The *known classes* are the labels a manifest or features file may carry: the
+10 DCASE scenes (:data:`SCENES`), or the 3 coarse classes
+(:data:`COARSE_CLASSES`, the 3Class data set), or the classes a user lists in
+a ``--classes FILE`` (:func:`read_classes`). :func:`check_known_labels`
+refuses any other label (a typo such as ``airprot`` would silently add a class).
 """
 from __future__ import annotations
 
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, ManifestError, MismatchError
+from .errors import AsctoolError, ConfigError, ManifestError, MismatchError
 from .io import read_text
 
 __all__ = [
@@ -25,6 +31,8 @@ __all__ = [
     "packaged_hierarchy",
     "resolve_label_map",
     "map_labels",
+    "read_classes",
+    "check_known_labels",
 ]
 
 #: The 10 scenes of TAU 2020 Mobile, in the alphabetical class order.
@@ -133,3 +141,63 @@ def map_labels(scenes: Sequence[str], label_map: Mapping[str, str], where: str |
             f"(it maps {', '.join(sorted(label_map))})"
         )
     return np.asarray([label_map[s] if s else "" for s in scenes], dtype=object)
+
+
+def read_classes(path: str | os.PathLike | None) -> list[str] | None:
+    """Read a ``--classes FILE``: one class name per line (``#`` comments and blank lines skipped).
+
+    Returns None when ``path`` is None (the DCASE classes are the known ones).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or empty, a name holds a tab, or a class is listed twice.
+    """
+    if path is None:
+        return None
+    path = Path(path)
+    classes: list[str] = []
+    lines = read_text(path, error=ConfigError, encoding="utf-8-sig").splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if "\t" in name or name in classes:
+            why = "holds a tab" if "\t" in name else "is listed twice"
+            raise ConfigError(f"{path}: line {lineno}: class {name!r} {why} (one class name per line)")
+        classes.append(name)
+    if not classes:
+        raise ConfigError(f"{path}: lists no classes (one class name per line)")
+    return classes
+
+
+def check_known_labels(labels: Sequence[str], classes: Sequence[str] | None, where: Callable[[int], str],
+                       *, error: type[AsctoolError] = ManifestError) -> None:
+    """Refuse a label outside the known classes, naming its row.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        One label (scene) per row; empty labels (unlabelled clips) pass.
+    classes : sequence of str or None
+        The user's classes (``--classes FILE``); None: the labels must all be
+        DCASE scenes (:data:`SCENES`) or all coarse classes (:data:`COARSE_CLASSES`),
+        whichever holds more of them.
+    where : callable
+        Row index -> where that row is (``"m.tsv: line 7"``), for the message.
+    error : the exception type raised.
+    """
+    given = [str(v) for v in labels]
+    if classes is not None:
+        known, name = set(classes), "the classes of --classes"
+    else:
+        in_scenes = sum(v in SCENES for v in given)
+        in_coarse = sum(v in COARSE_CLASSES for v in given)
+        known, name = ((set(COARSE_CLASSES), "the coarse classes") if in_coarse > in_scenes
+                       else (set(SCENES), "the DCASE scenes"))
+    for i, value in enumerate(given):
+        if value and value not in known:
+            listed = ", ".join(sorted(known)) if len(known) <= 12 else ", ".join(sorted(known)[:12]) + ", ..."
+            hint = ("" if classes is not None else
+                    "; a data set with other classes lists them, one per line, in a file given with --classes FILE")
+            raise error(f"{where(i)}: unknown label {value!r}, not one of {name} ({listed}){hint}")

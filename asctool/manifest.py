@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from .io import atomic_path, check_name, read_text
 from .errors import ManifestError
-from .labels import COARSE_CLASSES, SCENES, packaged_hierarchy
+from .labels import COARSE_CLASSES, SCENES, check_known_labels, packaged_hierarchy
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def read_csv_rows(path: str | os.PathLike, *, required: Sequence[str] = ()) -> t
     records = []
     for lineno, row in body:
         if len(row) > len(header):
-            raise ManifestError(f"{path}: line {lineno} has {len(row)} fields, header has {len(header)}")
+            raise ManifestError(f"{path}:{lineno}: {len(row)} fields, the header has {len(header)}")
         row = row + [""] * (len(header) - len(row))
         quoted = next((i for i, cell in enumerate(row) if '"' in cell), None)
         if quoted is not None:
@@ -176,15 +176,20 @@ def read_csv_rows(path: str | os.PathLike, *, required: Sequence[str] = ()) -> t
     return header, records
 
 
-def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False) -> Manifest:
+def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_labels: bool = False,
+                  classes: Sequence[str] | None = None) -> Manifest:
     """Read a manifest TSV; check columns, ids (unique, usable as file names), paths and non-emptiness.
+
+    With ``check_labels``, every non-empty ``scene`` must also be a known class:
+    one of ``classes`` (a user's ``--classes FILE``) or, when None, the DCASE
+    scenes or coarse classes (:func:`asctool.labels.check_known_labels`).
 
     Raises
     ------
     ManifestError
         Naming the file, and ``MANIFEST:LINE`` for a bad row: an empty ``path``,
         an id that is empty, repeated or not usable in a file name (see
-        :func:`asctool.io.check_name`), a stray quote.
+        :func:`asctool.io.check_name`), a stray quote, an unknown label.
     """
     path = Path(path)
     header, records = read_csv_rows(path, required=("id", "path"))
@@ -197,17 +202,20 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False) -> Mani
     if not records and not allow_empty:
         raise ManifestError(f"{path}: manifest lists no clips")
     clips = [Clip(**rec) for rec in records]
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for rec, clip in zip(records, clips):
         lineno = getattr(rec, "lineno", 0)
         if not clip.id:
-            raise ManifestError(f"{path}: line {lineno} has an empty id")
+            raise ManifestError(f"{path}:{lineno}: empty id")
         check_name(clip.id, what="clip id", where=f"{path}:{lineno}", error=ManifestError)
         if clip.id in seen:
-            raise ManifestError(f"{path}: duplicate id {clip.id!r} (line {lineno})")
-        seen.add(clip.id)
+            raise ManifestError(f"{path}:{lineno}: duplicate id {clip.id!r} (first on line {seen[clip.id]})")
+        seen[clip.id] = lineno
         if not clip.path:
             raise ManifestError(f"{path}:{lineno}: clip {clip.id!r} has an empty path")
+    if check_labels:
+        lines = [getattr(rec, "lineno", 0) for rec in records]
+        check_known_labels([c.scene for c in clips], classes, lambda i: f"{path}:{lines[i]}")
     return Manifest(clips, path.resolve().parent, path)
 
 
@@ -335,18 +343,23 @@ def _read_split(path: Path, columns: Sequence[str]) -> list[_Row]:
     return rows
 
 
-def _label_set(rows_by_file: Mapping[Path, list[_Row]]) -> str:
-    """``scene`` or ``coarse``, from the first label; every other label must be in the same set."""
+def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] | None = None) -> str:
+    """``scene`` or ``coarse``, from the first label, or ``classes`` (the user's ``--classes``);
+    every label must be in that set."""
     first = next((r.label for rows in rows_by_file.values() for r in rows if r.label), None)
-    if first is None:
+    if first is None and classes is None:
         return "scene"
     label_set, known = ("coarse", COARSE_CLASSES) if first in COARSE_CLASSES else ("scene", SCENES)
+    if classes is not None:
+        label_set, known = "classes", tuple(classes)
     for path, rows in rows_by_file.items():
         for row in rows:
             if row.label not in known:
                 raise ManifestError(
                     f"{path}: line {row.lineno}: unknown scene label {row.label!r} "
-                    f"(expected one of {', '.join(known)})"
+                    f"(expected one of {', '.join(known)}"
+                    + ("; other classes are listed, one per line, in a file given with --classes FILE)"
+                       if classes is None else ")")
                 )
     return label_set
 
@@ -426,6 +439,7 @@ def read_tau_setup(
     setup: str = "fold1",
     check_audio: bool = True,
     relative_to: str | os.PathLike,
+    classes: Sequence[str] | None = None,
 ) -> tuple[dict[str, list[Clip]], dict]:
     """Read and cross-check one evaluation setup of a TAU dataset layout.
 
@@ -445,6 +459,10 @@ def read_tau_setup(
         Whether missing audio files are an error (else a warning).
     relative_to : path
         Folder the manifests will be written to: clip paths are relative to it.
+    classes : sequence of str, optional
+        The data set's own classes (``--classes FILE``) instead of the DCASE
+        scenes or coarse classes; a file name's scene field, when it is one of
+        them, must match the label.
 
     Returns
     -------
@@ -484,8 +502,8 @@ def read_tau_setup(
     labelled = {split_paths[n]: splits[n] for n in ("train", "evaluate")}
     if meta_rows is not None:
         labelled[meta_path] = list(meta_rows.values())
-    label_set = _label_set(labelled)
-    hierarchy = packaged_hierarchy()
+    label_set = _label_set(labelled, classes)
+    hierarchy = packaged_hierarchy() if classes is None else {c: c for c in classes}
 
     # cross-checks: meta.csv, overlaps
     if meta_rows is not None:

@@ -111,7 +111,8 @@ def _tflite_metadata(path: Path) -> bytes | None:
             if entry.Name() in (_TFLITE_NAME.encode(), _TFLITE_NAME):
                 return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
     except Exception as exc:  # a broken FlatBuffer raises many types
-        raise ArtifactError(f"{path}: not a readable TensorFlow Lite model ({type(exc).__name__})") from None
+        detail = next(iter(str(exc).splitlines()), "") or type(exc).__name__
+        raise ArtifactError(f"{path}: not a readable TensorFlow Lite model (not a FlatBuffer: {detail})") from None
     return None
 
 
@@ -181,7 +182,29 @@ def read_model_metadata(model_path: str | os.PathLike, *, required: bool = True)
     if missing:
         raise ArtifactError(f"{where}: lacks {', '.join(missing)}")
     config.setdefault("label_map", None)
+    problem = _metadata_problem(config)
+    if problem is not None:  # every user of the metadata indexes into it: one line, not a TypeError
+        raise ArtifactError(f"{where}: {problem}")
     return config
+
+
+def _metadata_problem(config: Mapping[str, Any]) -> str | None:
+    """What is wrong with the types of a model's metadata, or None."""
+    classes, shape, label_map = config["classes"], config["input_shape"], config["label_map"]
+    if not isinstance(config["model"], str):
+        return f"'model' must be a model name, not {config['model']!r}"
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) and c for c in classes):
+        return f"'classes' must be a list of at least 2 class names, not {classes!r}"
+    if not isinstance(config["frontend_config"], dict):
+        return f"'frontend_config' must be an object, not {config['frontend_config']!r}"
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape)
+            or shape[0] is None or shape[2] is None):
+        return f"'input_shape' must be [freq, time, channels] (positive integers; time may be null), not {shape!r}"
+    if label_map is not None and not (isinstance(label_map, dict)
+                                      and all(isinstance(v, str) for v in label_map.values())):
+        return f"'label_map' must be null or an object of scene -> class, not {label_map!r}"
+    return None
 
 
 # --------------------------------------------------------------------------

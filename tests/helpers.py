@@ -5,8 +5,10 @@ subfolder ``from helpers import ...``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 import math
@@ -133,3 +135,27 @@ def write_probs(path, ids, probs, classes, scenes=None, devices=None):
     """A scores file of ``probs`` (devices ``a`` unless given)."""
     return write_scores(path, ids=ids, scores=np.asarray(probs), classes=classes, scenes=scenes,
                         devices=devices if devices is not None else ["a"] * len(ids))
+
+
+# --------------------------------------------------------------------------
+# files written with h5py directly, as a user's script would (no asctool checks)
+# --------------------------------------------------------------------------
+def write_raw_scores(path, ids, probs, classes, *, scenes=None, classes_attr=None):
+    """A scores file that bypasses ``write_scores``: duplicate ids, NaN, 0 clips or an
+    HDF5 string array as ``classes`` (``classes_attr``) go in as given."""
+    with h5py.File(path, "w") as handle:
+        for key, value in artifacts.provenance_attrs(artifacts.KIND_SCORES).items():
+            handle.attrs[key] = value
+        handle.attrs["classes"] = json.dumps(list(classes)) if classes_attr is None else classes_attr
+        handle.create_dataset("scores", data=np.asarray(probs, dtype=np.float32).reshape(len(ids), len(classes)))
+        handle.create_dataset("id", data=list(ids), dtype=h5py.string_dtype())
+        if scenes is not None:
+            handle.create_dataset("scene", data=list(scenes), dtype=h5py.string_dtype())
+    return path
+
+
+def poke(path, dataset, index, value):
+    """Overwrite one element of a dataset of an HDF5 file in place (a corrupted value)."""
+    with h5py.File(path, "r+") as handle:
+        handle[dataset][index] = value
+    return path

@@ -10,6 +10,7 @@ from asctool import artifacts
 from asctool.errors import ArtifactError, MismatchError
 
 
+from helpers import poke, write_raw_scores  # noqa: E402
 from helpers import write_tiny_features as _write_features  # noqa: E402
 
 def test_features_round_trip_and_provenance(tmp_path):
@@ -133,3 +134,89 @@ def test_describe_inputs_hashes_small_files(tmp_path):
     (entry,) = artifacts.describe_inputs([small])
     assert entry["size"] == 8 and len(entry["sha256"]) == 64
     assert json.loads(json.dumps(entry)) == entry
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused (issue 9, items 4, 6, 7, 18)
+# --------------------------------------------------------------------------
+def test_combined_file_moved_away_from_its_shards_is_refused(tmp_path):
+    """Issue 9 item 4: HDF5 reads a missing virtual-dataset source as NaN, without an error."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _write_features(shards / "s1.h5", ["a", "b"], value=1.0)
+    _write_features(shards / "s2.h5", ["c"], value=2.0)
+    artifacts.combine_features([shards / "s1.h5", shards / "s2.h5"], shards / "all.h5")
+    alone = tmp_path / "elsewhere"
+    alone.mkdir()
+    (shards / "all.h5").rename(alone / "all.h5")
+    with pytest.raises(ArtifactError, match=r"all\.h5: .*virtual dataset over shard .*s1\.h5, which is missing; "
+                                            r"keep the shard files beside it.*h5repack -l features:CHUNK=1x4x5x3"):
+        artifacts.open_features(alone / "all.h5")
+
+
+def test_combined_file_over_a_replaced_shard_is_refused(tmp_path):
+    """Another instance: a shard rewritten with fewer clips leaves NaN rows in the combined file."""
+    _write_features(tmp_path / "s1.h5", ["a", "b"])
+    _write_features(tmp_path / "s2.h5", ["c", "d"])
+    artifacts.combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
+    (tmp_path / "s2.h5").unlink()
+    _write_features(tmp_path / "s2.h5", ["c"])
+    with pytest.raises(ArtifactError, match=r"shard .*s2\.h5, which is unreadable or holds other features"):
+        artifacts.open_features(tmp_path / "all.h5")
+
+
+def test_check_finite_features_names_the_first_bad_clip(tmp_path):
+    path = _write_features(tmp_path / "f.h5", [f"c{i}" for i in range(7)], dtype="float32")
+    with artifacts.open_features(path) as f:
+        artifacts.check_finite_features(f, batch=3)
+    poke(path, "features", (5, 1, 2, 0), np.inf)
+    poke(path, "features", (6, 0, 0, 0), np.nan)
+    with artifacts.open_features(path) as f:
+        with pytest.raises(ArtifactError, match=r"f\.h5: features of clip c5 \(row 5\) contain NaN or Inf"):
+            artifacts.check_finite_features(f, batch=3)
+    assert artifacts.first_nonfinite(np.zeros((3, 2), np.float16)) is None
+    assert artifacts.first_nonfinite(np.array([[0.0, 1.0], [np.nan, 0.0]])) == 1
+
+
+def test_readers_refuse_duplicate_ids(tmp_path):
+    """Issue 9 item 6: a duplicated id would be joined to the other file's row for that id."""
+    dup = write_raw_scores(tmp_path / "dup.h5", ["x", "y", "x"], [[1, 0], [0, 1], [0.5, 0.5]], ["a", "b"])
+    with pytest.raises(ArtifactError, match=r"dup\.h5: duplicate ids: x"):
+        artifacts.read_scores(dup)
+    feats = _write_features(tmp_path / "f.h5", ["p", "q", "r"])
+    poke(feats, "id", 2, "p")
+    with pytest.raises(ArtifactError, match=r"f\.h5: duplicate ids: p"):
+        artifacts.open_features(feats)
+
+
+def test_empty_scores_are_refused(tmp_path):
+    """Issue 9 item 7: a 0-clip scores file is neither written nor read (unless asked for)."""
+    with pytest.raises(ArtifactError, match=r"e\.h5: no clips to write"):
+        artifacts.write_scores(tmp_path / "e.h5", ids=[], scores=np.zeros((0, 2)), classes=["a", "b"])
+    assert not (tmp_path / "e.h5").exists()
+    empty = write_raw_scores(tmp_path / "raw.h5", [], np.zeros((0, 2)), ["a", "b"])
+    with pytest.raises(ArtifactError, match=r"raw\.h5: scores file holds no clips"):
+        artifacts.read_scores(empty)
+    assert len(artifacts.read_scores(empty, allow_empty=True)) == 0
+
+
+def test_read_scores_names_the_clip_with_nan_or_inf(tmp_path):
+    path = artifacts.write_scores(tmp_path / "s.h5", ids=["x", "y"], scores=[[0.5, 0.5], [1, 0]], classes=["a", "b"])
+    poke(path, "scores", (1, 0), np.inf)
+    with pytest.raises(ArtifactError, match=r"s\.h5: scores of clip y \(row 1\) are NaN or Inf"):
+        artifacts.read_scores(path)
+
+
+def test_classes_attribute_may_be_an_hdf5_string_array(tmp_path):
+    """Issue 9 item 18: ``attrs["classes"] = [...]`` (what h5py users write) reads like the JSON string."""
+    probs = [[0.25, 0.75], [1.0, 0.0]]
+    listed = write_raw_scores(tmp_path / "list.h5", ["x", "y"], probs, ["bus", "tram"],
+                              classes_attr=np.array(["bus", "tram"], dtype=h5py.string_dtype()))
+    assert artifacts.read_scores(listed).classes == ["bus", "tram"]
+    # another instance: fixed-length byte strings (numpy's "S" dtype) come back as bytes
+    fixed = write_raw_scores(tmp_path / "fixed.h5", ["x", "y"], probs, ["bus", "tram"],
+                             classes_attr=np.array([b"bus", b"tram"]))
+    assert artifacts.read_scores(fixed).classes == ["bus", "tram"]
+    bad = write_raw_scores(tmp_path / "bad.h5", ["x", "y"], probs, ["bus", "tram"], classes_attr="bus,tram")
+    with pytest.raises(ArtifactError, match=r"bad\.h5: attribute 'classes' is not a JSON list"):
+        artifacts.read_scores(bad)

@@ -116,9 +116,21 @@ def test_bad_configs_name_the_file_and_key(tmp_path, text, needle):
     assert str(info.value).startswith(f"{path}:") and needle in str(info.value)
 
 
-# --------------------------------------------------------------------------
-# pure functions
-# --------------------------------------------------------------------------
+def test_more_mel_bands_than_the_fft_resolves_are_refused(tmp_path):
+    """Issue 9 item 9: empty mel filters would give constant feature rows, silently."""
+    path = tmp_path / "fe.yaml"
+    path.write_text("n_fft: 512\nwin_length: 512\nn_mels: 256\n")
+    with pytest.raises(ConfigError, match=r"fe\.yaml: key 'n_mels' is too many for n_fft 512 .*"
+                                          r"55 of the 256 mel filters .* empty"):
+        load_config(path)
+    # another instance: the default FFT, but 128 bands squeezed below 1 kHz (bins are 21.5 Hz apart)
+    path.write_text("fmax: 1000\n")
+    with pytest.raises(ConfigError, match=r"key 'n_mels' is too many for n_fft 2048 at sr 44100 \(0-1000 Hz\)"):
+        load_config(path)
+    path.write_text("fmax: 1000\nn_mels: 16\n")
+    assert load_config(path)["n_mels"] == 16
+
+
 # --------------------------------------------------------------------------
 # pure functions
 # --------------------------------------------------------------------------

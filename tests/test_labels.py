@@ -7,8 +7,10 @@ from asctool.errors import ConfigError, ManifestError, MismatchError
 from asctool.labels import (
     COARSE_CLASSES,
     SCENES,
+    check_known_labels,
     map_labels,
     packaged_hierarchy,
+    read_classes,
     read_label_map,
     resolve_label_map,
 )
@@ -42,3 +44,36 @@ def test_map_labels_keeps_unlabelled_and_names_unknown_scenes():
     assert list(mapped) == ["green", "", "grey"]
     with pytest.raises(MismatchError, match=r"x\.h5: reference scene\(s\) tram not in the label map"):
         map_labels(["tram"], {"park": "green"}, "x.h5")
+
+
+def _line(i: int) -> str:
+    return f"m.tsv:{i + 2}"
+
+
+def test_unknown_labels_are_refused_naming_the_row():
+    """Issue 9 item 5: a typo (``airprot``) would silently become an 11th class."""
+    check_known_labels(["airport", "", "bus"], None, _line)            # unlabelled rows pass
+    check_known_labels(["indoor", "outdoor"], None, _line)             # the 3Class data set
+    with pytest.raises(ManifestError, match=r"m\.tsv:3: unknown label 'airprot', not one of the DCASE "
+                                            r"scenes \(airport, .*\); .*--classes FILE"):
+        check_known_labels(["airport", "airprot", "bus"], None, _line)
+    # another instance: a scene among coarse labels
+    with pytest.raises(ConfigError, match=r"m\.tsv:4: unknown label 'bus', not one of the coarse"):
+        check_known_labels(["indoor", "outdoor", "bus"], None, _line, error=ConfigError)
+
+
+def test_a_users_own_classes(tmp_path):
+    path = tmp_path / "classes.txt"
+    path.write_text("# my data set\nbeach\n\nforest \ncave\n")
+    classes = read_classes(path)
+    assert classes == ["beach", "forest", "cave"] and read_classes(None) is None
+    check_known_labels(["cave", "beach"], classes, _line)
+    with pytest.raises(ManifestError, match=r"m\.tsv:2: unknown label 'airport', not one of the classes of "
+                                            r"--classes \(beach, cave, forest\)$"):
+        check_known_labels(["airport"], classes, _line)
+    path.write_text("beach\ncave\nbeach\n")
+    with pytest.raises(ConfigError, match=r"classes\.txt: line 3: class 'beach' is listed twice"):
+        read_classes(path)
+    path.write_text("# nothing\n")
+    with pytest.raises(ConfigError, match="lists no classes"):
+        read_classes(path)

@@ -53,7 +53,7 @@ def test_read_csv_rows_errors(tmp_path):
     with pytest.raises(ManifestError, match="empty file"):
         read_csv_rows(tmp_path / "empty.csv")
     (tmp_path / "wide.csv").write_text("filename\na.wav\textra\n")
-    with pytest.raises(ManifestError, match="line 2 has 2 fields, header has 1"):
+    with pytest.raises(ManifestError, match=r"wide\.csv:2: 2 fields, the header has 1"):
         read_csv_rows(tmp_path / "wide.csv")
 
 

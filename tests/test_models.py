@@ -264,7 +264,7 @@ def test_cli_models_bad_input():
     from asctool.cli import cli
 
     result = CliRunner().invoke(cli, ["models", "--input", "128x423"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error like 128xbx3 (was 1, from the library), nothing built
     assert "three positive integers" in result.output
     result = CliRunner().invoke(cli, ["models", "--input", "128xbx3"])
     assert result.exit_code == 2

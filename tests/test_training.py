@@ -12,7 +12,7 @@ from asctool.artifacts import FeaturesWriter
 from asctool.errors import AsctoolError, ConfigError
 from asctool.training import PROFILES, cycle_ends, cycle_starts, learning_rate, resolve_profile
 from asctool.training.batch_augment import AugmentConfig, parse_augment
-from asctool.training.data import make_clip_set, read_sources, split_by_location
+from asctool.training.data import hold_out_locations, make_clip_set, read_sources
 from asctool.training.pipeline import BatchReader, epoch_batches, steps_per_epoch
 
 from helpers import CLASSES, CONFIG, SHAPE, make_features  # noqa: E402
@@ -291,15 +291,31 @@ def test_batch_reader_reads_across_files_in_order(tmp_path):
     np.testing.assert_array_equal(got, everything[pick])
 
 
-def test_split_by_location_is_disjoint_and_seeded(tmp_path):
+def test_hold_out_locations_is_disjoint_and_seeded(tmp_path):
     path = make_features(tmp_path / "a.h5", 80)
     sources = read_sources([path], "training")
     clips, _ = make_clip_set(sources, None, None, labels_name="scene")
     locations = np.asarray(sources[0].locations)
-    mask, held = split_by_location(clips, locations, 0.25, seed=0)
+    mask, held = hold_out_locations(clips, locations, 0.25, seed=0)
     assert set(locations[mask]) == set(held) and not set(locations[mask]) & set(locations[~mask])
     assert set(clips.labels[mask]) == set(range(4))              # every class validated
     assert mask.sum() == 16                                      # 1 of 5 locations per class
-    again, _ = split_by_location(clips, locations, 0.25, seed=0)
-    other, _ = split_by_location(clips, locations, 0.25, seed=1)
+    again, _ = hold_out_locations(clips, locations, 0.25, seed=0)
+    other, _ = hold_out_locations(clips, locations, 0.25, seed=1)
     assert np.array_equal(mask, again) and not np.array_equal(mask, other)
+
+
+def test_classes_recorded_in_a_features_file_are_the_known_ones(tmp_path):
+    """``featurize --classes`` records a data set's own classes; train reads them from the file."""
+    own = ("beach", "cave", "forest")
+    path = tmp_path / "own.h5"
+    with FeaturesWriter(path, n=3, feature_shape=SHAPE, config=CONFIG, ids=["b1", "c1", "f1"],
+                        scenes=list(own), extra_attrs={"classes": json.dumps(list(own))}) as writer:
+        for i in range(3):
+            writer.write(i, np.zeros(SHAPE))
+    (source,) = read_sources([path], "training")
+    assert source.classes == list(own)
+    clips, classes = make_clip_set([source], None, None, labels_name="scene")
+    assert classes == list(own) and list(clips.labels) == [0, 1, 2]
+    with pytest.raises(ConfigError, match=r"own\.h5: clip f1 \(row 2\): unknown label 'forest'"):
+        make_clip_set([source], None, None, labels_name="scene", known=["beach", "cave"])

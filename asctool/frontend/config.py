@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ConfigError
 from ..io import read_text
-from .dsp import frame_count
+from .dsp import frame_count, mel_filterbank
 
 __all__ = [
     "PRESETS",
@@ -142,8 +142,9 @@ def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     ------
     ConfigError
         unknown or missing keys, values of the wrong type or out of range,
-        or settings that contradict each other; the message names ``source``
-        and the key.
+        or settings that contradict each other (e.g. more mel bands than the
+        FFT resolves, which leaves empty filters); the message names
+        ``source`` and the key.
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a front-end config must be a mapping of keys to values")
@@ -174,6 +175,13 @@ def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
         raise bad("fmin", f"must be below fmax ({config['fmax']:g})")
     if config["win_length"] > config["n_fft"]:
         raise bad("win_length", f"must be <= n_fft ({config['n_fft']})")
+    weights = mel_filterbank(sr=config["sr"], n_fft=config["n_fft"], n_mels=config["n_mels"], fmin=config["fmin"],
+                             fmax=config["fmax"], htk=config["htk"])
+    empty = int((weights.max(axis=1) <= 0).sum())
+    if empty:  # a band narrower than the FFT bin spacing catches no bin: a constant feature row
+        raise bad("n_mels", f"is too many for n_fft {config['n_fft']} at sr {config['sr']} "
+                            f"({config['fmin']:g}-{config['fmax']:g} Hz): {empty} of the {config['n_mels']} mel "
+                            "filters fall between FFT bins and are empty; lower n_mels or raise n_fft")
     n_samples = round(config["duration"] * config["sr"])
     if n_samples < config["n_fft"]:
         raise bad("duration", f"must give at least n_fft ({config['n_fft']}) samples")

@@ -221,6 +221,7 @@ def parent_index(
     *,
     hierarchy_name: str = "hierarchy",
     coarse_name: str = "coarse scores",
+    fine_name: str = "the fine scores",
 ) -> np.ndarray:
     """Index into ``coarse_classes`` of the parent of each fine class.
 
@@ -233,7 +234,7 @@ def parent_index(
     missing = [c for c in fine_classes if c not in hierarchy]
     if missing:
         raise MismatchError(
-            f"{hierarchy_name}: no parent for fine class(es) {', '.join(missing)}"
+            f"{hierarchy_name}: no parent for fine class(es) {', '.join(missing)} of {fine_name}"
         )
     position = {c: i for i, c in enumerate(coarse_classes)}
     for fine in fine_classes:

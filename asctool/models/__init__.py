@@ -16,10 +16,11 @@ from ..errors import ArtifactError
 from . import layers  # noqa: F401  (registers the custom layers)
 from . import fcnn, fsfcnn, fsfcnn_s, mobnet, resnet, small_fcnn  # noqa: F401  (each registers one architecture)
 from .complexity import complexity, summary_table
-from .registry import available, build, parse_input_shape, register, spec
+from .registry import available, build, check_options, parse_input_shape, register, spec
 
 __all__ = [
     "build",
+    "check_options",
     "available",
     "register",
     "spec",

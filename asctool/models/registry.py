@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import AsctoolError, ConfigError
 from ..registry import Registry
 
-__all__ = ["ModelSpec", "REGISTRY", "register", "build", "available", "spec", "parse_input_shape"]
+__all__ = ["ModelSpec", "REGISTRY", "register", "build", "check_options", "available", "spec", "parse_input_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,37 @@ def parse_input_shape(input_shape: Any) -> tuple[int, int | None, int]:
     return dims  # type: ignore[return-value]
 
 
+def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The architecture options of model ``name``, checked and converted to their defaults' types.
+
+    What :func:`build` does with its options, without building: ``asctool
+    train`` calls it before it writes anything, so a bad ``--option`` value
+    leaves no run folder behind.
+
+    Raises
+    ------
+    AsctoolError
+        Unknown model name.
+    ConfigError
+        Unknown option, or a value of the wrong type or out of range.
+    """
+    entry = spec(name)
+    unknown = sorted(set(options) - set(entry.defaults))
+    if unknown:
+        raise ConfigError(
+            f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
+            f"known options: {', '.join(sorted(entry.defaults))}"
+        )
+    kwargs = {k: _coerce(name, k, v, entry.defaults[k]) for k, v in options.items()}
+    if "width" in kwargs and not kwargs["width"] > 0:
+        raise ConfigError(f"model {name!r}: width={kwargs['width']} must be > 0")
+    if "l2" in kwargs and kwargs["l2"] < 0:
+        raise ConfigError(f"model {name!r}: l2={kwargs['l2']} must be >= 0")
+    if "dropout" in kwargs and not 0 <= kwargs["dropout"] < 1:
+        raise ConfigError(f"model {name!r}: dropout={kwargs['dropout']} must be in [0, 1)")
+    return kwargs
+
+
 def build(name: str, num_classes: int, input_shape: Any, **options: Any):
     """Build an uncompiled model of a registered architecture.
 
@@ -214,19 +245,7 @@ def build(name: str, num_classes: int, input_shape: Any, **options: Any):
     if classes < 2:
         raise ConfigError(f"model {name!r}: num_classes={classes} must be at least 2")
     shape = parse_input_shape(input_shape)
-    unknown = sorted(set(options) - set(entry.defaults))
-    if unknown:
-        raise ConfigError(
-            f"model {name!r}: unknown option(s) {', '.join(unknown)}; "
-            f"known options: {', '.join(sorted(entry.defaults))}"
-        )
-    kwargs = {k: _coerce(name, k, v, entry.defaults[k]) for k, v in options.items()}
-    if "width" in kwargs and not kwargs["width"] > 0:
-        raise ConfigError(f"model {name!r}: width={kwargs['width']} must be > 0")
-    if "l2" in kwargs and kwargs["l2"] < 0:
-        raise ConfigError(f"model {name!r}: l2={kwargs['l2']} must be >= 0")
-    if "dropout" in kwargs and not 0 <= kwargs["dropout"] < 1:
-        raise ConfigError(f"model {name!r}: dropout={kwargs['dropout']} must be in [0, 1)")
+    kwargs = check_options(name, options)
     log.debug("building %s for %d classes, input %s, options %s", name, classes, shape, kwargs)
     try:
         return entry.builder(classes, shape, **kwargs)

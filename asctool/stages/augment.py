@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,6 +51,7 @@ from ..augment.sources import SetupRequest, SourceRow, drop_excluded, parse_devi
 from ..console import progress
 from ..errors import AsctoolError, ConfigError, ManifestError
 from ..io import atomic_path, check_name, claim_outputs, lock_path_for, locked_outputs, write_error
+from ..labels import read_classes
 from ..manifest import Clip, parse_stem, read_manifest, write_manifest
 from ..parallel import WorkerPool
 
@@ -154,6 +156,7 @@ def run(
     nj: int = 1,
     seed: int = 0,
     force: bool = False,
+    classes_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Write one augmented copy of the selected clips of a manifest.
 
@@ -179,6 +182,9 @@ def run(
     force : overwrite an existing ``out_manifest`` and rewrite every clip
         (also over a run of other settings in ``out_dir``); without it an
         interrupted run of the same settings is resumed
+    classes_path : the data set's own classes, one per line (``--classes FILE``);
+        every manifest label must be one of them (default: the DCASE scenes or
+        coarse classes)
 
     Returns
     -------
@@ -196,7 +202,8 @@ def run(
     manifest_path = Path(manifest_path)
     out_dir, out_manifest = Path(out_dir), Path(out_manifest)
     claim_outputs([out_manifest], force=force, folders=[out_dir], inputs=[manifest_path, exclude_locations])
-    manifest = read_manifest(manifest_path)
+    known = read_classes(classes_path)
+    manifest = read_manifest(manifest_path, check_labels=True, classes=known)
     rows = resolve_rows(manifest)
 
     # leakage guard (docs/reference.md 7.4)
@@ -208,9 +215,6 @@ def run(
                  method, n_excluded, exclude_locations)
         if unchecked:
             log.warning("augment %s: %d clip(s) have no location or TAU id and could not be checked", method, unchecked)
-    else:
-        log.warning("augment %s: no leakage guard set (--exclude-locations EVAL.tsv); augmented copies of "
-                    "evaluation locations would leak into training (docs/reference.md 7.4)", method)
 
     # source devices
     source_devices = parse_devices(devices) or aug.source_devices
@@ -221,6 +225,9 @@ def run(
         which = "any device" if source_devices is None else f"device(s) {', '.join(source_devices)}"
         raise ManifestError(f"{manifest_path}: no source clips of {which} left to augment"
                             + (f" after excluding {n_excluded} by location" if n_excluded else ""))
+    absent = next((r for r in sources if not r.audio_path.is_file()), None)
+    if absent is not None:  # the commonest bad input (a wrong root), found before anything is written
+        raise ManifestError(f"{absent.audio_path}: audio file not found (clip {absent.id} of {manifest_path})")
 
     request = SetupRequest(method=method, manifest_path=manifest_path, rows=rows, sources=sources,
                            source_devices=source_devices, params=resolved, per_device=per_device,
@@ -246,32 +253,56 @@ def run(
                 city=row.clip.city or parsed_city, location=row.location, source_id=row.id,
                 augmentation=method + (f":{variant}" if variant else ""),
             ))
+    if not tasks:
+        why = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in plan.skipped.items()) or "none selected"
+        raise ManifestError(f"{manifest_path}: augment {method} has no clip to write from its {len(sources)} "
+                            f"source clip(s) ({why}); nothing written")
     artifact_paths = {suffix: out_manifest.with_name(out_manifest.stem + suffix) for suffix in plan.artifacts}
     allowed = {Path(t[6]).name for t in tasks} | {out_manifest.name} | {p.name for p in artifact_paths.values()}
     allowed.add(lock_path_for(out_manifest).name)  # (when the manifest is written inside --out-dir)
     claim_outputs(rewritable=artifact_paths.values())  # side files of a resumed run are rewritten
     leftovers = _check_out_dir(out_dir, settings, allowed, force)
 
-    # from here on, files are written
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    with atomic_path(out_dir / MARKER) as tmp:
-        tmp.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    for suffix, writer in plan.artifacts.items():
-        writer(artifact_paths[suffix])
+    if exclude_locations is None:  # said once everything is checked: a bad input gets its one line alone
+        log.warning("augment %s: no leakage guard set (--exclude-locations EVAL.tsv); augmented copies of "
+                    "evaluation locations would leak into training (docs/reference.md 7.4)", method)
+
+    # from here on, files are written; a failure before the first clip leaves nothing behind
+    fresh = next((p for p in (*reversed(out_dir.parents), out_dir) if not p.exists()), None)
+    empty_before = fresh is None and not any(out_dir.iterdir())
+    new_artifacts = [p for p in artifact_paths.values() if not p.exists()]
     todo = [t for t in tasks if force or not Path(t[6]).exists()]
     n_existing = len(tasks) - len(todo)
-    if n_existing:
-        log.info("augment %s: %d clip(s) already written in %s are kept", method, n_existing, out_dir)
-    n_scaled = 0
-    processing_started = time.perf_counter()
-    pool = WorkerPool(min(nj, max(1, len(todo))), initializer=_init_worker,
-                      initargs=(method, resolved, plan.resources, seed), name=f"augment {method}", where=manifest_path)
-    with pool, progress(len(todo), f"augment {method}") as advance:
-        for _, scaled in pool.imap(_process, todo):
-            n_scaled += scaled
-            advance()
+    n_done = n_scaled = 0
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        with atomic_path(out_dir / MARKER) as tmp:
+            tmp.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        for suffix, writer in plan.artifacts.items():
+            writer(artifact_paths[suffix])
+        if n_existing:
+            log.info("augment %s: %d clip(s) already written in %s are kept", method, n_existing, out_dir)
+        processing_started = time.perf_counter()
+        pool = WorkerPool(min(nj, max(1, len(todo))), initializer=_init_worker,
+                          initargs=(method, resolved, plan.resources, seed), name=f"augment {method}",
+                          where=manifest_path)
+        with pool, progress(len(todo), f"augment {method}") as advance:
+            for _, scaled in pool.imap(_process, todo):
+                n_scaled += scaled
+                n_done += 1
+                advance()
+    except BaseException:
+        if not n_done and not n_existing:  # nothing to resume: remove what this run made
+            for path in new_artifacts:
+                path.unlink(missing_ok=True)
+            if fresh is not None:
+                shutil.rmtree(fresh, ignore_errors=True)
+            elif empty_before:
+                for path in out_dir.iterdir():
+                    path.unlink(missing_ok=True)
+        raise
     processing_s = time.perf_counter() - processing_started
     if n_scaled:
         log.info("augment %s: %d clip(s) peaked above full scale and were scaled to a peak of %.2f",

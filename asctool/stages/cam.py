@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..artifacts import check_same_config, open_features
+from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
 from ..io import atomic_path, check_name, claim_outputs
 from ..runs import read_model_metadata
@@ -76,10 +76,6 @@ def run(
         model ``predicted`` and ``probability``), ``models`` (per model: map
         shape and whether it is fine enough) and ``warnings``.
     """
-    import keras  # noqa: F401  (TensorFlow backend before the models load)
-
-    from ..models import load_model
-
     model_paths = [Path(p) for p in model_paths]
     features_path, out_dir = Path(features_path), Path(out_dir)
     ids = [str(i) for i in ids]
@@ -96,6 +92,10 @@ def run(
     claim_outputs([out_dir / f"{clip}.png" for clip in ids], force=force, folders=[out_dir],
                   inputs=[features_path, *model_paths])
 
+    import keras  # noqa: F401  (TensorFlow backend before the models load; after the checks of the options)
+
+    from ..models import load_model
+
     with open_features(features_path) as feats:
         position = {clip: i for i, clip in enumerate(feats.ids)}
         unknown = [i for i in ids if i not in position]
@@ -104,6 +104,9 @@ def run(
             raise ArtifactError(f"{features_path}: no clip with id {shown}")
         rows = [position[i] for i in ids]
         x = np.stack([np.asarray(feats.features[r], dtype=np.float32) for r in rows])
+        bad = first_nonfinite(x)
+        if bad is not None:
+            raise ArtifactError(nonfinite_message(features_path, ids[bad], rows[bad]))
         scenes = [str(feats.scenes[r]) for r in rows]
         frontend = feats.config
 

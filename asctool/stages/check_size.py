@@ -53,6 +53,8 @@ def run(size_paths: Sequence[str | os.PathLike], *, budget_kb: float, rule: str 
             raise ArtifactError(f"{path}: file not found") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ArtifactError(f"{path}: not a readable size.json ({exc})") from None
+        if not isinstance(infos[str(path)], dict):
+            raise ArtifactError(f"{path}: not a size.json of asctool quantize (a JSON object)")
     if not infos:
         raise ArtifactError("no size.json given")
     summary = size_budget(infos, budget_kb=budget_kb, rule=rule)

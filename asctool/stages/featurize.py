@@ -9,6 +9,7 @@ into one virtual dataset instead.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -181,6 +182,7 @@ def run(
     shard: str | Sequence[int] | None = None,
     combine: Sequence[str | os.PathLike] = (),
     force: bool = False,
+    classes_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Compute the model-input features of every clip of a manifest (``asctool featurize``).
 
@@ -198,6 +200,9 @@ def run(
     combine : shard files to combine into ``out`` (virtual dataset) instead
         of computing features
     force : overwrite an existing ``out``
+    classes_path : the data set's own classes, one per line (``--classes FILE``);
+        every manifest label must be one of them (default: the DCASE scenes or
+        coarse classes); recorded in ``out`` (attribute ``classes``) for ``train``
 
     Returns
     -------
@@ -209,6 +214,8 @@ def run(
     if combine:
         if shard is not None:
             raise ConfigError("--shard cannot be used with --combine")
+        if classes_path is not None:
+            raise ConfigError("--classes is given when featurizing the shards; --combine keeps their classes")
         return _combine(combine, out, manifest_path=manifest_path, preset=preset, config_path=config_path,
                         force=force)
     if manifest_path is None:
@@ -222,11 +229,13 @@ def run(
 
     from ..artifacts import FeaturesWriter
     from ..console import progress
+    from ..labels import read_classes
     from ..manifest import read_manifest
 
-    manifest = read_manifest(manifest_path)
+    known = read_classes(classes_path)
+    manifest = read_manifest(manifest_path, check_labels=True, classes=known)
     rows = range(len(manifest))
-    extra_attrs: dict[str, Any] = {}
+    extra_attrs: dict[str, Any] = {} if known is None else {"classes": json.dumps(known)}
     if shard is not None:
         k, n = parse_shard(shard)
         rows = shard_range(len(manifest), k, n)
@@ -239,7 +248,7 @@ def run(
     batch = 8 if nj == 1 else 4
     tasks = [(i, paths[i:i + batch]) for i in range(0, len(paths), batch)]
     nj = min(nj, max(1, len(tasks)))
-    inputs = [manifest_path] + ([config_path] if config_path is not None else [])
+    inputs = [manifest_path] + [p for p in (config_path, classes_path) if p is not None]
     counts = {"resampled": 0, "downmixed": 0, "padded": 0, "cut": 0}
     started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
     dtype_size = np.dtype(dtype).itemsize

@@ -112,7 +112,8 @@ def run(
     claim_outputs([out], force=force, inputs=[hierarchy])
     mapping, hierarchy_name = _hierarchy(hierarchy)
     f, c = _load_pair(fine, coarse)
-    parents = parent_index(f.classes, c.classes, mapping, hierarchy_name=hierarchy_name, coarse_name=str(coarse))
+    parents = parent_index(f.classes, c.classes, mapping, hierarchy_name=hierarchy_name, coarse_name=str(coarse),
+                           fine_name=str(fine))
     unused = [k for i, k in enumerate(c.classes) if i not in set(parents.tolist())]
     if unused:
         log.warning("%s: coarse class(es) %s have no fine class in %s", coarse, ", ".join(unused), hierarchy_name)

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import check_same_config, open_features, write_scores
+from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features, write_scores
 from ..errors import ArtifactError, MismatchError
-from ..inference import load_runner
+from ..inference import check_tflite_checksum, load_runner
 from ..io import claim_outputs, locked_outputs
 from ..runs import read_model_metadata
 
@@ -61,7 +61,8 @@ def run(
     Raises
     ------
     ArtifactError
-        Missing or unreadable model, config.json or features; an empty features file.
+        Missing or unreadable model, config.json or features; an empty features file;
+        NaN or Inf features or scores; a ``.tflite`` whose SHA-256 differs from its ``size.json``.
     AsctoolError
         ``out`` exists (without ``force``), is a folder or cannot be written.
     MismatchError
@@ -71,6 +72,7 @@ def run(
     if batch_size < 1:
         raise ArtifactError(f"--batch-size {batch_size}: must be positive")
     claim_outputs([out], force=force, inputs=[model_path, features_path])
+    check_tflite_checksum(model_path)  # a corrupted .tflite still runs: check it against size.json
     config = read_model_metadata(model_path)
     classes = [str(c) for c in config["classes"]]
     with open_features(features_path) as f:
@@ -97,7 +99,14 @@ def run(
                 stop = min(start + batch_size, n)
                 view = buffer[: stop - start]
                 f.features.read_direct(view, np.s_[start:stop], np.s_[0:stop - start])
+                bad = first_nonfinite(view)
+                if bad is not None:
+                    raise ArtifactError(nonfinite_message(features_path, f.ids[start + bad], start + bad))
                 probs = run(view.astype(np.float32))
+                bad = first_nonfinite(probs)
+                if bad is not None:
+                    raise ArtifactError(f"{model_path}: gives NaN or Inf scores for clip {f.ids[start + bad]} "
+                                        f"of {features_path} (are its weights finite?)")
                 if probs.shape != (stop - start, len(classes)):
                     raise MismatchError(
                         f"{model_path}: outputs {probs.shape[1:]} classes, its metadata lists {len(classes)}"

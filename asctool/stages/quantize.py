@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..artifacts import check_same_config, open_features
+from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
 from ..io import atomic_path, claim_outputs
 from ..quantize import BITS_PER_PARAMETER, CALIBRATION_CLIPS, MODES, convert
@@ -61,14 +61,17 @@ def _calibration_batches(path: Path, input_shape: tuple[int, ...], frontend: dic
             raise ArtifactError(f"{path}: no clips to calibrate on")
         # spread the clips over the file (it may be sorted by scene or device)
         for index in np.unique(np.linspace(0, len(feats) - 1, n).round().astype(int)):
-            yield [np.asarray(feats.features[int(index)], dtype=np.float32)[None]]
+            x = np.asarray(feats.features[int(index)], dtype=np.float32)[None]
+            if first_nonfinite(x) is not None:
+                raise ArtifactError(nonfinite_message(path, feats.ids[int(index)], int(index)))
+            yield [x]
 
 
 def _check_calibration_file(path: Path, input_shape: tuple[int, ...], frontend: dict | None) -> None:
-    """Fail early (before TensorFlow's converter) on a calibration file that cannot work."""
-    first = next(_calibration_batches(path, input_shape, frontend, max_clips=1))
-    if not np.isfinite(first[0]).all():
-        raise ArtifactError(f"{path}: calibration features contain NaN or Inf")
+    """Fail early (before TensorFlow's converter) on a calibration file that cannot work:
+    every clip calibration will use is read once (one at a time) and must be finite."""
+    for _ in _calibration_batches(path, input_shape, frontend):
+        pass
 
 
 def run(
@@ -128,6 +131,9 @@ def run(
         raise ConfigError(f"--max-bytes must be positive, not {max_bytes}")
     if not model_path.is_file():
         raise ArtifactError(f"{model_path}: model file not found")
+    if model_path.suffix != ".keras":
+        raise ConfigError(f"{model_path}: quantize converts a Keras model (RUN/model.keras), not a "
+                          f"{model_path.suffix or 'suffix-less'} file")
     size_path = out.parent / "size.json"
     # size.json is rewritten without --force when it describes this file (checked below)
     claim_outputs([out], force=force, rewritable=[size_path], inputs=[model_path, calibration])

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..errors import ArtifactError, ConfigError
 from ..io import atomic_path, claim_outputs
-from ..reporting import results_markdown
+from ..reporting import results_markdown, size_bytes
 
 __all__ = ["run", "parse_named"]
 
@@ -47,6 +47,39 @@ def _read_json(path: Path) -> dict:
         raise ArtifactError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def _read_report(path: Path) -> dict:
+    """A report of ``asctool score --json``: a JSON object whose ``overall`` and ``groups`` are objects."""
+    report = _read_json(path)
+    groups = report.get("groups", {}) if isinstance(report, dict) else None
+    if (not isinstance(report, dict) or not isinstance(report.get("overall", {}), dict)
+            or not isinstance(groups, dict) or not all(isinstance(g, dict) for g in groups.values())):
+        raise ArtifactError(f"{path}: not a report of asctool score --json (a JSON object with 'overall' "
+                            "and 'groups' objects)")
+    for where, figures in [("overall", report.get("overall", {})), *((f"groups.{k}", g) for k, g in groups.items())]:
+        for key in ("accuracy", "macro_accuracy", "log_loss"):
+            value = figures.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ArtifactError(f"{path}: {where}.{key} is {value!r}, not a number")
+    return report
+
+
+def _read_size(path: Path, rule: str) -> dict:
+    """A ``size.json`` of ``asctool quantize``: a JSON object with the file's bytes and what ``rule`` counts."""
+    info = _read_json(path)
+    if not isinstance(info, dict):
+        raise ArtifactError(f"{path}: not a size.json of asctool quantize (a JSON object)")
+    for what in ("file", rule):
+        size_bytes(info, what, where=path)
+    return info
+
+
+def _read_object(path: Path) -> dict:
+    info = _read_json(path)
+    if not isinstance(info, dict):
+        raise ArtifactError(f"{path}: expected a JSON object (what asctool fuse prints)")
+    return info
 
 
 def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results",
@@ -84,12 +117,12 @@ def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results
     """
     named_reports, named_sizes = parse_named(reports, "reports"), parse_named(sizes, "--size")
     claim_outputs([out], force=force, inputs=[p for _, p in named_reports + named_sizes] + [fusion_summary])
-    rows = [(name, _read_json(path)) for name, path in named_reports]
-    size_infos = {name: _read_json(path) for name, path in named_sizes}
+    rows = [(name, _read_report(path)) for name, path in named_reports]
+    size_infos = {name: _read_size(path, size_rule) for name, path in named_sizes}
     summary = None
     if fusion_summary is not None:
         if Path(fusion_summary).is_file():
-            summary = _read_json(Path(fusion_summary))
+            summary = _read_object(Path(fusion_summary))
         else:
             log.warning("%s: no fusion summary; the oracle-gating line is left out", fusion_summary)
     text = results_markdown(rows, title=title, fusion_summary=summary, sizes=size_infos, published=published,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, ManifestError
 from ..io import claim_outputs
-from ..labels import map_labels, resolve_label_map
+from ..labels import map_labels, read_classes, resolve_label_map
 from ..manifest import Clip, location_of, read_manifest, write_manifest
 from ..splits import split_by_location
 
@@ -47,7 +47,8 @@ def _rebased(clips: list[Clip], source_dir: Path, out: Path) -> list[Clip]:
 
 
 def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_valid: str | os.PathLike, *,
-        valid_split: float = 0.1, labels: str = "scene", seed: int = 0, force: bool = False) -> dict:
+        valid_split: float = 0.1, labels: str = "scene", seed: int = 0, force: bool = False,
+        classes_path: str | os.PathLike | None = None) -> dict:
     """Split a manifest into training and validation manifests by recording location.
 
     Parameters
@@ -68,6 +69,11 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
         The same seed gives the same split.
     force : bool
         Overwrite existing outputs.
+    classes_path : path, optional
+        The data set's own classes, one per line (``--classes FILE``). Every
+        scene must be one of them, or (by default) of the DCASE scenes or
+        coarse classes; with a ``labels`` TSV and no ``classes_path``, of the
+        scenes the TSV maps.
 
     Returns
     -------
@@ -81,7 +87,7 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
         A bad fraction or ``labels``, a clip without location, or no class with
         two locations to split.
     ManifestError
-        A clip without scene label.
+        A clip without scene label; a scene outside the known classes (naming ``MANIFEST:LINE``).
     MismatchError
         A scene outside the label map.
     AsctoolError
@@ -93,9 +99,11 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
         raise ConfigError(f"--valid-split must be in (0, 1), not {valid_split}")
     if out_train.resolve() == out_valid.resolve():
         raise ConfigError(f"{out_train}: the training and validation manifests must be two files")
-    claim_outputs([out_train, out_valid], force=force, inputs=[path])
-    manifest = read_manifest(path)
+    claim_outputs([out_train, out_valid], force=force, inputs=[path, classes_path])
     mapping = resolve_label_map(labels)
+    known = read_classes(classes_path)
+    # a typo scene would be a class of its own: refused, naming the row (a --labels TSV lists the scenes itself)
+    manifest = read_manifest(path, check_labels=mapping is None or known is not None, classes=known)
     unlabelled = [c.id for c in manifest if not c.scene]
     if unlabelled:
         raise ManifestError(f"{path}: clip {unlabelled[0]} has no scene label; the split is made class by class")

@@ -87,8 +87,11 @@ def run(
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
+    given = devices if isinstance(devices, str) else ",".join(devices)
     if isinstance(devices, str):
         devices = tuple(d.strip() for d in devices.split(",") if d.strip())
+    if not devices:
+        raise AsctoolError(f"--devices {given!r}: no device given (e.g. a,b,c); nothing to write")
     if nj < 1:
         raise AsctoolError(f"nj must be at least 1, got {nj}")
     if channels not in (1, 2):

@@ -22,10 +22,10 @@ from .. import __version__
 from ..artifacts import check_same_config, config_diff, current_command
 from ..errors import ConfigError, MismatchError
 from ..io import claim_outputs, locked_outputs
-from ..labels import resolve_label_map
+from ..labels import read_classes, resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
-from ..training.data import clip_locations, make_clip_set, read_sources, split_by_location
+from ..training.data import clip_locations, hold_out_locations, make_clip_set, read_sources
 from ..training.pipeline import steps_per_epoch
 from ..training.schedule import Schedule, cycle_ends
 from ..training.trainer import fit, parse_model_options, resolve_profile
@@ -38,11 +38,22 @@ log = logging.getLogger(__name__)
 _RESUME_IGNORED = ("distribute", "command", "created", "asctool_version", "out_dir")
 
 
-def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
+def _read_run_record(path: Path) -> dict[str, Any]:
+    """``config.json`` or ``state.json`` of the run to resume: a JSON object, or one line naming the file."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); cannot resume this run (--force starts over)") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: not a JSON object; cannot resume this run (--force starts over)")
+    return record
+
+
+def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None):
     """Read and check the data; returns (train ClipSet, valid ClipSet or None, classes, map, info)."""
     sources = read_sources(train_paths, "training")
     mapping = resolve_label_map(labels)
-    clips, classes = make_clip_set(sources, mapping, None, labels_name=labels)
+    clips, classes = make_clip_set(sources, mapping, None, labels_name=labels, known=known)
     if len(classes) < 2:
         raise ConfigError(
             f"{sources[0].path}: training data has only the class {classes}; at least 2 are needed"
@@ -70,10 +81,10 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed):
                 f"{vs.path}: {len(shared_locs)} recording location(s) are also in the training data "
                 f"(e.g. {sorted(shared_locs)[0]}); validation must come from other locations"
             )
-        valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels)
+        valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels, known=known)
     elif valid_split:
         locations = np.concatenate([clip_locations(s) for s in sources])
-        mask, held = split_by_location(clips, locations, float(valid_split), seed)
+        mask, held = hold_out_locations(clips, locations, float(valid_split), seed)
         if not mask.any() or mask.all():
             raise ConfigError(
                 f"--valid-split {valid_split}: cannot hold out locations of "
@@ -105,6 +116,7 @@ def run(
     force: bool = False,
     augment: str | None = "auto",
     crop: int | None = None,
+    classes_path: str | os.PathLike | None = None,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -146,6 +158,10 @@ def run(
         ``specaugment,crop,mixup,swap``.
     crop : int, optional
         Crop length in frames (0: no crop; default 400 for 1a-shaped input).
+    classes_path : path, optional
+        The data set's own scenes, one per line (``--classes FILE``); default:
+        the classes each features file records (``featurize --classes``), else
+        the DCASE scenes or coarse classes. A scene outside them is an error.
 
     Returns
     -------
@@ -171,18 +187,18 @@ def run(
     claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
     check_run_dir(out_dir, resume=resume, force=force)
 
-    from ..models import spec
+    from ..models import check_options, spec
 
     model_spec = spec(model_name)  # unknown names fail here, before any data is read
     options = parse_model_options(model_options)
     if "width" in options:
         raise ConfigError("--option width=...: use --width")
-    unknown = sorted(set(options) - set(model_spec.defaults))
-    if unknown:  # the builder would say so only after config.json is written
-        raise ConfigError(f"model {model_name!r}: unknown option(s) {', '.join(unknown)}; "
-                          f"known options: {', '.join(sorted(model_spec.defaults))}")
+    check_options(model_name, options)  # names and values (the builder checks them after config.json is written)
+    known = read_classes(classes_path)
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
-                                                                  labels, seed)
+                                                                  labels, seed, known)
+    if known is not None:
+        info["known_classes"] = known
     resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width)
     if "width" in model_spec.defaults:
         options_all = {"width": resolved["width"], **options}
@@ -237,7 +253,7 @@ def run(
                              "rng": {"seed": int(seed), "note": "shuffle, augmentation and dropout "
                                      "draws are derived from (seed, epoch)"}}
     if resume:
-        stored = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+        stored = _read_run_record(out_dir / "config.json")
         diffs = config_diff({k: v for k, v in stored.items() if k not in _RESUME_IGNORED},
                             {k: v for k, v in config.items() if k not in _RESUME_IGNORED})
         if diffs:
@@ -246,7 +262,7 @@ def run(
             )
         config["created"] = stored.get("created", config["created"])
         if (out_dir / "state.json").is_file():
-            state = json.loads((out_dir / "state.json").read_text(encoding="utf-8"))
+            state = _read_run_record(out_dir / "state.json")
     else:
         if force:
             for name in RUN_FILES:

@@ -15,12 +15,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import splits
-from ..artifacts import check_same_config, check_unique_ids, open_features
+from ..artifacts import check_finite_features, check_same_config, check_unique_ids, open_features
 from ..errors import ArtifactError, ConfigError, ManifestError, MismatchError
+from ..labels import check_known_labels
 from ..manifest import location_of
 
 __all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
-           "split_by_location", "clip_locations"]
+           "hold_out_locations", "clip_locations"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class SourceInfo:
     ids: np.ndarray
     scenes: np.ndarray
     locations: np.ndarray
+    classes: list[str] | None = None  # the declared label set (featurize --classes), if any
 
 
 @dataclass
@@ -85,7 +87,8 @@ def read_sources(paths: Sequence[str | os.PathLike], role: str) -> list[SourceIn
     Raises
     ------
     ArtifactError
-        A file is missing, not a features file, or holds no clips.
+        A file is missing, not a features file, holds no clips, or holds NaN
+        or Inf features (every file is scanned once, a few clips at a time).
     MismatchError
         Two files differ in front-end config or feature shape, or share ids.
     """
@@ -97,8 +100,9 @@ def read_sources(paths: Sequence[str | os.PathLike], role: str) -> list[SourceIn
             shape = f.feature_shape
             if len(shape) != 3:
                 raise ArtifactError(f"{f.path}: features of shape {shape}, expected (freq, time, channels)")
+            check_finite_features(f)
             sources.append(SourceInfo(Path(raw), len(f), tuple(int(s) for s in shape), np.dtype(f.dtype),
-                                      f.config, f.ids, f.scenes, f.locations))
+                                      f.config, f.ids, f.scenes, f.locations, f.classes))
     first = sources[0]
     for other in sources[1:]:
         check_same_config(first.config, other.config, first.path, other.path)
@@ -113,7 +117,8 @@ def read_sources(paths: Sequence[str | os.PathLike], role: str) -> list[SourceIn
     return sources
 
 
-def _scenes_to_labels(source: SourceInfo, mapping: dict[str, str] | None, where: str) -> np.ndarray:
+def _scenes_to_labels(source: SourceInfo, mapping: dict[str, str] | None, where: str,
+                      known: Sequence[str] | None) -> np.ndarray:
     scenes = np.asarray(source.scenes, dtype=object)
     empty = np.flatnonzero(scenes == "")
     if empty.size:
@@ -121,6 +126,9 @@ def _scenes_to_labels(source: SourceInfo, mapping: dict[str, str] | None, where:
             f"{source.path}: {empty.size} clip(s) have no scene label (e.g. {source.ids[empty[0]]}); "
             "training needs labelled clips"
         )
+    if known is not None or mapping is None:  # a label map names the scenes it knows itself
+        check_known_labels(scenes, known if known is not None else source.classes,
+                           lambda i: f"{source.path}: clip {source.ids[i]} (row {i})", error=ConfigError)
     if mapping is None:
         return scenes
     outside = sorted(set(scenes) - set(mapping))
@@ -132,7 +140,8 @@ def _scenes_to_labels(source: SourceInfo, mapping: dict[str, str] | None, where:
 
 
 def make_clip_set(sources: Sequence[SourceInfo], mapping: dict[str, str] | None,
-                  classes: Sequence[str] | None, *, labels_name: str) -> tuple[ClipSet, list[str]]:
+                  classes: Sequence[str] | None, *, labels_name: str,
+                  known: Sequence[str] | None = None) -> tuple[ClipSet, list[str]]:
     """Label every clip of ``sources``.
 
     Parameters
@@ -145,6 +154,10 @@ def make_clip_set(sources: Sequence[SourceInfo], mapping: dict[str, str] | None,
         sorted scenes present when there is no map.
     labels_name : str
         How ``--labels`` was given (for messages).
+    known : sequence of str or None
+        The known scenes (``--classes FILE``). None: the set each file
+        records (``featurize --classes``), else the DCASE scenes or coarse
+        classes; with a label map, the map's scenes are the known ones.
 
     Returns
     -------
@@ -153,9 +166,9 @@ def make_clip_set(sources: Sequence[SourceInfo], mapping: dict[str, str] | None,
     Raises
     ------
     ConfigError
-        A scene outside the map, or a label outside ``classes``.
+        A scene outside the known classes or the map, or a label outside ``classes``.
     """
-    per_file = [_scenes_to_labels(s, mapping, f"({labels_name})") for s in sources]
+    per_file = [_scenes_to_labels(s, mapping, f"({labels_name})", known) for s in sources]
     if classes is None:
         if mapping is not None:
             classes = sorted(set(mapping.values()))
@@ -200,8 +213,8 @@ def clip_locations(source: SourceInfo) -> np.ndarray:
     return locations
 
 
-def split_by_location(clips: ClipSet, locations: np.ndarray, fraction: float,
-                      seed: int) -> tuple[np.ndarray, list[str]]:
+def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
+                       seed: int) -> tuple[np.ndarray, list[str]]:
     """Choose validation clips by recording location, class by class.
 
     The draw of :func:`asctool.splits.split_by_location` (the one the

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import AsctoolError, ConfigError
 from ..io import atomic_path
 from ..runs import embed_keras_metadata, model_metadata, write_history, write_json
 from .batch_augment import AugmentConfig
@@ -201,7 +201,8 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
     import keras
 
     class RunCallback(keras.callbacks.Callback):
-        """Sets the learning rate every batch; checkpoints, logs and keeps the best each epoch."""
+        """Sets the learning rate every batch and stops on a NaN or Inf loss; checkpoints, logs and
+        keeps the best each epoch."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -226,6 +227,14 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
 
         def on_train_batch_end(self, batch, logs=None):
             advance(1)
+            loss = (logs or {}).get("loss")
+            if loss is not None and not np.isfinite(loss):
+                # raised before this epoch's files are written: the run folder keeps the last checkpoint
+                raise AsctoolError(
+                    f"{run_dir}: training loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}; training "
+                    f"stopped, the run folder keeps the files of its {state['epoch']} completed epoch(s); check "
+                    "the features for extreme values (asctool inspect), then start again with --force"
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             logs = dict(logs or {})

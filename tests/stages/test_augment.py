@@ -297,3 +297,32 @@ def test_impossible_outputs_are_refused_before_anything_is_written(corpus, tmp_p
     one_line_error(CliRunner().invoke(cli, [*base, "--out-dir", str(read_only_dir / "aug"), "--out-manifest",
                                             str(tmp_path / "o.tsv")]), "RO/aug: cannot be written: no permission")
     assert tree(tmp_path) == before
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused (issue 9 items 5 and 7)
+# --------------------------------------------------------------------------
+def test_mix_with_nothing_to_mix_is_an_error_not_an_empty_manifest(tmp_path):
+    one = make_corpus(tmp_path / "one", ["park-oslo-1-1-a"])
+    with pytest.raises(ManifestError, match=r"train\.tsv: augment mix has no clip to write from its 1 source "
+                                            r"clip\(s\) \(1 no partner\)"):
+        run("mix", one, out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.tsv").exists()
+    # another instance: unlabelled clips (a test set) have no same-scene partner either
+    unlabelled = make_corpus(tmp_path / "u", ["park-oslo-1-1-a", "park-oslo-2-2-a"])
+    unlabelled.write_text(unlabelled.read_text().replace("\tpark\t", "\t\t"))
+    with pytest.raises(ManifestError, match=r"no clip to write from its 2 source clip\(s\) \(2 no scene\)"):
+        run("mix", unlabelled, out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv")
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.tsv").exists()
+
+
+def test_a_typo_scene_is_refused_naming_the_line(corpus, tmp_path):
+    corpus.write_text(corpus.read_text().replace("bus-lisbon-3-31-a\taudio/bus-lisbon-3-31-a.wav\tbus",
+                                                 "bus-lisbon-3-31-a\taudio/bus-lisbon-3-31-a.wav\tbsu"))
+    with pytest.raises(ManifestError, match=r"train\.tsv:6: unknown label 'bsu'"):
+        run("noise", corpus, out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv")
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "classes.txt").write_text("airport\nbus\nbsu\n")
+    summary = run("noise", corpus, out_dir=tmp_path / "o", out_manifest=tmp_path / "o.tsv",
+                  classes_path=tmp_path / "classes.txt")
+    assert summary["written"] == len(STEMS)

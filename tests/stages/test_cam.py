@@ -172,3 +172,17 @@ def test_a_text_file_named_model_keras_is_not_a_keras_archive(runs, tmp_path, on
                                     "--ids", "clip-0", "--out-dir", str(tmp_path / "cam")])
     one_line_error(done, f"{fake}: not a Keras archive")
     assert not (tmp_path / "cam").exists()
+
+
+def test_a_clip_with_nan_features_is_refused(runs, tmp_path):
+    """A NaN clip gave a PNG titled "p = nan" and exit 0."""
+    import shutil
+
+    from asctool.stages.cam import run as cam
+
+    from helpers import poke
+
+    feats = poke(shutil.copyfile(runs["root"] / "big.h5", tmp_path / "nan.h5"), "features", (1, 0, 0, 0), np.nan)
+    with pytest.raises(AsctoolError, match=r"nan\.h5: features of clip clip-1 \(row 1\) contain NaN or Inf"):
+        cam([runs["coarse"]], feats, ["clip-0", "clip-1"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -9,9 +9,10 @@ from click.testing import CliRunner
 
 from asctool.artifacts import read_scores
 from asctool.cli import cli
-from asctool.errors import ConfigError, MismatchError
+from asctool.errors import ArtifactError, ConfigError, MismatchError
 from asctool.stages.ensemble import run
 
+from helpers import poke, write_raw_scores
 from helpers import write_probs as _scores
 
 
@@ -170,3 +171,38 @@ def test_an_output_below_a_file_is_one_line(tmp_path, one_line_error, tree):
     one_line_error(CliRunner().invoke(cli, ["ensemble", str(a), str(b), "--out", str(tmp_path / "a.h5" / "x.h5")]),
                    f"{tmp_path / 'a.h5' / 'x.h5'}: cannot be written: {tmp_path / 'a.h5'} is not a folder")
     assert tree(tmp_path) == before
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused (issue 9 items 4, 6, 7)
+# --------------------------------------------------------------------------
+def _cli_error(*args):
+    result = CliRunner().invoke(cli, list(map(str, args)))
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    return errors[0]
+
+
+def test_a_member_with_a_duplicated_id_is_refused(tmp_path):
+    """``ensemble A.h5 DUP.h5`` joined the duplicated clip to A's row for that id."""
+    a = _scores(tmp_path / "a.h5", ENS_IDS, M1, ENS_CLASSES)
+    dup = write_raw_scores(tmp_path / "dup.h5", ["e1", "e2", "e3", "e2"], np.vstack([M2, M1[:1]]), ENS_CLASSES)
+    error = _cli_error("ensemble", a, dup, "--out", tmp_path / "out.h5")
+    assert "dup.h5: duplicate ids: e2" in error
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_empty_members_are_refused(tmp_path):
+    """``ensemble E.h5 E.h5`` wrote a 0-clip file."""
+    empty = write_raw_scores(tmp_path / "e.h5", [], np.zeros((0, 3)), ENS_CLASSES)
+    assert "e.h5: scores file holds no clips" in _cli_error("ensemble", empty, empty, "--out", tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_a_member_with_nan_scores_is_refused(tmp_path):
+    a = _scores(tmp_path / "a.h5", ENS_IDS, M1, ENS_CLASSES)
+    b = poke(_scores(tmp_path / "b.h5", ENS_IDS, M2, ENS_CLASSES), "scores", (2, 1), np.nan)
+    with pytest.raises(ArtifactError, match=r"b\.h5: scores of clip e3 \(row 2\) are NaN or Inf"):
+        run([a, b], tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()

@@ -45,7 +45,7 @@ def _manifest(folder: Path, files: dict[str, tuple[np.ndarray, int]], name: str 
     clips = []
     for i, (stem, (y, sr)) in enumerate(files.items()):
         write_audio(folder / f"{stem}.wav", y, sr, **write)
-        clips.append(Clip(id=stem, path=f"{stem}.wav", scene=f"s{i % 2}", device="a", location=f"loc{i}"))
+        clips.append(Clip(id=stem, path=f"{stem}.wav", scene=("bus", "park")[i % 2], device="a", location=f"loc{i}"))
     return write_manifest(folder / name, clips)
 
 
@@ -127,7 +127,7 @@ def test_featurize_writes_float16_model_input(clips_1a, tmp_path):
     with open_features(tmp_path / "f.h5") as f:
         assert f.dtype == np.float16 and f.shape == (7, 128, 423, 3)
         assert f.features.chunks == (1, 128, 423, 3)
-        assert list(f.ids) == [f"c{i}" for i in range(7)] and f.scenes[1] == "s1" and f.locations[2] == "loc2"
+        assert list(f.ids) == [f"c{i}" for i in range(7)] and f.scenes[1] == "park" and f.locations[2] == "loc2"
         assert f.config == preset_config("1a")
         front = FrontEnd(preset_config("1a"))
         y, _ = sf.read(tmp_path / "c3.wav", dtype="float32", always_2d=True)
@@ -337,3 +337,42 @@ def test_an_output_in_a_read_only_folder_is_one_line(clips_1a, read_only_dir, on
                    "x.h5: cannot be written: no permission to write in")
     one_line_error(_invoke("--out", read_only_dir / "sub" / "all.h5", "--combine", clips_1a),
                    "all.h5: cannot be written: no permission to write in")
+
+
+# --------------------------------------------------------------------------
+# labels outside the known classes (issue 9 item 5)
+# --------------------------------------------------------------------------
+def test_a_typo_scene_in_one_row_is_refused_naming_the_line(tmp_path):
+    """``airprot`` in one row would train an 11-class model."""
+    files = {f"c{i}": (_tone(1.0, 8000, seed=i), 8000) for i in range(3)}
+    manifest = _manifest(tmp_path, files)
+    lines = manifest.read_text().splitlines()
+    lines[2] = lines[2].replace("\tpark\t", "\tairprot\t")
+    manifest.write_text("\n".join([lines[0], "", *lines[1:]]) + "\n")   # a blank line: the typo is on line 4
+    (tmp_path / "fe.yaml").write_text("sr: 8000\nduration: 1.0\nn_fft: 256\nwin_length: 256\nhop_length: 128\nn_mels: 16\n")
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--config", tmp_path / "fe.yaml")
+    _one_line_error(result, "m.tsv:4: unknown label 'airprot'", "--classes FILE")
+    _no_leftovers(tmp_path, "f.h5")
+
+
+def test_own_classes_are_declared_once_and_recorded(tmp_path):
+    files = {f"c{i}": (_tone(1.0, 8000, seed=i), 8000) for i in range(3)}
+    manifest = _manifest(tmp_path, files)
+    manifest.write_text(manifest.read_text().replace("\tbus\t", "\tbeach\t").replace("\tpark\t", "\tcave\t"))
+    (tmp_path / "fe.yaml").write_text("sr: 8000\nduration: 1.0\nn_fft: 256\nwin_length: 256\nhop_length: 128\nn_mels: 16\n")
+    (tmp_path / "classes.txt").write_text("beach\ncave\nforest\n")
+    common = ("--manifest", manifest, "--config", tmp_path / "fe.yaml")
+    _one_line_error(_invoke(*common, "--out", tmp_path / "f.h5"), "m.tsv:2: unknown label 'beach'")
+    result = _invoke(*common, "--out", tmp_path / "f.h5", "--classes", tmp_path / "classes.txt")
+    assert result.exit_code == 0, result.output
+    with open_features(tmp_path / "f.h5") as f:
+        assert f.classes == ["beach", "cave", "forest"] and list(f.scenes) == ["beach", "cave", "beach"]
+    # the shards keep the declared classes through --combine
+    for k in (1, 2):
+        result = _invoke(*common, "--out", tmp_path / f"s{k}.h5", "--classes", tmp_path / "classes.txt",
+                         "--shard", f"{k}/2")
+        assert result.exit_code == 0, result.output
+    result = _invoke("--combine", tmp_path / "s1.h5", "--combine", tmp_path / "s2.h5", "--out", tmp_path / "all.h5")
+    assert result.exit_code == 0, result.output
+    with open_features(tmp_path / "all.h5") as f:
+        assert f.classes == ["beach", "cave", "forest"]

@@ -10,13 +10,14 @@ from click.testing import CliRunner
 
 from asctool.artifacts import read_scores
 from asctool.cli import cli
-from asctool.errors import ConfigError, ManifestError, MismatchError
+from asctool.errors import ArtifactError, ConfigError, ManifestError, MismatchError
 from asctool.labels import COARSE_CLASSES, SCENES
 from asctool.stages.fuse import run
 
 from helpers import COARSE, FINE, P_COARSE, P_FINE
 from helpers import FUSE_IDS as IDS
 from helpers import FUSE_REF as REF
+from helpers import poke, write_raw_scores
 from helpers import write_probs as _scores
 
 
@@ -170,3 +171,28 @@ def test_an_output_in_a_read_only_folder_is_one_line(tmp_path, hierarchy, read_o
     one_line_error(CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--hierarchy",
                                             str(hierarchy), "--out", str(read_only_dir / "new" / "fused.h5")]),
                    "fused.h5: cannot be written: no permission to write in")
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused (issue 9 items 4, 6, 7)
+# --------------------------------------------------------------------------
+def test_coarse_scores_with_a_duplicated_id_are_refused(tmp_path, hierarchy):
+    """``fuse --coarse DUP.h5`` joined the duplicated clip to the fine row of that id."""
+    fine, _ = _pair(tmp_path)
+    dup = write_raw_scores(tmp_path / "dup.h5", [*IDS, "f1"], np.vstack([P_COARSE, P_COARSE[1:2]]), COARSE)
+    result = CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(dup), "--hierarchy",
+                                      str(hierarchy), "--out", str(tmp_path / "out.h5")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "dup.h5: duplicate ids: f1" in result.output
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_inf_or_empty_scores_are_refused(tmp_path, hierarchy):
+    fine, coarse = _pair(tmp_path)
+    poke(coarse, "scores", (3, 0), np.inf)
+    with pytest.raises(ArtifactError, match=r"coarse\.h5: scores of clip f4 \(row 3\) are NaN or Inf"):
+        run(fine, coarse, tmp_path / "out.h5", hierarchy=hierarchy)
+    empty = write_raw_scores(tmp_path / "empty.h5", [], np.zeros((0, 2)), COARSE)
+    with pytest.raises(ArtifactError, match=r"empty\.h5: scores file holds no clips"):
+        run(fine, empty, tmp_path / "out.h5", hierarchy=hierarchy)
+    assert not (tmp_path / "out.h5").exists()

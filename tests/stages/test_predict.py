@@ -12,7 +12,7 @@ from asctool.errors import ArtifactError, AsctoolError, MismatchError
 from asctool.runs import MODEL_METADATA_KEYS, read_model_metadata
 from asctool.stages.predict import run as predict
 
-from helpers import CLASSES, make_features, trained_run
+from helpers import CLASSES, make_features, poke, trained_run
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +159,64 @@ def test_a_text_file_named_model_keras_is_not_a_keras_archive(run, tmp_path, one
     one_line_error(_cli("--model", fake, "--features", run["test"], "--out", tmp_path / "s.h5"),
                    f"{fake}: not a Keras archive")
     assert not (tmp_path / "s.h5").exists()
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused (issue 9 items 4 and 8)
+# --------------------------------------------------------------------------
+def test_one_nan_in_the_features_is_refused(run, tmp_path):
+    """One NaN in features[0, 0, 0, 0] gave finite scores for every clip."""
+    feats = poke(shutil.copyfile(run["test"], tmp_path / "nan.h5"), "features", (0, 0, 0, 0), np.nan)
+    with pytest.raises(ArtifactError, match=rf"nan\.h5: features of clip {CLASSES[0]}-paris-0-10-a \(row 0\) "
+                                            r"contain NaN or Inf"):
+        predict(run["run"] / "model.keras", feats, tmp_path / "s.h5", batch_size=16)
+    # another instance: an Inf in a later batch
+    feats = poke(shutil.copyfile(run["test"], tmp_path / "inf.h5"), "features", (37, 5, 9, 2), np.inf)
+    with pytest.raises(ArtifactError, match=r"inf\.h5: features of clip .* \(row 37\) contain NaN or Inf"):
+        predict(run["run"] / "model.keras", feats, tmp_path / "s.h5", batch_size=16)
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_combined_file_moved_away_from_its_shards_is_refused(run, tmp_path):
+    """It read as all NaN: identical scores for every clip, exit 0."""
+    from asctool.artifacts import combine_features
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    make_features(shards / "s1.h5", 8, seed=1, city="paris")
+    make_features(shards / "s2.h5", 8, seed=2, city="rome")
+    combine_features([shards / "s1.h5", shards / "s2.h5"], shards / "all.h5")
+    predict(run["run"] / "model.keras", shards / "all.h5", tmp_path / "ok.h5")
+    (shards / "all.h5").rename(tmp_path / "all.h5")
+    with pytest.raises(ArtifactError, match=r"all\.h5: its features are a virtual dataset over shard .*s1\.h5, "
+                                            r"which is missing; .*h5repack"):
+        predict(run["run"] / "model.keras", tmp_path / "all.h5", tmp_path / "s.h5")
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_corrupted_tflite_is_refused_by_its_size_json_checksum(run, tmp_path):
+    """2,000 corrupted bytes in a .tflite still ran, with scores off by a little."""
+    from asctool.inference import load_runner
+    from asctool.stages.quantize import run as quantize
+
+    lite = tmp_path / "q" / "model.tflite"
+    quantize(run["run"] / "model.keras", lite)
+    predict(lite, run["test"], tmp_path / "ok.h5")
+    original = lite.read_bytes()
+    content = bytearray(original)
+    middle = len(content) // 2
+    content[middle:middle + 2000] = bytes(b ^ 1 for b in content[middle:middle + 2000])
+    lite.write_bytes(bytes(content))
+    with pytest.raises(ArtifactError, match=r"model\.tflite: SHA-256 .* differs from .* recorded in .*q/size\.json"):
+        predict(lite, run["test"], tmp_path / "s.h5")
+    assert not (tmp_path / "s.h5").exists()
+    # another instance: a file that grew (bytes appended), loaded by the runner predict uses
+    lite.write_bytes(bytes(content) + b"\0" * 64)
+    with pytest.raises(ArtifactError, match="differs from"):
+        load_runner(lite)
+    # the intact file passes; a .tflite without a size.json (from elsewhere) is used as it is
+    lite.write_bytes(original)
+    load_runner(lite)
+    (lite.parent / "size.json").unlink()
+    lite.write_bytes(bytes(content))
+    load_runner(lite)

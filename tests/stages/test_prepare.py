@@ -253,3 +253,26 @@ def test_a_manifest_folder_below_a_file_is_one_line(tmp_path):
                                       str(tmp_path / "notes.txt" / "data")])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"{tmp_path / 'notes.txt'} is not a folder" in result.output
+
+
+def test_own_classes_with_classes_file(tmp_path):
+    """Issue 9 item 5: a data set with other labels says so once (--classes FILE)."""
+    train = ("filename\tscene_label\naudio/airport-lisbon-1-1-a.wav\tterminal\n"
+             "audio/bus-lyon-2-2-a.wav\tvehicle\n")
+    evaluate = "filename\tscene_label\naudio/park-paris-3-3-a.wav\tgreen\naudio/park-paris-3-3-s4.wav\tgreen\n"
+    root = _tiny_root(tmp_path, train=train, evaluate=evaluate)
+    with pytest.raises(ManifestError, match=r"fold1_train\.csv: line 2: unknown scene label 'terminal'.*--classes FILE"):
+        prepare(root, tmp_path / "out")
+    classes = tmp_path / "classes.txt"
+    classes.write_text("terminal\nvehicle\ngreen\n")
+    result = CliRunner().invoke(cli, ["-q", "prepare", "--dataset-root", str(root), "--out-dir",
+                                      str(tmp_path / "out"), "--classes", str(classes)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["known_classes"] == ["terminal", "vehicle", "green"] and summary["label_set"] == "classes"
+    assert [c.scene for c in read_manifest(tmp_path / "out" / "fold1_train.tsv")] == ["terminal", "vehicle"]
+    # a label outside the declared classes is still a typo
+    classes.write_text("terminal\ngreen\n")
+    with pytest.raises(ManifestError, match=r"fold1_train\.csv: line 3: unknown scene label 'vehicle' "
+                                            r"\(expected one of terminal, green\)"):
+        prepare(root, tmp_path / "out2", classes_path=classes)

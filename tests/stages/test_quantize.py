@@ -176,3 +176,16 @@ def test_one_size_json_per_folder_unless_its_file_is_gone(trained_run, tmp_path)
     (folder / "a.tflite").unlink()   # a stale size.json no longer blocks the folder
     quantize(trained_run["run"] / "model.keras", folder / "b.tflite", mode="float16")
     assert json.loads((folder / "size.json").read_text())["file"] == "b.tflite"
+
+
+def test_calibration_features_with_nan_anywhere_are_refused(trained_run, tmp_path):
+    """Only the first calibration clip was checked: a NaN further on went into the int8 ranges."""
+    import shutil
+
+    from helpers import poke
+
+    feats = poke(shutil.copyfile(trained_run["feats"], tmp_path / "calib.h5"), "features", (77, 3, 4, 1), np.nan)
+    out = tmp_path / "int8" / "model.tflite"
+    with pytest.raises(AsctoolError, match=r"calib\.h5: features of clip clip077 \(row 77\) contain NaN or Inf"):
+        quantize(trained_run["run"] / "model.keras", out, mode="int8", calibration=feats)
+    assert not out.parent.exists() or not list(out.parent.iterdir())

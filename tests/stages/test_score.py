@@ -15,6 +15,7 @@ from helpers import P_TRUE
 from helpers import SCORE_CLASSES as CLASSES
 from helpers import expected_log_loss as _ll
 from helpers import write_example_scores as _write
+from helpers import write_raw_scores
 
 
 from asctool.stages.score import run as score  # noqa: E402
@@ -171,3 +172,32 @@ def test_existing_outputs_need_force(tmp_path, one_line_error, option, name):
     assert (tmp_path / name).read_bytes() != b"earlier"
     one_line_error(CliRunner().invoke(cli, ["score", str(scores), option, str(scores), "--force"]),
                    "is also an input")
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused, user files accepted (issue 9 items 7 and 18)
+# --------------------------------------------------------------------------
+def test_a_scores_file_without_clips_is_an_error(tmp_path):
+    empty = write_raw_scores(tmp_path / "e.h5", [], np.zeros((0, 3)), CLASSES)
+    result = CliRunner().invoke(cli, ["score", str(empty), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 1 and "e.h5: scores file holds no clips" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "r.json").exists()
+
+
+def test_classes_written_as_an_hdf5_string_array_are_accepted(tmp_path):
+    """What h5py users write by habit (``attrs["classes"] = [...]``) gave a TypeError traceback."""
+    import h5py
+
+    from helpers import DEVICES, IDS, PROBS, SCENES
+
+    reference = score(_write(tmp_path / "ref.h5"))
+    for name, attr in (("vlen.h5", np.array(CLASSES, dtype=h5py.string_dtype())),
+                       ("fixed.h5", np.array([c.encode() for c in CLASSES]))):
+        path = write_raw_scores(tmp_path / name, IDS, PROBS, CLASSES, scenes=SCENES, classes_attr=attr)
+        with h5py.File(path, "a") as handle:
+            handle.create_dataset("device", data=DEVICES, dtype=h5py.string_dtype())
+        result = CliRunner().invoke(cli, ["score", str(path), "--json", str(tmp_path / f"{name}.json")])
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / f"{name}.json").read_text())
+        assert report["overall"] == reference["overall"] and report["class_order"] == CLASSES
+        assert report["groups"] == reference["groups"] and report["confusion"] == reference["confusion"]

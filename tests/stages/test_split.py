@@ -13,7 +13,7 @@ from asctool.errors import AsctoolError, ConfigError
 from asctool.labels import SCENES, resolve_label_map
 from asctool.manifest import read_manifest
 from asctool.stages.split import run
-from asctool.training.data import SourceInfo, clip_locations, make_clip_set, split_by_location
+from asctool.training.data import SourceInfo, clip_locations, hold_out_locations, make_clip_set
 
 
 def write_manifest(path: Path, scenes=("bus", "park"), locations: int = 5, segments: int = 2,
@@ -81,7 +81,7 @@ def _training_side(manifest: Path, labels: str, fraction: float, seed: int) -> l
                         np.array([c.id for c in clips], dtype=object), np.array([c.scene for c in clips], dtype=object),
                         np.array(["" for _ in clips], dtype=object))   # locations parsed from the TAU ids
     clip_set, _ = make_clip_set([source], resolve_label_map(labels), None, labels_name=labels)
-    _, held = split_by_location(clip_set, clip_locations(source), fraction, seed)
+    _, held = hold_out_locations(clip_set, clip_locations(source), fraction, seed)
     return held
 
 

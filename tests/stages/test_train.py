@@ -9,11 +9,13 @@ import textwrap
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from asctool.artifacts import FeaturesWriter
+from asctool.cli import cli
 from asctool.errors import ArtifactError, AsctoolError, ConfigError, MismatchError
 
-from helpers import CLASSES, CONFIG, SHAPE, TRAIN_KW, make_features, trained_run  # noqa: E402
+from helpers import CLASSES, CONFIG, SHAPE, TRAIN_KW, make_features, poke, trained_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +136,6 @@ def test_resume_refuses_a_different_config(run):
 
 
 def test_cli_train_errors_are_one_line(tmp_path):
-    from click.testing import CliRunner
-
-    from asctool.cli import cli
 
     path = make_features(tmp_path / "a.h5", 8)
     result = CliRunner().invoke(cli, ["train", "--train", str(path), "--model", "nope", "--out-dir",
@@ -273,3 +272,63 @@ def test_unknown_model_options_write_nothing(tmp_path, one_line_error, tree, opt
     one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", "--option", option),
                    f"model 'fcnn': unknown option(s) {option.split('=')[0]}")
     assert tree(tmp_path) == before
+
+
+# --------------------------------------------------------------------------
+# silent wrong results refused (issue 9 items 4, 5, 6)
+# --------------------------------------------------------------------------
+def test_a_typo_scene_is_refused_naming_the_clip(tmp_path):
+    """``airprot`` in one row trained an 11-class model."""
+    scenes = [CLASSES[i % 4] for i in range(8)]
+    scenes[5] = "airprot"
+    path = make_features(tmp_path / "a.h5", 8, scenes=scenes)
+    with pytest.raises(ConfigError, match=r"a\.h5: clip airprot-lyon-0-05-a \(row 5\): unknown label 'airprot', "
+                                          r"not one of the DCASE scenes .*--classes FILE"):
+        _train([path], "fcnn", tmp_path / "run")
+    # another instance: the validation file, with a user's own classes declared
+    (tmp_path / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    good = make_features(tmp_path / "good.h5", 8, city="oslo")
+    odd = make_features(tmp_path / "odd.h5", 4, city="rome", scenes=["bus", "tram", "metro", "park"])
+    with pytest.raises(ConfigError, match=r"odd\.h5: clip metro-rome-2-02-a \(row 2\): unknown label 'metro', "
+                                          r"not one of the classes of --classes \(airport, bus, park, tram\)$"):
+        _train([good], "fcnn", tmp_path / "run", valid_path=odd, classes_path=tmp_path / "classes.txt")
+    assert not (tmp_path / "run").exists()
+
+
+def test_features_with_nan_or_duplicate_ids_are_refused(tmp_path):
+    """One NaN in a features file trained NaN weights; a duplicated id is another clip's label."""
+    path = poke(make_features(tmp_path / "a.h5", 8), "features", (6, 0, 0, 0), np.nan)
+    with pytest.raises(ArtifactError, match=r"a\.h5: features of clip park-lyon-1-06-a \(row 6\) contain NaN"):
+        _train([path], "fcnn", tmp_path / "run")
+    dup = poke(make_features(tmp_path / "dup.h5", 8), "id", 3, "airport-lyon-0-00-a")
+    with pytest.raises(ArtifactError, match=r"dup\.h5: duplicate ids: airport-lyon-0-00-a"):
+        _train([dup], "fcnn", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_error(tmp_path):
+    """Finite but huge features overflow inside the model: the loss is NaN, nothing is saved as a model."""
+    import h5py
+
+    path = make_features(tmp_path / "a.h5", 16, dtype="float32")
+    with h5py.File(path, "r+") as handle:
+        handle["features"][3] = handle["features"][3] * 1e38
+    result = CliRunner().invoke(cli, ["train", "--train", str(path), "--model", "fcnn", "--out-dir",
+                                      str(tmp_path / "run"), "--profile", "demo", "--epochs", "2",
+                                      "--batch-size", "8"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "training loss became nan at epoch 1, step 1" in result.output
+    assert not (tmp_path / "run" / "model.keras").exists() and not (tmp_path / "run" / "checkpoint").exists()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "train.log"]
+
+
+def test_own_classes_recorded_by_featurize_are_known_to_train(tmp_path):
+    own = ("beach", "cave")
+    plain = make_features(tmp_path / "plain.h5", 8, classes=own)
+    with pytest.raises(ConfigError, match=r"plain\.h5: clip beach-lyon-0-00-a \(row 0\): unknown label 'beach'"):
+        _train([plain], "fcnn", tmp_path / "run")
+    (tmp_path / "classes.txt").write_text("beach\ncave\n")
+    summary = _train([plain], "fcnn", tmp_path / "run", classes_path=tmp_path / "classes.txt", profile="demo",
+                     epochs=1, batch_size=8)
+    assert summary["classes"] == ["beach", "cave"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["known_classes"] == ["beach", "cave"]
