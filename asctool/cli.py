@@ -224,7 +224,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     scores as HDF5, models as .keras/.tflite) so that a shell recipe can chain
     them and every intermediate file can be inspected (asctool inspect FILE).
     """
-    from .artifacts import set_command
+    from .provenance import set_command
     from .console import configure
 
     ctx.ensure_object(dict)

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from asctool import artifacts
+from asctool import artifacts, provenance
 from asctool.errors import ArtifactError, MismatchError
 
 
@@ -131,7 +131,7 @@ def test_combine_refuses_different_configs(tmp_path):
 def test_describe_inputs_hashes_small_files(tmp_path):
     small = tmp_path / "m.tsv"
     small.write_text("id\tpath\n")
-    (entry,) = artifacts.describe_inputs([small])
+    (entry,) = provenance.describe_inputs([small])
     assert entry["size"] == 8 and len(entry["sha256"]) == 64
     assert json.loads(json.dumps(entry)) == entry
 

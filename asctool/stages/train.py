@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import __version__
-from ..artifacts import check_same_config, config_diff, current_command
+from ..artifacts import check_same_config, config_diff
+from ..provenance import current_command
 from ..errors import ConfigError, MismatchError
 from ..io import claim_outputs, locked_outputs
 from ..labels import read_classes, resolve_label_map
