@@ -16,7 +16,7 @@ import numpy as np
 
 from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
-from ..io import atomic_path, check_name, claim_outputs
+from ..io import atomic_path, check_name, claim_outputs, locked_outputs
 from ..runs import read_model_metadata
 from ..saliency import FEATURE_LAYER, MIN_FREQ_BINS, grad_cam, render_png, upsample
 
@@ -40,6 +40,7 @@ def _model_classes(model_path: Path, n_outputs: int) -> tuple[list[str], dict | 
     return [f"class{i}" for i in range(n_outputs)], None
 
 
+@locked_outputs("out_dir")  # one writer per output (docs/reliability.md)
 def run(
     model_paths: Sequence[str | Path],
     features_path: str | Path,

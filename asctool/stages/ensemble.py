@@ -19,7 +19,7 @@ from ..artifacts import Scores, check_same_classes, read_scores, write_scores
 from ..errors import ConfigError
 from ..fusion import (ENSEMBLE_METHODS, get_ensemble_method, join_all, merge_meta, parse_weights,
                       refuse_overwriting_inputs, refuse_same_files, refuse_shared_ids)
-from ..io import claim_outputs
+from ..io import claim_outputs, locked_outputs
 from ..labels import resolve_label_map
 from ..scoring import accuracy, log_loss, reference_indices
 
@@ -52,6 +52,7 @@ def _check_options(method: str, members: Sequence[Path], weights, fit_paths: Seq
         )
 
 
+@locked_outputs("out")  # one writer per output (docs/reliability.md)
 def run(
     members: Sequence[str | os.PathLike],
     out: str | os.PathLike,

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..fusion import (DEFAULT_WEIGHT_GRID, check_weight, get_fusion_method, join_scores, merge_meta, oracle_gating,
                       parent_index, parse_weight_grid, refuse_overwriting_inputs, refuse_same_files,
                       refuse_shared_ids, select_coarse_weight)
-from ..io import claim_outputs
+from ..io import claim_outputs, locked_outputs
 from ..scoring import accuracy, log_loss, reference_indices
 
 __all__ = ["run"]
@@ -52,6 +52,7 @@ def _fine_scenes(f: Scores, c: Scores) -> np.ndarray | None:
     return None
 
 
+@locked_outputs("out")  # one writer per output (docs/reliability.md)
 def run(
     fine: str | os.PathLike,
     coarse: str | os.PathLike,

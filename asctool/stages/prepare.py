@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 
 from ..errors import ManifestError
-from ..io import atomic_path, check_name, claim_outputs
+from ..io import atomic_path, check_name, claim_outputs, locked_outputs
 from ..labels import read_classes
 from ..manifest import SPLITS, read_tau_setup, write_manifest
 
 __all__ = ["run"]
 
 
+@locked_outputs("out_dir")  # one writer per output (docs/reliability.md)
 def run(
     dataset_root: str | os.PathLike,
     out_dir: str | os.PathLike,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features
 from ..errors import ArtifactError, AsctoolError, ConfigError, MismatchError
-from ..io import atomic_path, claim_outputs
+from ..io import atomic_path, claim_outputs, locked_outputs
 from ..quantize import BITS_PER_PARAMETER, CALIBRATION_CLIPS, MODES, convert
 from ..runs import embed_tflite_metadata, model_metadata, read_model_metadata
 
@@ -74,6 +74,7 @@ def _check_calibration_file(path: Path, input_shape: tuple[int, ...], frontend: 
         pass
 
 
+@locked_outputs("out")  # one writer per output (docs/reliability.md)
 def run(
     model_path: str | Path,
     out: str | Path,

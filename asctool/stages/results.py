@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ArtifactError, ConfigError
-from ..io import atomic_path, claim_outputs
+from ..io import atomic_path, claim_outputs, locked_outputs
 from ..reporting import results_markdown, size_bytes
 
 __all__ = ["run", "parse_named"]
@@ -82,6 +82,7 @@ def _read_object(path: Path) -> dict:
     return info
 
 
+@locked_outputs("out")  # one writer per output (docs/reliability.md)
 def run(reports: Sequence[str], out: str | os.PathLike, *, title: str = "Results",
         fusion_summary: str | os.PathLike | None = None, sizes: Sequence[str] = (),
         published: str | None = None, budget_kb: float | None = None, size_rule: str = "dcase",

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..artifacts import read_scores
 from ..errors import ArtifactError
-from ..io import atomic_path, claim_outputs
+from ..io import atomic_path, claim_outputs, locked_outputs
 from ..labels import resolve_label_map
 from ..scoring import compute_report, confusion_png, packaged_groups, read_groups, reference_indices, submission_text
 
@@ -35,6 +35,7 @@ def _write(path: str | os.PathLike, content: str | bytes) -> str:
     return str(path)
 
 
+@locked_outputs("json_path", "submission", "plot")  # one writer per output (docs/reliability.md)
 def run(
     scores_path: str | os.PathLike,
     *,

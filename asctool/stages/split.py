@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ManifestError
-from ..io import claim_outputs
+from ..io import claim_outputs, locked_outputs
 from ..labels import map_labels, read_classes, resolve_label_map
 from ..manifest import Clip, location_of, read_manifest, write_manifest
 from ..splits import split_by_location
@@ -46,6 +46,7 @@ def _rebased(clips: list[Clip], source_dir: Path, out: Path) -> list[Clip]:
             else replace(c, path=os.path.relpath(source_dir / c.path, out_dir)) for c in clips]
 
 
+@locked_outputs("out_train", "out_valid")  # one writer per output (docs/reliability.md)
 def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_valid: str | os.PathLike, *,
         valid_split: float = 0.1, labels: str = "scene", seed: int = 0, force: bool = False,
         classes_path: str | os.PathLike | None = None) -> dict:

@@ -19,7 +19,7 @@ from .. import __version__
 from ..audio import write_audio
 from ..console import progress
 from ..errors import AsctoolError
-from ..io import atomic_path, claim_outputs
+from ..io import atomic_path, claim_outputs, locked_outputs
 from ..manifest import SYNTH_MARKER
 from ..parallel import WorkerPool
 from ..synth import DEVICES, PlannedSegment, plan_dataset, render_location
@@ -48,6 +48,7 @@ def _synth_location(job: tuple) -> list[tuple[str, tuple[str, str, str, str]]]:
     return written
 
 
+@locked_outputs("out_dir")  # one writer per output (docs/reliability.md)
 def run(
     out_dir: str | os.PathLike,
     *,
