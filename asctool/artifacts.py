@@ -32,8 +32,8 @@ import h5py
 import numpy as np
 
 from .errors import ArtifactError, MismatchError
-from .h5write import NewH5, new_h5
-from .io import atomic_path, check_interrupted, interrupts_deferred
+from .h5write import AtomicH5, new_h5
+from .io import atomic_path
 from .provenance import SCHEMA_VERSION, provenance_attrs
 
 __all__ = [
@@ -215,31 +215,24 @@ class FeaturesWriter:
         self._attrs = provenance_attrs(KIND_FEATURES, inputs)
         self._attrs["config"] = json.dumps(dict(config), sort_keys=True)
         self._attrs.update(extra_attrs or {})
-        self._atomic = None
-        self._new: NewH5 | None = None
+        self._out: AtomicH5 | None = None
         self._handle: h5py.File | None = None
         self._written = np.zeros(self.n, dtype=bool)
 
     def __enter__(self) -> "FeaturesWriter":
-        self._atomic = atomic_path(self.path)
-        tmp = self._atomic.__enter__()
-        try:
-            self._new = NewH5(tmp, self.path)
-            self._handle = self._new.handle
-            with self._new.writing():
-                for key, value in self._attrs.items():
-                    self._handle.attrs[key] = value
-                self._handle.create_dataset(
-                    "features",
-                    shape=(self.n, *self.feature_shape),
-                    dtype=self.dtype,
-                    chunks=(1, *self.feature_shape) if self.n else None,
-                )
-                for name, values in self._meta.items():
-                    _write_strings(self._handle, name, values)
-        except BaseException as exc:
-            self.__exit__(type(exc), exc, exc.__traceback__)
-            raise
+        self._out = AtomicH5(self.path)  # a failed write or an interrupt never breaks HDF5 (h5write)
+        self._handle = self._out.open()
+        with self._out.writing():  # (each such block removes the file on an exception)
+            for key, value in self._attrs.items():
+                self._handle.attrs[key] = value
+            self._handle.create_dataset(
+                "features",
+                shape=(self.n, *self.feature_shape),
+                dtype=self.dtype,
+                chunks=(1, *self.feature_shape) if self.n else None,
+            )
+            for name, values in self._meta.items():
+                _write_strings(self._handle, name, values)
         return self
 
     def write(self, index: int, array: np.ndarray) -> None:
@@ -250,7 +243,7 @@ class FeaturesWriter:
                 f"{self.path}: clip {self._meta['id'][index]} has features of shape "
                 f"{array.shape}, expected {self.feature_shape}"
             )
-        with self._new.writing():
+        with self._out.writing():
             self._handle["features"][index] = array.astype(self.dtype, copy=False)
         self._written[index] = True
 
@@ -260,42 +253,22 @@ class FeaturesWriter:
         ``block`` has shape ``(k, *feature_shape)``; one HDF5 write instead
         of ``k`` (about half the cost per clip).
         """
-        check_interrupted()  # an interrupt whose exception was lost (see asctool.io)
         block = np.asarray(block)
         if block.shape[1:] != self.feature_shape or not 0 <= start <= self.n - block.shape[0]:
             raise ArtifactError(
                 f"{self.path}: a block of shape {block.shape} at clip {start} does not fit "
                 f"{self.n} clips of shape {self.feature_shape}"
             )
-        with self._new.writing():
+        with self._out.writing():
             self._handle["features"][start:start + block.shape[0]] = block.astype(self.dtype, copy=False)
         self._written[start:start + block.shape[0]] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        new, atomic = self._new, self._atomic
-        self._new = self._handle = self._atomic = None
+        out, self._out, self._handle = self._out, None, None
         error = exc
-        try:
-            with interrupts_deferred():  # an interrupt waits until the file is closed (and renamed or removed)
-                try:
-                    if error is None and not self._written.all():
-                        missing = int((~self._written).sum())
-                        error = ArtifactError(f"{self.path}: {missing} of {self.n} clips were never written")
-                    if new is not None:
-                        # a failed or incomplete file is closed without writing anything more
-                        new.close(keep=error is None)
-                except BaseException as late:  # a failed last write (a full disk)
-                    error = late
-                    if new is not None:
-                        new.close(keep=False)
-                if error is None:
-                    atomic.__exit__(None, None, None)  # the rename
-                else:
-                    atomic.__exit__(type(error), error, error.__traceback__)  # removes the temporary file
-        except BaseException as late:
-            if late is not exc:
-                raise
-            return
+        if error is None and not self._written.all():
+            error = ArtifactError(f"{self.path}: {int((~self._written).sum())} of {self.n} clips were never written")
+        out.finish(error)  # renamed, or removed when there is an error; raises a failure of its own
         if error is not exc:
             raise error
 

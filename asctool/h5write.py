@@ -15,7 +15,7 @@ calls (a signal turned into an exception). So new artifacts are written
   (:func:`asctool.io.interrupts_deferred`).
 
 :func:`new_h5` is the whole pattern for a file written in one block;
-:class:`asctool.artifacts.FeaturesWriter` uses :class:`NewH5` directly.
+:class:`asctool.artifacts.FeaturesWriter` uses :class:`AtomicH5` across its calls.
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from typing import Iterator
 
 import h5py
 
-from .io import atomic_path, interrupts_deferred
+from .io import atomic_path, check_interrupted, interrupts_deferred
 
-__all__ = ["GuardedFile", "NewH5", "new_h5"]
+__all__ = ["GuardedFile", "NewH5", "AtomicH5", "new_h5"]
 
 
 class GuardedFile(io.RawIOBase):
@@ -178,15 +178,74 @@ class NewH5:
             self.check()
 
 
+class AtomicH5:
+    """A new HDF5 file at a temporary name (:func:`asctool.io.atomic_path`), renamed by :meth:`finish`.
+
+    ``open()`` returns the h5py handle; wrap each HDF5 call in ``writing()``;
+    ``finish(error)`` closes the file and renames it to ``path`` (``error``
+    None) or removes it (the caller's error, which the caller raises).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._atomic = None
+        self._new: NewH5 | None = None
+
+    def open(self) -> h5py.File:
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._new = NewH5(tmp, self.path)
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
+            raise
+        return self._new.handle
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around HDF5 calls (see :meth:`NewH5.writing`); on an exception the file is removed (:meth:`finish`).
+
+        Also raises an interrupt whose exception was lost (:func:`asctool.io.check_interrupted`).
+        """
+        try:
+            check_interrupted()
+            with self._new.writing():
+                yield
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Close; rename to ``path`` when ``error`` is None, else remove the file (``error`` is the caller's).
+
+        Raises a failure of its own, the file removed: the last writes failed
+        (an ``OSError`` naming ``path``), or an interrupt held back meanwhile.
+        """
+        new, atomic = self._new, self._atomic
+        if new is None:  # finished already
+            return
+        self._new = self._atomic = None
+        failure = None
+        with interrupts_deferred():  # an interrupt waits until the file is renamed or removed
+            try:
+                new.close(keep=error is None)  # a discarded file writes nothing more
+            except BaseException as exc:  # the last writes failed (a full disk)
+                failure = exc
+                new.close(keep=False)
+            cause = failure if failure is not None else error
+            if cause is None:
+                atomic.__exit__(None, None, None)  # the rename
+            else:
+                atomic.__exit__(type(cause), cause, cause.__traceback__)  # removes the temporary file
+        if failure is not None:
+            raise failure
+
+
 @contextlib.contextmanager
 def new_h5(path: Path) -> Iterator[h5py.File]:
     """An HDF5 file written atomically at ``path``; a failed write is an OSError naming ``path``."""
-    with atomic_path(path) as tmp, interrupts_deferred():
-        new = NewH5(tmp, path)
-        try:
-            with new.writing():
-                yield new.handle
-        except BaseException:
-            new.close(keep=False)
-            raise
-        new.close(keep=True)
+    out = AtomicH5(path)
+    handle = out.open()
+    with out.writing():  # removes the file on an exception
+        yield handle
+    out.finish()
