@@ -278,6 +278,25 @@ def claim_outputs(files: Iterable[str | os.PathLike | None] = (), *, force: bool
 #: stage that locks its outputs can call a helper that locks them again.
 _HELD: dict[Path, list[int]] = {}
 _HELD_GUARD = threading.RLock()
+
+
+def _drop_inherited_locks() -> None:
+    """In a forked child (a worker): close the lock files inherited from the parent.
+
+    A flock belongs to the open file, which a fork shares: a worker holding its copy
+    would keep the output locked after its parent was killed, until the worker too
+    is gone. Closing the child's copy leaves the parent's lock in place.
+    """
+    for _pid, fd, _count in _HELD.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
 _LOCK_RETRIES = 20
 
 

@@ -364,3 +364,29 @@ def test_lock_state_is_per_thread_safe(tmp_path):
             thread.join()
         assert lock_path_for(out).exists()
     assert errors == [] and not lock_path_for(out).exists()
+
+
+def test_a_forked_child_does_not_keep_the_parents_lock(tmp_path):
+    """Workers are forked while the stage holds its locks: the lock must end with the parent."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        from asctool.io import lock_outputs
+        with lock_outputs([{str(tmp_path / 'out.h5')!r}]):
+            child = os.fork()
+            if child == 0:
+                time.sleep(30)      # a worker outliving its parent
+                os._exit(0)
+            print(child, flush=True)
+            os._exit(0)             # the parent dies holding the lock
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    child = int(done.stdout.strip())
+    try:
+        with lock_outputs([tmp_path / "out.h5"]):   # free although the child still runs
+            os.kill(child, 0)
+    finally:
+        os.kill(child, 9)
