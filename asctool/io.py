@@ -34,7 +34,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     The temporary file is created by :func:`tempfile.mkstemp` in the same
@@ -42,12 +42,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``O_CREAT|O_EXCL``, so a link planted in advance is never followed) and
     given the permissions an ordinary new file would get (``0o666 & ~umask``).
     The suffix is kept because some writers pick the format from it (Keras,
-    soundfile). On success the file is renamed over ``path`` (atomic within a
-    file system); on any exception it is removed and ``path`` is untouched.
+    soundfile); ``suffix`` keeps a longer one (``".weights.h5"``, which Keras
+    requires of weight files). On success the file is renamed over ``path``
+    (atomic within a file system); on any exception it is removed and ``path``
+    is untouched.
     """
     path = Path(path)
+    suffix = path.suffix if suffix is None else suffix
+    if not path.name.endswith(suffix) or len(path.name) == len(suffix):
+        raise ValueError(f"{path}: does not end with the suffix {suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f"{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{path.name[:len(path.name) - len(suffix)]}.tmp-", suffix=suffix,
+                                dir=path.parent)
     tmp = Path(name)
     try:
         os.fchmod(fd, 0o666 & ~_umask())

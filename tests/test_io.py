@@ -394,3 +394,14 @@ def test_a_forked_child_does_not_keep_the_parents_lock(tmp_path):
             pass
     finally:
         os.kill(child, 9)
+
+
+def test_atomic_path_keeps_a_longer_suffix(tmp_path):
+    target = tmp_path / "epoch-0002.weights.h5"
+    with atomic_path(target, suffix=".weights.h5") as tmp:
+        assert tmp.name.startswith("epoch-0002.tmp-") and tmp.name.endswith(".weights.h5")
+        tmp.write_bytes(b"w")
+    assert target.read_bytes() == b"w"
+    with pytest.raises(ValueError, match="does not end with"):
+        with atomic_path(target, suffix=".keras"):
+            pass

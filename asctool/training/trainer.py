@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import time
 import warnings
@@ -261,10 +260,8 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
             if done in snapshot_epochs:
                 snap = run_dir / "snapshots" / f"epoch-{done:04d}.weights.h5"
                 snap.parent.mkdir(exist_ok=True)
-                tmp = snap.with_name(f"epoch-{done:04d}.tmp-{os.getpid()}.weights.h5")
-                with _quiet_numpy_copy_warning():
+                with atomic_path(snap, suffix=".weights.h5") as tmp, _quiet_numpy_copy_warning():
                     self.model.save_weights(tmp)   # Keras wants the .weights.h5 suffix
-                os.replace(tmp, snap)
                 state["snapshots"].append(snap.name)
             checkpoint = run_dir / "checkpoint" / f"epoch-{done:04d}.keras"
             checkpoint.parent.mkdir(exist_ok=True)
