@@ -26,7 +26,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -306,6 +306,28 @@ class FeaturesFile:
     def __len__(self) -> int:
         return int(self.features.shape[0])
 
+    def batches(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, clips[start:start + size])`` in order, each batch checked finite.
+
+        One buffer of ``(size, *feature_shape)`` in the stored dtype is reused, so a
+        batch is valid until the next one is read.
+
+        Raises
+        ------
+        ArtifactError
+            A NaN or Inf value, naming the file and the first such clip.
+        """
+        n = len(self)
+        buffer = np.empty((min(size, n), *self.feature_shape), dtype=self.dtype)
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            view = buffer[: stop - start]
+            self.features.read_direct(view, np.s_[start:stop], np.s_[0:stop - start])
+            bad = first_nonfinite(view)
+            if bad is not None:
+                raise ArtifactError(nonfinite_message(self.path, self.ids[start + bad], start + bad))
+            yield start, view
+
     @property
     def attrs(self) -> dict[str, Any]:
         return dict(self.handle.attrs)
@@ -549,17 +571,8 @@ def first_nonfinite(array: np.ndarray) -> int | None:
 
 def check_finite_features(f: "FeaturesFile", *, batch: int = 64) -> None:
     """Raise, naming the first such clip, unless every value of ``f`` is finite; reads ``batch`` clips at a time."""
-    n = len(f)
-    if not n:
-        return
-    buffer = np.empty((min(batch, n), *f.feature_shape), dtype=f.dtype)
-    for start in range(0, n, batch):
-        stop = min(start + batch, n)
-        view = buffer[: stop - start]
-        f.features.read_direct(view, np.s_[start:stop], np.s_[0:stop - start])
-        bad = first_nonfinite(view)
-        if bad is not None:
-            raise ArtifactError(nonfinite_message(f.path, f.ids[start + bad], start + bad))
+    for _ in f.batches(batch):
+        pass
 
 
 def nonfinite_message(path: str | os.PathLike, clip: str, row: int) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +49,21 @@ def demo_manifests(demo_dataset, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("demo_manifests")
     summary = prepare(demo_dataset, out)
     return {name: Path(path) for name, path in summary["manifests"].items()}
+
+
+@pytest.fixture()
+def read_only_dir(tmp_path):
+    """``tmp_path/RO``, a folder nobody may write in: a read-only tmpfs for root, else mode 0555."""
+    folder = tmp_path / "RO"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("root here cannot mount a read-only tmpfs")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

@@ -92,26 +92,6 @@ def test_check_name_accepts_ordinary_names(value):
 # --------------------------------------------------------------------------
 # claim_outputs: every output checked before any is written (items 16 and 19)
 # --------------------------------------------------------------------------
-@pytest.fixture()
-def read_only_dir(tmp_path):
-    """A folder nobody may write in: a read-only tmpfs for root, else mode 0555."""
-    import subprocess
-
-    folder = tmp_path / "RO"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("root here cannot mount a read-only tmpfs")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
 def _snapshot(root):
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
 

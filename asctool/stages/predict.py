@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import check_same_config, first_nonfinite, nonfinite_message, open_features, write_scores
+from ..artifacts import check_same_config, first_nonfinite, open_features, write_scores
 from ..errors import ArtifactError, MismatchError
 from ..inference import check_tflite_checksum, load_runner
 from ..io import claim_outputs, locked_outputs
@@ -92,16 +92,10 @@ def run(
         from ..console import progress
 
         scores = np.empty((n, len(classes)), dtype=np.float32)
-        buffer = np.empty((min(batch_size, n), *shape), dtype=f.dtype)
         log.info("predict %d clips of %s with %s", n, features_path, model_path)
         with progress(n, "predicting") as advance:
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                view = buffer[: stop - start]
-                f.features.read_direct(view, np.s_[start:stop], np.s_[0:stop - start])
-                bad = first_nonfinite(view)
-                if bad is not None:
-                    raise ArtifactError(nonfinite_message(features_path, f.ids[start + bad], start + bad))
+            for start, view in f.batches(batch_size):
+                stop = start + len(view)
                 probs = run(view.astype(np.float32))
                 bad = first_nonfinite(probs)
                 if bad is not None:

@@ -1,28 +1,8 @@
-"""Fixtures the stage tests share: a folder nobody may write in, the one-line error check."""
+"""Fixtures the stage tests share: the one-line error check (``read_only_dir`` is in tests/conftest.py)."""
 from __future__ import annotations
 
-import os
-import subprocess
 
 import pytest
-
-
-@pytest.fixture()
-def read_only_dir(tmp_path):
-    """``tmp_path/RO``, a folder nobody may write in: a read-only tmpfs for root, else mode 0555."""
-    folder = tmp_path / "RO"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("root here cannot mount a read-only tmpfs")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
 
 
 def _one_line(result, *needles: str, code: int = 1) -> str:
