@@ -507,12 +507,13 @@ def models(classes: int, input_shape: tuple[int, ...]) -> None:
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same draw as asctool train --valid-split with this seed.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
-def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path) -> None:
+@click.option("--group-column", default=None, help="Hold out whole groups of this manifest column (e.g. a source recording) instead of locations; without either, the split is stratified by class.")
+def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path, group_column) -> None:
     """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
     from .stages.split import run
 
     _echo_summary(run(manifest_path, out_train, out_valid, valid_split=valid_split, labels=labels, seed=seed,
-                      force=force, classes_path=classes_path))
+                      force=force, classes_path=classes_path, group_column=group_column))
 
 
 @cli.command()

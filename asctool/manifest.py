@@ -4,7 +4,9 @@ A manifest is a tab-separated file with a header and the columns
 ``id path scene device city location`` plus, for augmented rows,
 ``source_id augmentation``. ``id`` is the file stem and is unique; ``path``
 is absolute or relative to the manifest's folder; unlabelled sets leave
-``scene`` empty.
+``scene`` empty. Any further column (a data set's ``fold``, ``filename`` or
+source recording) is kept in :attr:`Clip.extra` and written back after the
+known ones, so it survives every stage that rewrites a manifest.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import json
 import logging
 import os
 import posixpath
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -31,6 +33,7 @@ __all__ = [
     "Manifest",
     "read_manifest",
     "write_manifest",
+    "column_values",
     "parse_stem",
     "location_of",
     "segment_of",
@@ -46,11 +49,16 @@ __all__ = [
 
 BASE_COLUMNS = ("id", "path", "scene", "device", "city", "location")
 AUG_COLUMNS = ("source_id", "augmentation")
+_KNOWN_COLUMNS = frozenset(BASE_COLUMNS + AUG_COLUMNS)
 
 
 @dataclass
 class Clip:
-    """One manifest row. Unknown values are empty strings."""
+    """One manifest row. Unknown values are empty strings.
+
+    ``extra`` holds the values of the columns beyond the known ones
+    (column -> value, in the file's column order), e.g. ``{"fold": "3"}``.
+    """
 
     id: str
     path: str
@@ -60,6 +68,13 @@ class Clip:
     location: str = ""
     source_id: str = ""
     augmentation: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def get(self, column: str) -> str:
+        """The value of a known or extra column ("" when this row has none)."""
+        if column in _KNOWN_COLUMNS:
+            return str(getattr(self, column))
+        return str(self.extra.get(column, ""))
 
 
 @dataclass
@@ -88,6 +103,34 @@ class Manifest:
     @property
     def is_augmented(self) -> bool:
         return any(c.source_id or c.augmentation for c in self.clips)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column a row of this manifest has a value for: the known ones, then the extra ones."""
+        return list(BASE_COLUMNS + AUG_COLUMNS) + _extra_columns(self.clips)
+
+
+def _extra_columns(clips: Iterable[Clip]) -> list[str]:
+    """The extra columns of ``clips``, in first-seen order."""
+    seen: dict[str, None] = {}
+    for clip in clips:
+        seen.update(dict.fromkeys(clip.extra))
+    return list(seen)
+
+
+def column_values(manifest: Manifest, column: str) -> list[str]:
+    """The values of one column (known or extra) for every clip, in row order.
+
+    Raises
+    ------
+    ManifestError
+        When no row of the manifest has that column (the message lists the columns it has).
+    """
+    if column not in _KNOWN_COLUMNS and not any(column in c.extra for c in manifest.clips):
+        raise ManifestError(
+            f"{manifest.source or 'manifest'}: no column {column!r}; it has {', '.join(manifest.columns)}"
+        )
+    return [clip.get(column) for clip in manifest.clips]
 
 
 def parse_stem(stem: str) -> dict[str, str]:
@@ -184,24 +227,27 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_l
     one of ``classes`` (a user's ``--classes FILE``) or, when None, the DCASE
     scenes or coarse classes (:func:`asctool.labels.check_known_labels`).
 
+    Columns other than :data:`BASE_COLUMNS` and :data:`AUG_COLUMNS` (a
+    ``fold``, a ``filename``, a source recording) are kept, per row, in
+    :attr:`Clip.extra`.
+
     Raises
     ------
     ManifestError
         Naming the file, and ``MANIFEST:LINE`` for a bad row: an empty ``path``,
         an id that is empty, repeated or not usable in a file name (see
-        :func:`asctool.io.check_name`), a stray quote, an unknown label.
+        :func:`asctool.io.check_name`), a stray quote, an unknown label; a
+        column named twice in the header.
     """
     path = Path(path)
     header, records = read_csv_rows(path, required=("id", "path"))
-    known = {f.name for f in fields(Clip)}
-    unknown = [c for c in header if c not in known]
-    if unknown:
-        raise ManifestError(
-            f"{path}: unexpected column(s) {', '.join(unknown)}; a manifest has {', '.join(BASE_COLUMNS + AUG_COLUMNS)}"
-        )
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise ManifestError(f"{path}: column(s) {', '.join(twice)} named twice in the header")
     if not records and not allow_empty:
         raise ManifestError(f"{path}: manifest lists no clips")
-    clips = [Clip(**rec) for rec in records]
+    clips = [Clip(**{k: v for k, v in rec.items() if k in _KNOWN_COLUMNS},
+                  extra={k: v for k, v in rec.items() if k not in _KNOWN_COLUMNS}) for rec in records]
     seen: dict[str, int] = {}
     for rec, clip in zip(records, clips):
         lineno = getattr(rec, "lineno", 0)
@@ -220,12 +266,32 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_l
 
 
 def write_manifest(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
-    """Write a manifest TSV atomically. Augmentation columns only when used."""
+    """Write a manifest TSV atomically.
+
+    Columns: :data:`BASE_COLUMNS`, the augmentation columns when a row uses
+    them, then every extra column of the rows (first-seen order; a row
+    without one writes it empty).
+
+    Raises
+    ------
+    ManifestError
+        An id unusable as a file name or repeated; an extra column named
+        like a known one, or holding a tab or a line break in its name or a value.
+    """
     path = Path(path)
     clips = list(clips)
     columns = list(BASE_COLUMNS)
     if any(c.source_id or c.augmentation for c in clips):
         columns += list(AUG_COLUMNS)
+    extra = _extra_columns(clips)
+    for name in extra:
+        if not name or name in _KNOWN_COLUMNS or any(ch in name for ch in "\t\r\n"):
+            raise ManifestError(f"{path}: cannot write an extra column named {name!r}")
+    for clip in clips:
+        bad = next((k for k, v in clip.extra.items() if any(ch in str(v) for ch in "\t\r\n")), None)
+        if bad is not None:
+            raise ManifestError(f"{path}: clip {clip.id!r}: column {bad!r} holds a tab or a line break")
+    columns += extra
     seen: set[str] = set()
     for clip in clips:
         check_name(clip.id, what="clip id", where=path, error=ManifestError)
@@ -236,8 +302,7 @@ def write_manifest(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             handle.write("\t".join(columns) + "\n")
             for clip in clips:
-                row = asdict(clip)
-                handle.write("\t".join(str(row[c]) for c in columns) + "\n")
+                handle.write("\t".join(clip.get(c) for c in columns) + "\n")
     return path
 
 
