@@ -241,18 +241,26 @@ def _echo_summary(summary) -> None:
 
 # --------------------------------------------------------------------------
 @cli.command()
-@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a TAU dataset (meta.csv, audio/, evaluation_setup/).")
+@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a data set: TAU (evaluation_setup/), a DCASE evaluation set, a metadata CSV or a folder per class.")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the manifests.")
-@click.option("--setup", default="fold1", help="Evaluation setup name (prefix of the split files).")
+@click.option("--setup", default=None, help="Evaluation setup name, prefix of the split files and manifests  [default: fold1; foldK with --fold K; all for a metadata CSV or class folders]")
 @click.option("--check-audio/--no-check-audio", default=True, help="Check that every listed audio file exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing manifests.")
-@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
-def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool, classes_path) -> None:
-    """Read a TAU dataset layout and write manifests (SETUP_train/evaluate/test.tsv)."""
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help="The data set's classes, one per line (default: from the data: the DCASE scenes or coarse classes when most labels are theirs, else the labels found, written to SETUP_classes.txt).")
+@click.option("--layout", type=click.Choice(["auto", "tau", "eval", "metadata", "folders"]), default="auto", help="Data set layout (docs/prepare.md).")
+@click.option("--metadata", type=INPUT_FILE, default=None, help="Metadata CSV with file name, label and fold columns (ESC-50, UrbanSound8K style; default: the one CSV in the root, meta/ or metadata/).")
+@click.option("--fold", default=None, help="Cross-validation fold to evaluate on: SETUP_train.tsv holds the other folds.")
+@click.option("--label-column", default=None, help="Label column of the metadata CSV  [default: label, category, class...]")
+@click.option("--fold-column", default=None, help="Fold column of the metadata CSV  [default: fold]")
+@click.option("--filename-column", default=None, help="File name column of the metadata CSV  [default: filename, slice_file_name...]")
+def prepare(dataset_root: Path, out_dir: Path, setup, check_audio: bool, force: bool, classes_path, layout, metadata,
+            fold, label_column, fold_column, filename_column) -> None:
+    """Read a data set layout and write manifests (SETUP_train/evaluate/test.tsv)."""
     from .stages.prepare import run
 
     _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force,
-                      classes_path=classes_path))
+                      classes_path=classes_path, layout=layout, metadata=metadata, fold=fold,
+                      label_column=label_column, fold_column=fold_column, filename_column=filename_column))
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from .io import atomic_path, check_name, read_text
 from .errors import ManifestError
-from .labels import COARSE_CLASSES, SCENES, check_known_labels, packaged_hierarchy
+from .labels import check_known_labels, infer_class_set, packaged_hierarchy
 
 log = logging.getLogger(__name__)
 
@@ -408,15 +408,18 @@ def _read_split(path: Path, columns: Sequence[str]) -> list[_Row]:
     return rows
 
 
-def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] | None = None) -> str:
-    """``scene`` or ``coarse``, from the first label, or ``classes`` (the user's ``--classes``);
-    every label must be in that set."""
-    first = next((r.label for rows in rows_by_file.values() for r in rows if r.label), None)
-    if first is None and classes is None:
-        return "scene"
-    label_set, known = ("coarse", COARSE_CLASSES) if first in COARSE_CLASSES else ("scene", SCENES)
+def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] | None = None
+               ) -> tuple[str, tuple[str, ...]]:
+    """The label set and its classes: ``classes`` (the user's ``--classes``: ``"classes"``), else
+    :func:`asctool.labels.infer_class_set` of the labels (``scene``, ``coarse``, or ``data``: the
+    data's own labels); every label must be in that set."""
+    labels = [r.label for rows in rows_by_file.values() for r in rows]
+    if classes is None and not any(labels):
+        return "scene", tuple(infer_class_set(())[1])
     if classes is not None:
         label_set, known = "classes", tuple(classes)
+    else:
+        label_set, known = infer_class_set(labels)
     for path, rows in rows_by_file.items():
         for row in rows:
             if row.label not in known:
@@ -426,7 +429,7 @@ def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] |
                     + ("; other classes are listed, one per line, in a file given with --classes FILE)"
                        if classes is None else ")")
                 )
-    return label_set
+    return label_set, known
 
 
 def _describe(items: Sequence[str], what: str, total: int | None = None) -> str:
@@ -467,6 +470,7 @@ def _make_clip(
     stem = PurePosixPath(row.filename).stem
     path = posixpath.normpath(posixpath.join(rel_root, row.filename))
     label = row.label if keep_label else ""
+    extra = {"filename": row.filename}  # as the data set lists it: the name a submission gives
     try:
         parts = parse_stem(stem)
     except ManifestError:
@@ -479,16 +483,16 @@ def _make_clip(
                     f"{source}: line {row.lineno}: {row.filename} is labelled {row.label!r} "
                     f"but its file name says {expected!r}"
                 )
-        return Clip(stem, path, label, parts["device"], parts["city"], parts["location"])
+        return Clip(stem, path, label, parts["device"], parts["city"], parts["location"], extra=extra)
     # stems off the TAU pattern (e.g. evaluation sets): take what meta.csv knows
     if meta_row is not None and meta_row.get("identifier"):
         identifier = meta_row["identifier"]
         scene = meta_row.get("scene_label", "")
         return Clip(
             stem, path, label, meta_row.get("source_label", ""), identifier.split("-")[0],
-            f"{scene}-{identifier}" if scene else identifier,
+            f"{scene}-{identifier}" if scene else identifier, extra=extra,
         )
-    return Clip(stem, path, label)
+    return Clip(stem, path, label, extra=extra)
 
 
 def _counts(values: Iterable[str], key=None) -> dict[str, int]:
@@ -527,7 +531,10 @@ def read_tau_setup(
     classes : sequence of str, optional
         The data set's own classes (``--classes FILE``) instead of the DCASE
         scenes or coarse classes; a file name's scene field, when it is one of
-        them, must match the label.
+        them, must match the label. None: the class set comes from the data
+        (:func:`asctool.labels.infer_class_set`): the DCASE scenes or coarse
+        classes when most labels are theirs, else the labels found
+        (``label_set`` ``data``, the classes recorded as ``known_classes``).
 
     Returns
     -------
@@ -567,8 +574,8 @@ def read_tau_setup(
     labelled = {split_paths[n]: splits[n] for n in ("train", "evaluate")}
     if meta_rows is not None:
         labelled[meta_path] = list(meta_rows.values())
-    label_set = _label_set(labelled, classes)
-    hierarchy = packaged_hierarchy() if classes is None else {c: c for c in classes}
+    label_set, known = _label_set(labelled, classes)
+    hierarchy = packaged_hierarchy() if label_set in ("scene", "coarse") else {c: c for c in known}
 
     # cross-checks: meta.csv, overlaps
     if meta_rows is not None:
@@ -633,6 +640,7 @@ def read_tau_setup(
         **identity,
         "label_set": label_set,
         "classes": sorted({c.scene for c in clips["train"] + clips["evaluate"] if c.scene}),
+        **({"known_classes": list(known)} if label_set in ("classes", "data") else {}),
         "counts": counts,
         "devices": {
             name: _counts((c.device for c in cl), key=_device_key) for name, cl in clips.items()
