@@ -420,9 +420,9 @@ def ensemble(members, out, method, weights, fit_paths, labels, force) -> None:
 
 
 @cli.command()
-@click.option("--fine", required=True, type=INPUT_FILE, help="Fine (10-class) scores.")
-@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse (3-class) scores.")
-@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the packaged DCASE 2020 map).")
+@click.option("--fine", required=True, type=INPUT_FILE, help="Fine-class scores (any K classes).")
+@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse-class scores of the same clips (any M classes, each a parent of fine ones).")
+@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the label map the coarse scores carry from training, else the packaged DCASE 2020 map).")
 @click.option("--coarse-weight", type=click.FloatRange(min=0.0), default=None, show_default=False,
               help="Exponent w on the coarse scores  [default: 1.0]")
 @click.option("--choose-weight-on", nargs=2, type=INPUT_FILE, default=None, metavar="VALID_FINE.h5 VALID_COARSE.h5",
@@ -458,16 +458,17 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--json", "json_path", type=OUT_FILE, default=None, help="Write the full report as JSON.")
 @click.option("--submission", type=OUT_FILE, default=None, help="Write a DCASE submission file.")
 @click.option("--groups", type=INPUT_FILE, default=None, help="YAML of device groups (default: DCASE 2020 groups).")
-@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label.")
+@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label (default: the map the scores carry from training, if any).")
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
 @click.option("--force", is_flag=True, help="Overwrite existing --json, --submission and --plot files.")
-def score(scores_path, json_path, submission, groups, labels, plot, force) -> None:
+@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav).")
+def score(scores_path, json_path, submission, groups, labels, plot, force, manifest) -> None:
     """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
     from .scoring import format_report
     from .stages.score import run
 
     report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot,
-                 force=force)
+                 force=force, manifest=manifest)
     click.echo(format_report(report))
 
 
