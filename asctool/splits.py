@@ -105,7 +105,8 @@ def validation_split(labels: Sequence | np.ndarray, fraction: float, seed: int, 
     those clips the split is stratified by class: ``round(fraction * n)`` of a
     class's ``n`` such clips (at least one, never all). When any clip lacks a
     key, one warning says how many and what the split did instead. With every
-    key given, the result is exactly :func:`split_by_location`'s.
+    key given, the result is exactly :func:`split_by_location`'s. (No warning when nothing could
+    be held out: the caller's error says so.)
 
     Parameters
     ----------
@@ -153,6 +154,8 @@ def validation_split(labels: Sequence | np.ndarray, fraction: float, seed: int, 
         keys = keys.copy()
         keys[missing] = [f"\x1f{i:0{width}d}" for i in np.flatnonzero(missing)]
         kind = "stratified" if missing.all() else "mixed"
+    mask = split_by_location(keys, labels, fraction, seed)
+    if missing.any() and mask.any():  # (an empty split is the caller's one-line error; no warning before it)
         prefix = f"{where}: " if where else ""
         if missing.all():
             log.warning("%sno clip has a %s: the validation clips are drawn stratified by class "
@@ -160,4 +163,4 @@ def validation_split(labels: Sequence | np.ndarray, fraction: float, seed: int, 
         else:
             log.warning("%s%d of %d clips have no %s: each of them is drawn on its own, stratified by class",
                         prefix, int(missing.sum()), len(keys), what)
-    return split_by_location(keys, labels, fraction, seed), kind
+    return mask, kind
