@@ -241,18 +241,26 @@ def _echo_summary(summary) -> None:
 
 # --------------------------------------------------------------------------
 @cli.command()
-@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a TAU dataset (meta.csv, audio/, evaluation_setup/).")
+@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a data set: TAU (evaluation_setup/), a DCASE evaluation set, a metadata CSV or a folder per class.")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the manifests.")
-@click.option("--setup", default="fold1", help="Evaluation setup name (prefix of the split files).")
+@click.option("--setup", default=None, help="Evaluation setup name, prefix of the split files and manifests  [default: fold1; foldK with --fold K; all for a metadata CSV or class folders]")
 @click.option("--check-audio/--no-check-audio", default=True, help="Check that every listed audio file exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing manifests.")
-@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
-def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool, classes_path) -> None:
-    """Read a TAU dataset layout and write manifests (SETUP_train/evaluate/test.tsv)."""
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help="The data set's classes, one per line (default: from the data: the DCASE scenes or coarse classes when most labels are theirs, else the labels found, written to SETUP_classes.txt).")
+@click.option("--layout", type=click.Choice(["auto", "tau", "eval", "metadata", "folders"]), default="auto", help="Data set layout (docs/prepare.md).")
+@click.option("--metadata", type=INPUT_FILE, default=None, help="Metadata CSV with file name, label and fold columns (ESC-50, UrbanSound8K style; default: the one CSV in the root, meta/ or metadata/).")
+@click.option("--fold", default=None, help="Cross-validation fold to evaluate on: SETUP_train.tsv holds the other folds.")
+@click.option("--label-column", default=None, help="Label column of the metadata CSV  [default: label, category, class...]")
+@click.option("--fold-column", default=None, help="Fold column of the metadata CSV  [default: fold]")
+@click.option("--filename-column", default=None, help="File name column of the metadata CSV  [default: filename, slice_file_name...]")
+def prepare(dataset_root: Path, out_dir: Path, setup, check_audio: bool, force: bool, classes_path, layout, metadata,
+            fold, label_column, fold_column, filename_column) -> None:
+    """Read a data set layout and write manifests (SETUP_train/evaluate/test.tsv)."""
     from .stages.prepare import run
 
     _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force,
-                      classes_path=classes_path))
+                      classes_path=classes_path, layout=layout, metadata=metadata, fold=fold,
+                      label_column=label_column, fold_column=fold_column, filename_column=filename_column))
 
 
 @cli.command()
@@ -412,9 +420,9 @@ def ensemble(members, out, method, weights, fit_paths, labels, force) -> None:
 
 
 @cli.command()
-@click.option("--fine", required=True, type=INPUT_FILE, help="Fine (10-class) scores.")
-@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse (3-class) scores.")
-@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the packaged DCASE 2020 map).")
+@click.option("--fine", required=True, type=INPUT_FILE, help="Fine-class scores (any K classes).")
+@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse-class scores of the same clips (any M classes, each a parent of fine ones).")
+@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the label map the coarse scores carry from training, else the packaged DCASE 2020 map).")
 @click.option("--coarse-weight", type=click.FloatRange(min=0.0), default=None, show_default=False,
               help="Exponent w on the coarse scores  [default: 1.0]")
 @click.option("--choose-weight-on", nargs=2, type=INPUT_FILE, default=None, metavar="VALID_FINE.h5 VALID_COARSE.h5",
@@ -450,16 +458,17 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--json", "json_path", type=OUT_FILE, default=None, help="Write the full report as JSON.")
 @click.option("--submission", type=OUT_FILE, default=None, help="Write a DCASE submission file.")
 @click.option("--groups", type=INPUT_FILE, default=None, help="YAML of device groups (default: DCASE 2020 groups).")
-@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label.")
+@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label (default: the map the scores carry from training, if any).")
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
 @click.option("--force", is_flag=True, help="Overwrite existing --json, --submission and --plot files.")
-def score(scores_path, json_path, submission, groups, labels, plot, force) -> None:
+@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav).")
+def score(scores_path, json_path, submission, groups, labels, plot, force, manifest) -> None:
     """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
     from .scoring import format_report
     from .stages.score import run
 
     report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot,
-                 force=force)
+                 force=force, manifest=manifest)
     click.echo(format_report(report))
 
 
@@ -507,12 +516,13 @@ def models(classes: int, input_shape: tuple[int, ...]) -> None:
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same draw as asctool train --valid-split with this seed.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
-def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path) -> None:
+@click.option("--group-column", default=None, help="Hold out whole groups of this manifest column (e.g. a source recording) instead of locations; without either, the split is stratified by class.")
+def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path, group_column) -> None:
     """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
     from .stages.split import run
 
     _echo_summary(run(manifest_path, out_train, out_valid, valid_split=valid_split, labels=labels, seed=seed,
-                      force=force, classes_path=classes_path))
+                      force=force, classes_path=classes_path, group_column=group_column))
 
 
 @cli.command()

@@ -167,7 +167,8 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
     ----------
     rows : sequence of (name, report)
         One table row per ``asctool score --json`` report, in this order:
-        device-group accuracies (:data:`GROUPS`, where present), overall micro
+        device-group accuracies (:data:`GROUPS`, where present; no group
+        columns when no report has a group), overall micro
         and macro accuracy (%), the normalised log loss and the clip count.
     title : str
     fusion_summary : mapping, optional
@@ -191,7 +192,9 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
         raise ConfigError(f"published figures exist for {', '.join(PUBLISHED)}, not {published!r}")
     sizes = dict(sizes or {})
     lines = [f"# {title}", ""]
-    head = ["system", "classes", *GROUPS, "all (micro)", "all (macro)", "log loss", "n"]
+    # no device group in any report (a data set without devices): no empty group columns
+    groups_shown = GROUPS if any(report.get("groups") for _, report in rows) else ()
+    head = ["system", "classes", *groups_shown, "all (micro)", "all (macro)", "log loss", "n"]
     if sizes:
         head += ["file (KB)", "params x bits (KB)"]
     lines.append("| " + " | ".join(head) + " |")
@@ -200,7 +203,7 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
         groups = report.get("groups", {})
         overall = report.get("overall", {})
         cells = [name, str(len(report.get("classes", [])))]
-        cells += [_pct(groups.get(g, {}).get("accuracy")) for g in GROUPS]
+        cells += [_pct(groups.get(g, {}).get("accuracy")) for g in groups_shown]
         cells += [_pct(overall.get("accuracy")), _pct(overall.get("macro_accuracy"))]
         log_loss = overall.get("log_loss")
         cells += ["" if log_loss is None else f"{float(log_loss):.3f}", str(report.get("n", ""))]

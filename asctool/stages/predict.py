@@ -8,6 +8,7 @@ scores file.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -114,7 +115,8 @@ def run(
     scores /= np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
     write_scores(out, ids=ids, scores=scores, classes=classes, scenes=scenes, devices=devices,
                  inputs=[model_path, features_path],
-                 extra_attrs={"model": str(model_path), "model_name": str(config["model"])})
+                 extra_attrs={"model": str(model_path), "model_name": str(config["model"]),
+                              **({"label_map": json.dumps(config["label_map"])} if config.get("label_map") else {})})
     summary: dict[str, Any] = {"out": str(out), "clips": n, "classes": classes}
     if scenes is not None:
         mapping = config.get("label_map") or {}

@@ -194,22 +194,14 @@ def make_clip_set(sources: Sequence[SourceInfo], mapping: dict[str, str] | None,
 
 
 def clip_locations(source: SourceInfo) -> np.ndarray:
-    """Recording location of every clip: the ``location`` dataset, else parsed from the TAU id.
-
-    Raises
-    ------
-    ConfigError
-        When a clip has no location and its id is not a TAU file stem.
-    """
+    """Recording location of every clip: the ``location`` dataset, else parsed from the TAU id, else ""
+    (no location: :func:`hold_out_locations` draws such clips stratified by class)."""
     locations = np.asarray(source.locations, dtype=object).copy()
     for i in np.flatnonzero(locations == ""):
         try:
             locations[i] = location_of(str(source.ids[i]))
         except ManifestError:
-            raise ConfigError(
-                f"{source.path}: clip {source.ids[i]} has no recording location; "
-                "--valid-split needs locations (or give --valid FILE)"
-            ) from None
+            pass
     return locations
 
 
@@ -221,7 +213,8 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     ``asctool split`` stage makes on a manifest) on the clips' class indices:
     for each class, ``round(fraction * n)`` of its ``n`` locations (at least
     one when it has two or more, none when it has only one) go to validation;
-    no location is on both sides.
+    no location is on both sides. Clips without a location ("") are drawn
+    stratified by class (:func:`asctool.splits.validation_split`, said once).
 
     Parameters
     ----------
@@ -235,5 +228,5 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     -------
     (mask, held_out) : boolean mask of validation clips, and the held-out locations (sorted).
     """
-    mask = splits.split_by_location(locations, clips.labels, fraction, seed)
-    return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()))
+    mask, _ = splits.validation_split(clips.labels, fraction, seed, locations=locations)
+    return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})
