@@ -9,10 +9,21 @@ epoch). Every ``.keras`` it writes carries the model metadata
 stage that validates options and writes ``config.json`` is
 :mod:`asctool.stages.train`.
 
+Early stopping (:func:`should_stop`, the ``cpu`` profile): after each epoch
+the validation accuracy is compared with the best so far (ties: the lower
+validation loss) and the best epoch is exported to ``model.keras`` at once; at
+a cycle end of the schedule the run stops when the best epoch lies
+``patience`` epochs back, so ``model.keras`` holds the best epoch's weights
+and the run ends with the learning rate at its minimum. Epochs are numbered
+from 1 everywhere (log, ``history.tsv``, ``checkpoint/epoch-NNNN.keras``,
+``best_epoch``, ``stopped_epoch``, ``model_epoch``).
+
 A killed run continues with ``--resume`` at the epoch after its last
 checkpoint; the learning rate is a pure function of the global step and the
 shuffling, augmentation and dropout draws are seeded by (seed, epoch), so the
-resumed run ends exactly where an uninterrupted one would.
+resumed run ends exactly where an uninterrupted one would; the early-stopping
+state (best accuracy, loss and epoch, the epoch it stopped at) is part of
+``state.json``, so it continues exactly too.
 """
 from __future__ import annotations
 

@@ -486,3 +486,24 @@ def test_early_stopping_options(tmp_path, one_line_error, tree):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["epochs"] == 1 and config["early_stopping"] is False and config["n_valid"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, channels, width", [("fcnn", 3, 0.05), ("small_fcnn", 6, 0.1), ("fsfcnn", 3, 0.03),
+                                                   ("fsfcnn_s", 3, 0.05), ("resnet", 3, 0.1), ("mobnet", 6, 0.25)])
+def test_every_model_trains_under_the_cpu_profile(tmp_path, name, channels, width):
+    """Early stopping, the fitted schedule and the profile's augmentations work for every registry model."""
+    from asctool.models import available
+
+    assert name in available()
+    shape = (SHAPE[0], SHAPE[1], channels)
+    path = make_features(tmp_path / "a.h5", 32, shape=shape)
+    summary = _train([path], name, tmp_path / "run", profile="cpu", epochs=6, patience=0, batch_size=8,
+                     width=width)
+    rows = (tmp_path / "run" / "history.tsv").read_text().splitlines()[1:]
+    assert len(rows) == summary["epochs_run"] and summary["epochs_run"] in (2, 6)
+    assert summary["model_epoch"] == summary["best_epoch"] and 1 <= summary["best_epoch"] <= summary["epochs_run"]
+    # stopped at 2 exactly when epoch 1 was the better one (patience 0, cycle end 2)
+    val = [float(r.split("\t")[5]) for r in rows]
+    assert (summary["stopped_epoch"] == 2) == (summary["best_epoch"] == 1)
+    assert summary["best_val_accuracy"] == max(val)
