@@ -164,6 +164,20 @@ def test_parse_augment_reference_choices():
     assert only.mixup and only.crop == 20 and not only.specaugment
 
 
+def test_parse_augment_profile_crop_and_strengths():
+    """A profile's crop (any channel count, longer inputs only) and augmentation strengths."""
+    cpu = parse_augment("auto", None, (128, 461, 6), auto_crop=200, params={"freq_mask": 8, "mixup_alpha": 0.2})
+    assert cpu.crop == 200 and cpu.channel_swap and (cpu.freq_mask, cpu.time_mask, cpu.mixup_alpha) == (8, 39, 0.2)
+    assert parse_augment("auto", None, SHAPE, auto_crop=200).crop is None          # 40 frames: no crop
+    assert parse_augment("auto", 50, (128, 423, 3), auto_crop=200).crop == 50       # --crop wins
+    assert parse_augment("crop,mixup", None, (128, 423, 3), auto_crop=200).crop == 200
+    assert parse_augment("auto", None, (128, 423, 3), auto_crop=None).crop == 400   # the reference rule
+    with pytest.raises(ConfigError, match="mixup are switches"):
+        parse_augment("auto", None, SHAPE, params={"mixup": False})
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_augment("auto", None, SHAPE, params={"mixup_beta": 1})
+
+
 @pytest.mark.parametrize("spec, crop, shape", [
     ("mixup,flip", None, SHAPE),       # unknown name
     ("crop", None, SHAPE),             # input shorter than the default crop
