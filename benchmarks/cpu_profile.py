@@ -105,13 +105,14 @@ def _accuracies(correct: np.ndarray, devices: np.ndarray) -> dict[str, float]:
 PATIENCES = (4, 8, 16, None)
 
 
-def _stop_point(history: list[dict], patience: int | None, ends: list[int]) -> tuple[int, int]:
+def _stop_point(history: list[dict], patience: int | None, ends: list[int],
+                cycle_ends_only: bool) -> tuple[int, int]:
     """(epochs run, restored epoch) of a run with early stopping at ``patience``, from its full history."""
     from asctool.training.trainer import _improves, should_stop
 
     state: dict = {"best_val_accuracy": None, "best_val_loss": None, "best_epoch": None}
     for row in history:
-        if _improves(row, state):
+        if (not cycle_ends_only or row["epoch"] in ends) and _improves(row, state):
             state.update(best_val_accuracy=row["val_accuracy"], best_val_loss=row["val_loss"],
                          best_epoch=row["epoch"])
         if patience is not None and row["epoch"] < len(history) and should_stop(
@@ -122,7 +123,13 @@ def _stop_point(history: list[dict], patience: int | None, ends: list[int]) -> t
 
 def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, work: Path,
                 max_epochs: int) -> dict:
-    """Train the cpu profile with the variant's changes; evaluation accuracy of every best epoch."""
+    """Train the cpu profile with the variant's changes; evaluation accuracy of every candidate epoch.
+
+    The run trains without early stopping and with every epoch a candidate
+    for ``model.keras``; the evaluation accuracy is measured at every cycle
+    end and at every epoch written to ``model.keras``, so both selection
+    rules (any epoch, cycle ends only) and every patience can be replayed.
+    """
     from asctool.artifacts import open_features
     from asctool.stages.train import run as train
     from asctool.training import trainer
@@ -130,55 +137,64 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
 
     changes = dict(VARIANTS[name])
     params = changes.pop("augment_params", None)
-    saved_profile, saved_export = dict(trainer.PROFILES["cpu"]), trainer._export_model
+    saved = dict(trainer.PROFILES["cpu"]), trainer._export_model, trainer._save_checkpoint
+    profile = {**saved[0], "best_at_cycle_ends": False}
     if params is not None:
-        trainer.PROFILES["cpu"] = {**saved_profile, "augment_params": {**saved_profile["augment_params"], **params}}
+        profile["augment_params"] = {**saved[0]["augment_params"], **params}
     x = _read_all(evaluate_path).astype(np.float32)
     with open_features(evaluate_path) as f:
         scenes, devices = np.asarray(f.scenes).astype(str), np.asarray(f.devices).astype(str)
-    measured: list[dict] = []
+    exported: list[dict] = []
+    at_end: dict[int, dict] = {}
+    classes: list[str] = []
+
+    def measure(model) -> dict:
+        predicted = np.asarray(classes)[model.predict(x, batch_size=32, verbose=0).argmax(axis=1)]
+        return _accuracies(predicted == scenes, devices)
 
     def export(model, path, metadata):
-        saved_export(model, path, metadata)
+        saved[1](model, path, metadata)
+        classes[:] = metadata["classes"]
         if Path(path).name == "model.keras":
-            predicted = np.asarray(metadata["classes"])[model.predict(x, batch_size=32, verbose=0).argmax(axis=1)]
-            measured.append(_accuracies(predicted == scenes, devices))
+            exported.append(measure(model))
+
+    def checkpoint(model, path):
+        saved[2](model, path)
+        epoch = int(Path(path).stem.split("-")[1])
+        if epoch in ends:
+            at_end[epoch] = measure(model)
 
     folder = work / f"{name.replace(' ', '_').replace('=', '-')}" / f"seed{seed}"
     kwargs = {"profile": "cpu", "seed": seed, "force": True, "early_stopping": False, "epochs": max_epochs,
               **changes}
     if kwargs["profile"] == "demo":
-        kwargs.update(valid_split=saved_profile["valid_split"], epochs=None)
-    trainer._export_model = export
+        kwargs.update(valid_split=saved[0]["valid_split"], epochs=None)
+    ends = cycle_ends(kwargs["epochs"] or 6, Schedule(end_epoch=kwargs["epochs"] or 6))
+    trainer.PROFILES["cpu"], trainer._export_model, trainer._save_checkpoint = profile, export, checkpoint
     start = time.perf_counter()
     try:
         summary = train([train_path], "fcnn", folder, **kwargs)
     finally:
-        trainer.PROFILES["cpu"], trainer._export_model = saved_profile, saved_export
+        trainer.PROFILES["cpu"], trainer._export_model, trainer._save_checkpoint = saved
     seconds = time.perf_counter() - start
-    state = json.loads((folder / "state.json").read_text())
-    history = state["history"]
-    # the epochs at which model.keras was written, in order: one measurement each
-    improved, probe_state = [], {"best_val_accuracy": None, "best_val_loss": None, "best_epoch": None}
-    for row in history:
-        if trainer._improves(row, probe_state):
-            probe_state.update(best_val_accuracy=row["val_accuracy"], best_val_loss=row["val_loss"],
-                               best_epoch=row["epoch"])
-            improved.append(row["epoch"])
-    assert len(improved) == len(measured), (improved, len(measured))
-    by_epoch = dict(zip(improved, measured))
-    ends = cycle_ends(len(history), Schedule(end_epoch=summary["epochs"]))
-    patience = {}
-    for p in PATIENCES if kwargs["profile"] == "cpu" else (None,):
-        stop, best = _stop_point(history, p, ends)
-        patience[str(p)] = {"epochs_run": stop, "model_epoch": best, "cnn": by_epoch[best],
-                            "seconds": round(seconds * stop / len(history), 1)}
+    history = json.loads((folder / "state.json").read_text())["history"]
+    improved = [e for e in range(1, len(history) + 1)
+                if _stop_point(history[:e], None, ends, False)[1] == e]   # the epochs exported, in order
+    assert len(improved) == len(exported), (improved, len(exported))
+    by_epoch = {**dict(zip(improved, exported)), **at_end}
+    selection = {}
+    for rule, only_ends in (("cycle_ends", True), ("any_epoch", False)):
+        selection[rule] = {}
+        for p in PATIENCES if kwargs["profile"] == "cpu" else (None,):
+            stop, best = _stop_point(history, p, ends, only_ends)
+            selection[rule][str(p)] = {"epochs_run": stop, "model_epoch": best, "cnn": by_epoch[best],
+                                       "seconds": round(seconds * stop / len(history), 1)}
     config = json.loads((folder / "config.json").read_text())
     with open_features(train_path) as f:
         ids, locations = np.asarray(f.ids).astype(str), np.asarray(f.locations).astype(str)
     valid_ids = set(ids[np.isin(locations, config.get("valid_locations") or [])].tolist())
     return {"variant": name, "seed": seed, "seconds": round(seconds, 1), "epochs": summary["epochs"],
-            "n_train": summary["n_train"], "n_valid": summary["n_valid"], "patience": patience,
+            "n_train": summary["n_train"], "n_valid": summary["n_valid"], "selection": selection,
             "probe": probe_accuracy(train_path, valid_ids, evaluate_path)}
 
 
@@ -187,33 +203,40 @@ def _pm(values) -> str:
     return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values.mean():.1f}"
 
 
-def table(rows: list[dict], patience: int = 8) -> str:
-    """Markdown table: per variant, CNN and probe accuracy (mean ± std over seeds), epochs, time."""
-    key = str(patience)
+def table(rows: list[dict], patience: int = 8, rule: str = "cycle_ends") -> str:
+    """Markdown tables: per variant, CNN and probe accuracy (mean ± std over seeds), epochs, time;
+    then the patience and selection rule of the base variant."""
+    rows = [r for r in rows if "selection" in r]
     lines = [f"| variant (patience {patience}) | seeds | CNN evaluate % | probe % (same split) | CNN - probe "
              "| CNN s4-s6 % | epochs run (restored) | s per run |",
              "|---|---|---|---|---|---|---|---|"]
+
+    def pick(r, rule, p):
+        chosen = r["selection"][rule]
+        return chosen.get(str(p)) or chosen["None"]
+
     for name in VARIANTS:
         got = [r for r in rows if r["variant"] == name]
         if not got:
             continue
-        runs = [r["patience"].get(key) or r["patience"]["None"] for r in got]
-        cnn = [p["cnn"]["all"] for p in runs]
+        runs = [pick(r, "any_epoch" if name == "demo profile" else rule, patience) for r in got]
+        cnn = [q["cnn"]["all"] for q in runs]
         probe = [r["probe"]["all"] for r in got]
-        epochs = ", ".join(f"{p['epochs_run']} ({p['model_epoch']})" for p in runs)
+        epochs = ", ".join(f"{q['epochs_run']} ({q['model_epoch']})" for q in runs)
         lines.append(f"| {name} | {len(got)} | {_pm(cnn)} | {_pm(probe)} | "
-                     f"{_pm(np.subtract(cnn, probe))} | {_pm([p['cnn'].get('s4-s6', np.nan) for p in runs])} | "
-                     f"{epochs} | {np.mean([p['seconds'] for p in runs]):.0f} |")
+                     f"{_pm(np.subtract(cnn, probe))} | {_pm([q['cnn'].get('s4-s6', np.nan) for q in runs])} | "
+                     f"{epochs} | {np.mean([q['seconds'] for q in runs]):.0f} |")
     base = [r for r in rows if r["variant"] == "base"]
     if base:
-        lines += ["", "| patience (base) | CNN evaluate % | epochs run (restored) | s per run |", "|---|---|---|---|"]
+        lines += ["", "| base: patience | model.keras from | CNN evaluate % | epochs run (restored) | s per run |",
+                  "|---|---|---|---|---|"]
         for p in PATIENCES:
-            runs = [r["patience"][str(p)] for r in base]
-            label = p if p is not None else f"none ({base[0]['epochs']} epochs)"
-            lines.append(f"| {label} | "
-                         f"{_pm([q['cnn']['all'] for q in runs])} | "
-                         + ", ".join(f"{q['epochs_run']} ({q['model_epoch']})" for q in runs)
-                         + f" | {np.mean([q['seconds'] for q in runs]):.0f} |")
+            for rule_name, label in (("cycle_ends", "cycle ends"), ("any_epoch", "any epoch")):
+                runs = [pick(r, rule_name, p) for r in base]
+                shown = p if p is not None else f"none ({base[0]['epochs']} epochs)"
+                lines.append(f"| {shown} | {label} | {_pm([q['cnn']['all'] for q in runs])} | "
+                             + ", ".join(f"{q['epochs_run']} ({q['model_epoch']})" for q in runs)
+                             + f" | {np.mean([q['seconds'] for q in runs]):.0f} |")
     return "\n".join(lines)
 
 

@@ -94,7 +94,8 @@ def test_learning_rate_rejects_bad_arguments():
 def test_profiles():
     assert resolve_profile("paper", "fcnn") == {"epochs": 254, "batch_size": 32, "width": 1.0, "bn_momentum": 0.99,
                                                 "augment_auto_off": [], "early_stopping": False, "patience": 0,
-                                                "valid_split": None, "crop": None, "augment_params": {}}
+                                                "best_at_cycle_ends": False, "valid_split": None, "crop": None,
+                                                "augment_params": {}}
     assert resolve_profile("paper", "resnet")["epochs"] == 126
     demo = resolve_profile("demo", "fcnn")
     assert demo["epochs"] == 6 and demo["width"] < 0.3 and 16 <= demo["batch_size"] <= 32
@@ -104,6 +105,7 @@ def test_profiles():
     assert set(PROFILES) == {"paper", "demo", "cpu"}
     cpu = resolve_profile("cpu", "fcnn")
     assert cpu["early_stopping"] and cpu["patience"] >= 2 and 0 < cpu["valid_split"] < 0.5
+    assert cpu["best_at_cycle_ends"] and not demo["best_at_cycle_ends"]
     assert cpu["epochs"] in cycle_ends(cpu["epochs"]) and demo["width"] < cpu["width"] < 1
     assert resolve_profile("cpu", "fcnn", early_stopping=False, patience=3)["early_stopping"] is False
     assert resolve_profile("cpu", "fcnn", patience=3)["patience"] == 3

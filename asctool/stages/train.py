@@ -246,6 +246,7 @@ def run(
         "bn_momentum": resolved["bn_momentum"],
         "early_stopping": resolved["early_stopping"],
         "patience": resolved["patience"] if resolved["early_stopping"] else None,
+        "best_at_cycle_ends": resolved["best_at_cycle_ends"],
         "snapshots": int(snapshots),
         "seed": int(seed),
         "augment_option": augment,

@@ -11,7 +11,8 @@ stage that validates options and writes ``config.json`` is
 
 Early stopping (:func:`should_stop`, the ``cpu`` profile): after each epoch
 the validation accuracy is compared with the best so far (ties: the lower
-validation loss) and the best epoch is exported to ``model.keras`` at once; at
+validation loss; with ``best_at_cycle_ends`` only cycle-end epochs compete)
+and the best epoch is exported to ``model.keras`` at once; at
 a cycle end of the schedule the run stops when the best epoch lies
 ``patience`` epochs back, so ``model.keras`` holds the best epoch's weights
 and the run ends with the learning rate at its minimum. Epochs are numbered
@@ -51,15 +52,15 @@ log = logging.getLogger(__name__)
 
 #: Training profiles: ``paper`` is the reference system, ``demo`` a smoke test on a CPU,
 #: ``cpu`` training to convergence on a small data set on a CPU (docs/train.md, "Profiles").
-_NO_EARLY_STOP = {"early_stopping": False, "patience": 0, "valid_split": None, "crop": None,
-                  "augment_params": {}}
+_NO_EARLY_STOP = {"early_stopping": False, "patience": 0, "best_at_cycle_ends": False, "valid_split": None,
+                  "crop": None, "augment_params": {}}
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {"batch_size": 32, "epochs": 254, "width": 1.0, "bn_momentum": 0.99,
               "augment_auto_off": (), **_NO_EARLY_STOP},
     "demo": {"batch_size": 16, "epochs": 6, "width": 0.125, "bn_momentum": 0.9,
              "augment_auto_off": ("specaugment", "mixup"), **_NO_EARLY_STOP},
     "cpu": {"batch_size": 16, "epochs": 30, "width": 0.25, "bn_momentum": 0.9, "augment_auto_off": (),
-            "early_stopping": True, "patience": 8, "valid_split": 0.2, "crop": 200,
+            "early_stopping": True, "patience": 8, "best_at_cycle_ends": True, "valid_split": 0.2, "crop": 200,
             "augment_params": {"freq_mask": 8, "time_mask": 20, "mixup_alpha": 0.2}},
 }
 # bn_momentum: the moving-average momentum of every batch normalisation layer.
@@ -71,6 +72,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 # only, one seed each; see docs/train.md). --augment NAMES turns them back on.
 # epochs: with early_stopping, the most epochs a run may take; patience: the run
 # stops at the first cycle end at least this many epochs after its best one.
+# best_at_cycle_ends: only cycle-end epochs (learning rate at its minimum) may become
+# model.keras; on a small validation set the accuracy of a high-rate epoch is mostly noise.
 # valid_split: the validation fraction used when neither --valid nor --valid-split
 # is given (None: no validation). crop: the --augment auto crop in frames for any
 # input longer than it (None: the reference rule, 400 frames of 3-channel input).
@@ -105,7 +108,8 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
     dict with ``epochs`` (the maximum with early stopping), ``batch_size``,
     ``width``, ``bn_momentum``, ``augment_auto_off`` (augmentations that
     ``--augment auto`` leaves out: the profile's, then the model's),
-    ``early_stopping``, ``patience`` (epochs), ``valid_split`` (default
+    ``early_stopping``, ``patience`` (epochs), ``best_at_cycle_ends``
+    (only cycle-end epochs may become ``model.keras``), ``valid_split`` (default
     validation fraction or None), ``crop`` (the ``auto`` crop in frames, None
     for the reference rule) and ``augment_params`` (augmentation strengths).
 
@@ -137,6 +141,7 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
         "augment_auto_off": auto_off,
         "early_stopping": bool(early_stopping if early_stopping is not None else values["early_stopping"]),
         "patience": int(patience if patience is not None else values["patience"]),
+        "best_at_cycle_ends": bool(values["best_at_cycle_ends"]),
         "valid_split": values["valid_split"],
         "crop": values["crop"],
         "augment_params": dict(values["augment_params"]),
@@ -255,7 +260,8 @@ def should_stop(done: int, best_epoch: int | None, *, patience: int, cycle_end_e
 
 def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: int, schedule: Schedule,
                    snapshot_epochs: set[int], has_valid: bool, advance, interrupt_at_step: int | None,
-                   metadata: Mapping[str, Any], early_stopping: bool = False, patience: int = 0):
+                   metadata: Mapping[str, Any], early_stopping: bool = False, patience: int = 0,
+                   best_at_cycle_ends: bool = False):
     import keras
 
     stop_points = set(cycle_ends(epochs, schedule))
@@ -312,7 +318,7 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
                        f"accuracy {row['accuracy']:.4f}")
             if has_valid:
                 message += f" val_loss {row['val_loss']:.4f} val_accuracy {row['val_accuracy']:.4f}"
-                if _improves(row, state):
+                if (not best_at_cycle_ends or done in stop_points) and _improves(row, state):
                     state.update(best_val_accuracy=row["val_accuracy"], best_val_loss=row["val_loss"],
                                  best_epoch=done)
                     _export_model(self.model, run_dir / "model.keras", metadata)
@@ -422,7 +428,8 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
                                       schedule=schedule, snapshot_epochs=snap_epochs, has_valid=has_valid,
                                       advance=advance, interrupt_at_step=interrupt_at_step,
                                       metadata=metadata, early_stopping=early,
-                                      patience=int(config.get("patience") or 0))
+                                      patience=int(config.get("patience") or 0),
+                                      best_at_cycle_ends=bool(config.get("best_at_cycle_ends")))
             model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=spe,
                       validation_data=valid_data, callbacks=[callback], shuffle=False, verbose=0)
     elif stopped:
