@@ -21,7 +21,7 @@ from ..labels import check_known_labels
 from ..manifest import location_of
 
 __all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
-           "hold_out_locations", "clip_locations"]
+           "hold_out_locations", "clip_locations", "hold_out_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -230,3 +230,31 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     """
     mask, _ = splits.validation_split(clips.labels, fraction, seed, locations=locations)
     return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})
+
+
+def hold_out_validation(clips: ClipSet, sources: Sequence[SourceInfo], fraction: float,
+                        seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Validation clips by recording location, or by class when the clips carry no location.
+
+    The draw of :func:`asctool.splits.validation_split` on the clips'
+    locations (:func:`clip_locations`): whole locations held out; clips
+    without one drawn stratified by class, announced by one warning that
+    names the first file lacking locations.
+
+    Returns
+    -------
+    (mask, info) : boolean mask of validation clips, and what to record in
+        ``config.json``: ``{"valid_locations": [...]}``, or
+        ``{"valid_split_by": "class"}`` when no clip has a location
+        (``"mixed"`` when some have).
+    """
+    per_source = [clip_locations(s) for s in sources]
+    locations = np.concatenate(per_source)
+    where = next((str(s.path) for s, locs in zip(sources, per_source) if (locs == splits.NO_GROUP).any()), "")
+    mask, kind = splits.validation_split(clips.labels, fraction, seed, locations=locations, where=where)
+    if kind == "stratified":
+        return mask, {"valid_split_by": "class"}
+    held = sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})
+    if kind == "mixed":
+        return mask, {"valid_split_by": "mixed", "valid_locations": held}
+    return mask, {"valid_locations": held}
