@@ -538,14 +538,15 @@ def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force,
 @click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
 @click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
 @click.option("--published", type=click.Choice(["1a", "1b", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task.")
+@click.option("--folds", default=None, metavar="K1,K2,...", help="Cross-validation: each REPORT path holds {fold}, read for every fold; the table gives mean ± std over the folds.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
-def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, force) -> None:
+def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, folds, force) -> None:
     """Write a recipe's results table from asctool score --json reports (one row each, in order)."""
     from .stages.results import run
 
     _echo_summary(run(list(reports), out, title=title, fusion_summary=fusion_summary, sizes=list(sizes),
                       published=None if published == "none" else published, budget_kb=budget_kb,
-                      size_rule=size_rule, force=force))
+                      size_rule=size_rule, folds=folds, force=force))
 
 
 @cli.command("check-size")

@@ -37,3 +37,14 @@ def test_size_budget_and_rules():
         "total: 189000 bytes (184.6 KB), OVER the budget of 184 KB (rule file)"
     with pytest.raises(ConfigError, match="must be positive"):
         size_budget({"x": SIZE}, budget_kb=0)
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    import statistics
+
+    from asctool.reporting import mean_std
+
+    values = [0.2, 0.5, 0.45, 0.9]
+    mean, std = mean_std(values)
+    assert mean == pytest.approx(statistics.mean(values)) and std == pytest.approx(statistics.stdev(values))
+    assert mean_std([0.3]) == (0.3, None)
