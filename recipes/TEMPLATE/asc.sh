@@ -42,6 +42,7 @@ set -Eeuo pipefail
 recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf_file="$recipe_dir/conf/$system.yaml"
 invocation="$(printf '%q ' "$0" "$@")"
+recipe_args=("$@")   # --folds runs the recipe again per fold with these
 start_time=$SECONDS
 
 # shellcheck source-path=SCRIPTDIR source=../utils/read_conf.sh
@@ -75,6 +76,8 @@ option work_dir "exp/$system" DIR "folder for db/, data/ and exp/"
 option data_dir "" DIR "data folder [WORK_DIR/data]"
 option exp "" DIR "experiment folder [WORK_DIR/exp]"
 option setup fold1 NAME "evaluation setup"
+option folds "" LIST "cross-validation: comma-separated folds (e.g. 1,2,3,4,5); each fold runs every stage in DATA_DIR/foldK and EXP/foldK, RESULTS.md gives mean ± std"
+option fold "" K "one fold of a metadata-CSV layout: asctool prepare --fold K (set by --folds)"
 if has augment; then
   option augmentations "" LIST "quoted list of augment methods, or none [profile's]"
   option simulate_rooms "" N "simulated rooms for reverb methods [profile's]"
@@ -105,6 +108,7 @@ setting synth_opts "" ARGS "more asctool synth options for the demo data"
 setting fusion "" DIR "two-stage fusion of the ensembles fusion_fine and fusion_coarse into exp/DIR"
 setting fusion_fine "" DIR "fine (10-class) member of the fusion"
 setting fusion_coarse "" DIR "coarse (3-class) member of the fusion"
+setting fusion_weight "" W "coarse weight of the fusion: a number, or valid (chosen on validation scores; needs a split stage) [1]"
 setting published none TASK "RESULTS.md ends with the published figures of this task (1a, 1b or none)"
 
 for name in "${stage_list[@]}"; do
@@ -267,6 +271,13 @@ if has quantize; then
   max_bytes=$((max_kb * 1024))
 fi
 if has featurize && [ -z "$preset" ]; then die_usage "no front end: set preset in $conf_file"; fi
+case "$fusion_weight" in
+  ''|valid) ;;
+  *) [[ $fusion_weight =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--fusion-weight must be a number or valid, not '$fusion_weight'" ;;
+esac
+if [ "$fusion_weight" = valid ] && ! has split; then
+  die_usage "--fusion-weight valid chooses the weight on validation scores: the system needs a split stage"
+fi
 
 # ---- what the stages make, by name ----
 train_tsv="$data_dir/${setup}_train.tsv"
@@ -360,6 +371,28 @@ if [ -n "$fusion" ]; then
   fi
   add_system "$fusion" "$exp/$fusion/scores_evaluate.h5" "$exp/$fusion/report_evaluate.json" "$fused_label"
 fi
+valid_scores_of() {  # valid_scores_of SYSTEM: valid_scores, its scores on the split's validation set
+  local i run="${1%/*}" kind=""
+  [[ $1 == */* ]] && kind="${1#*/}"
+  for i in "${!ens_dirs[@]}"; do
+    if [ "${ens_dirs[$i]}" = "$1" ]; then
+      [ -z "${ens_fit[$i]}" ] || die_usage "--fusion-weight valid: ensemble $1 is fitted on the validation scores, so it has none of its own (fuse models or unfitted ensembles)"
+      valid_scores="$exp/$1/scores_valid.h5"
+      return 0
+    fi
+  done
+  [ "$kind" = "$final" ] || die_usage "--fusion-weight valid: $1 has no validation scores (only ${final:-keras} models are scored on the validation set)"
+  valid_scores="$exp/$run/scores_valid${kind:+_$kind}.h5"
+}
+fuse_opts=()
+if [ -n "$fusion" ] && [ "$fusion_weight" = valid ]; then
+  valid_scores_of "$fusion_fine"
+  fuse_opts=(--choose-weight-on "$valid_scores")
+  valid_scores_of "$fusion_coarse"
+  fuse_opts+=("$valid_scores")
+elif [ -n "$fusion_weight" ]; then
+  fuse_opts=(--coarse-weight "$fusion_weight")
+fi
 
 read -ra synth_args <<<"$synth_opts"
 # Every asctool stage refuses to overwrite an existing output without --force. A stage whose
@@ -389,9 +422,11 @@ stage_synth() {
 }
 
 stage_prepare() {
-  if run_stage "$n" "prepare manifests from $data_root" "$train_tsv" "$eval_tsv"; then
+  local fold_opt=()
+  if [ -n "$fold" ]; then fold_opt=(--fold "$fold"); fi
+  if run_stage "$n" "prepare manifests from $data_root${fold:+, fold $fold}" "$train_tsv" "$eval_tsv"; then
     "${cpu_cmd[@]}" "$exp/log/prepare.log" \
-      asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" --force
+      asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" "${fold_opt[@]}" --force
   fi
 }
 
@@ -506,14 +541,16 @@ stage_predict() {  # every model (Keras, and TFLite when quantised) on the evalu
 }
 
 stage_combine() {  # ensembles per group, then the two-stage fusion
-  local i j dir tag members fit lab_opts
+  local i j dir tag members fit lab_opts valid_members
   for i in "${!ens_dirs[@]}"; do
     dir="${ens_dirs[$i]}"
     members=()
     fit=()
+    valid_members=()
     for j in "${!run_names[@]}"; do
       [ "${run_group[$j]}" = "${ens_group[$i]}" ] || continue
       members+=("$exp/${run_names[$j]}/scores_evaluate${final:+_$final}.h5")
+      valid_members+=("$exp/${run_names[$j]}/scores_valid${final:+_$final}.h5")
       if [ -n "${ens_fit[$i]}" ]; then fit+=(--fit "$exp/${run_names[$j]}/scores_valid${final:+_$final}.h5"); fi
     done
     mapfile -t lab_opts < <(label_opts_of "$(gval "${ens_group[$i]}" labels)")
@@ -526,11 +563,21 @@ stage_combine() {  # ensembles per group, then the two-stage fusion
         asctool ensemble "${members[@]}" --method "${ens_methods[$i]}" "${fit[@]}" "${lab_opts[@]}" \
         --out "$exp/$dir/scores_evaluate.h5" "${force_opt[@]}"
     fi
+    if [ "$fusion_weight" = valid ] && { [ "$dir" = "$fusion_fine" ] || [ "$dir" = "$fusion_coarse" ]; } \
+        && run_stage "$n" "${ens_methods[$i]} ensemble on the validation set (for the fusion weight)" \
+        "$exp/$dir/scores_valid.h5"; then
+      "${cpu_cmd[@]}" "$exp/log/ensemble_${tag:-$dir}_valid.log" \
+        asctool ensemble "${valid_members[@]}" --method "${ens_methods[$i]}" "${lab_opts[@]}" \
+        --out "$exp/$dir/scores_valid.h5" "${force_opt[@]}"
+    fi
   done
-  if [ -n "$fusion" ] && run_stage "$n" "two-stage fusion (joined by clip id)" "$exp/$fusion/scores_evaluate.h5"; then
+  local weight_note="${fusion_weight:+, coarse weight $fusion_weight}"
+  if [ "$fusion_weight" = valid ]; then weight_note=", coarse weight chosen on the validation scores"; fi
+  if [ -n "$fusion" ] && run_stage "$n" "two-stage fusion (joined by clip id$weight_note)" "$exp/$fusion/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" --stdout "$exp/$fusion/fuse.json" "$exp/log/fuse.log" \
       asctool fuse --fine "$exp/$fusion_fine/scores_evaluate.h5" \
-      --coarse "$exp/$fusion_coarse/scores_evaluate.h5" --out "$exp/$fusion/scores_evaluate.h5" "${force_opt[@]}"
+      --coarse "$exp/$fusion_coarse/scores_evaluate.h5" "${fuse_opts[@]}" --out "$exp/$fusion/scores_evaluate.h5" \
+      "${force_opt[@]}"
   fi
 }
 
@@ -581,7 +628,48 @@ stage_cam() {  # class activation maps: the first model of each of cam_groups; -
   fi
 }
 
+run_folds() {  # --folds: every stage once per fold (this recipe again), then mean ± std of the folds' reports
+  local k i fold_list rows=() per_fold results_at=-1
+  IFS=, read -ra fold_list <<<"$folds"
+  [ ${#fold_list[@]} -gt 0 ] || die_usage "--folds: expected comma-separated fold names like 1,2,3"
+  for k in "${fold_list[@]}"; do
+    [[ $k =~ ^[A-Za-z0-9_-]+$ ]] || die_usage "--folds: '$k' is not a fold name (letters, digits, _, -)"
+  done
+  [ -z "$fold" ] || die_usage "--fold and --folds: give one"
+  mkdir -p "$exp/log"
+  printf '%s  %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$invocation" >>"$exp/invocation.txt"
+  log "$invocation"
+  for k in "${fold_list[@]}"; do
+    per_fold=(--folds "" --setup "fold$k" --data-dir "$data_dir/fold$k" --exp "$exp/fold$k")
+    # a layout with split files per setup (TAU's evaluation_setup/foldK_*.csv, the demo data) is
+    # read by --setup foldK; any other (a metadata CSV with a fold column) by prepare --fold K
+    if [ "$synthesize" != true ] && [ ! -d "$data_root/evaluation_setup" ]; then per_fold+=(--fold "$k"); fi
+    log "Fold $k of ${#fold_list[@]}: $0 ${per_fold[*]}"
+    if ! bash "$0" "${recipe_args[@]}" "${per_fold[@]}"; then
+      log "FAILED in fold $k after $(elapsed "$start_time"). Fix the cause and rerun the same command: finished steps of every fold are skipped."
+      exit 1
+    fi
+  done
+  for i in "${!stage_list[@]}"; do
+    if [ "${stage_list[$i]}" = results ]; then results_at=$i; fi
+  done
+  if [ "$results_at" -ge 0 ] && run_stage "$results_at" "mean ± std over folds $folds in $exp/RESULTS.md"; then
+    for i in "${!sys_names[@]}"; do
+      rows+=("${sys_names[$i]/\//-}=$exp/fold{fold}/${sys_reports[$i]#"$exp/"}")
+    done
+    asctool results --folds "$folds" --out "$exp/RESULTS.md" \
+      --title "$title, cross-validation over folds $folds, profile $profile" "${rows[@]}" --force \
+      >"$exp/log/results.log"
+    cat "$exp/RESULTS.md"
+  fi
+  log "Done in $(elapsed "$start_time")."
+}
+
 # ---- run ----
+if [ -n "$folds" ]; then
+  run_folds
+  exit 0
+fi
 mkdir -p "$exp/log" "$data_dir"
 printf '%s  %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$invocation" >>"$exp/invocation.txt"
 log "$invocation"
