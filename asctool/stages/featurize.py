@@ -309,8 +309,9 @@ def run(
     Returns
     -------
     summary : dict with the output path, clip count, feature shape, dtype,
-        time taken (wall and CPU) and counts of resampled, downmixed, padded
-        and cut clips.
+        time taken (wall and CPU), the front end's ``duration`` (s) and ``sr``
+        (Hz), and counts of resampled, downmixed, padded and cut clips (also
+        logged as one line, :func:`adjustment_line`).
     """
     out = Path(out)
     if combine:
