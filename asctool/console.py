@@ -22,7 +22,14 @@ _quiet = False
 
 
 def configure(verbosity: int = 0) -> None:
-    """Set up logging on stderr: -1 quiet (warnings only), 0 info, 1 debug."""
+    """Set up logging on stderr: -1 quiet (warnings only), 0 info, 1 debug.
+
+    The level is set on the stderr handler too, so a file handler that lowers
+    the ``asctool`` logger's level meanwhile (a run's ``train.log``,
+    :func:`asctool.runs.log_to`) does not bring INFO lines to stderr under -q.
+    Unless ``verbosity > 0``, TensorFlow's native lines are muted
+    (:func:`mute_tensorflow_startup`).
+    """
     global _quiet
     _quiet = verbosity < 0
     if verbosity <= 0:
@@ -40,6 +47,7 @@ def configure(verbosity: int = 0) -> None:
     for handler in root.handlers:
         if getattr(handler, "_asctool", False):
             handler.setStream(sys.stderr)
+            handler.setLevel(level)
     root.propagate = False
 
 
@@ -122,13 +130,15 @@ class _TensorFlowStartupMuter(importlib.abc.MetaPathFinder):
 def mute_tensorflow_startup() -> None:
     """Keep TensorFlow's native start-up lines off stderr (called by :func:`configure` unless -v).
 
-    Sets ``TF_CPP_MIN_LOG_LEVEL=2`` (unless already set: TensorFlow's later
-    INFO and WARNING lines) and installs an import hook, so that the first
+    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already set: TensorFlow's later
+    C++ INFO, WARNING and ERROR lines, such as "oneDNN supports DT_HALF only
+    on platforms with AVX-512" during training; real failures still reach
+    the user as Python exceptions) and installs an import hook, so that the first
     ``import tensorflow`` of the process and its first device query run with
     file descriptor 2 on /dev/null. Does nothing when TensorFlow is already
     imported.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules or any(isinstance(f, _TensorFlowStartupMuter) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _TensorFlowStartupMuter())

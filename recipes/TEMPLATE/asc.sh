@@ -103,6 +103,8 @@ option seed 0 N "random seed"
 option force false "" "rerun stages whose outputs exist (passes --force to them)"
 # settings a conf file gives (options too)
 setting preset "" NAME "front end of asctool featurize"
+option duration "" SECONDS "clip length of the front end: seconds or auto (featurize --duration) [the preset's]"
+option resample "" HZ "resample clips of another rate: preset (to the front end's rate) or a rate in Hz (featurize --resample)"
 setting groups "" LIST "model groups (empty: one unnamed group)"
 setting synth_opts "" ARGS "more asctool synth options for the demo data"
 setting fusion "" DIR "two-stage fusion of the ensembles fusion_fine and fusion_coarse into exp/DIR"
@@ -460,13 +462,19 @@ stage_augment() {  # offline augmentation (sources checked against the evaluatio
 }
 
 stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
-  local set shards j
+  local set shards j feat_opts=()
   in_range "$n" || return 0
+  if [ -n "$duration" ]; then feat_opts+=(--duration "$duration"); fi
+  case "$resample" in
+    '') ;;
+    preset) feat_opts+=(--resample) ;;
+    *) feat_opts+=(--resample "$resample") ;;
+  esac
   for set in "${feature_sets[@]}"; do
-    if run_stage "$n" "featurize $set ($nj shards, preset $preset)" "$feats/$set.h5"; then
+    if run_stage "$n" "featurize $set ($nj shards, preset $preset${feat_opts[*]:+ ${feat_opts[*]}})" "$feats/$set.h5"; then
       "${cpu_cmd[@]}" JOB=1:"$nj" "$exp/log/featurize_$set.JOB.log" \
         asctool featurize --manifest "$(manifest_of "$set")" --out "$feats/$set/shard.JOB.h5" \
-        --preset "$preset" --shard "JOB/$nj" --force
+        --preset "$preset" "${feat_opts[@]}" --shard "JOB/$nj" --force
       shards=()
       for ((j = 1; j <= nj; j++)); do shards+=(--combine "$feats/$set/shard.$j.h5"); done
       "${cpu_cmd[@]}" "$exp/log/featurize_$set.combine.log" \
