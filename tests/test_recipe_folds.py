@@ -167,3 +167,18 @@ def test_folds_on_a_tau_layout_use_the_setups(tmp_path):
     assert not any(c.startswith("results") for c in calls)   # the results stage is out of range
     bad, _ = _run(tmp_path, _toy(tmp_path / "b"), "--work-dir", "w", "--folds", "1,../x")
     assert bad.returncode == 2 and "'../x' is not a fold name" in bad.stderr
+
+
+def test_duration_and_resample_reach_featurize(tmp_path):
+    recipe = _toy(tmp_path)
+    done, calls = _run(tmp_path, recipe, "--work-dir", "w", "--nj", "1", "--duration", "auto", "--resample", "preset",
+                       "--stop-stage", "3")
+    assert done.returncode == 0, done.stderr
+    shards = [c for c in calls if c.startswith("featurize --manifest")]
+    assert len(shards) == 3 and all(" --preset 1a --duration auto --resample --shard 1/1 --force" in c
+                                    for c in shards), shards
+    _, calls = _run(tmp_path, _toy(tmp_path / "b"), "--work-dir", "v", "--nj", "1", "--duration", "5",
+                    "--resample", "16000", "--stop-stage", "3")
+    assert all(" --duration 5 --resample 16000 " in c for c in calls if c.startswith("featurize --manifest"))
+    _, calls = _run(tmp_path, _toy(tmp_path / "c"), "--work-dir", "u", "--nj", "1", "--stop-stage", "3")
+    assert not any("--duration" in c or "--resample" in c for c in calls)   # the preset's, as before
