@@ -28,7 +28,8 @@ case "$cmd" in
   synth) mkdir -p "${opt[--out-dir]}"; touch "${opt[--out-dir]}/meta.csv" ;;
   prepare) out="${opt[--out-dir]}"; setup="${opt[--setup]}"; mkdir -p "$out"
            printf 'id\tpath\n' > "$out/${setup}_train.tsv"
-           printf 'id\tpath\nc1\tx\n' > "$out/${setup}_evaluate.tsv" ;;
+           printf 'id\tpath\nc1\tx\n' > "$out/${setup}_evaluate.tsv"
+           if [ -n "${opt[--fold]:-}" ]; then printf 'dog\nrain\n' > "$out/${setup}_classes.txt"; fi ;;
   score) json="${opt[--json]}"; fold="$(sed -n 's|.*/fold\([0-9]*\)/.*|\1|p' <<<"$json")"
          acc="0.$((40 + 7 * ${fold:-1} * ${fold:-1}))"   # fold 1: 0.47, 2: 0.68, 3: 0.103 -> see FOLD_ACC
          mkdir -p "$(dirname "$json")"
@@ -137,6 +138,11 @@ def test_folds_run_every_stage_per_fold_and_print_mean_and_std(tmp_path):
     prepares = [c for c in calls if c.startswith("prepare ")]
     assert prepares == [f"prepare --dataset-root db --out-dir w/data/fold{k} --setup fold{k} --fold {k} --force"
                         for k in (1, 2, 3)]
+    # the data's own classes (prepare writes SETUP_classes.txt for non-DCASE labels) reach split and featurize
+    assert ("split --manifest w/data/fold2/fold2_train.tsv --out-train w/data/fold2/train_sub.tsv --out-valid "
+            "w/data/fold2/valid.tsv --valid-split 0.2 --labels scene --seed 0 "
+            "--classes w/data/fold2/fold2_classes.txt --force") in calls
+    assert all("--classes w/data/fold" in c for c in calls if c.startswith("featurize --manifest"))
     assert ("train --train w/data/fold2/feats/train_sub.h5 --valid w/data/fold2/feats/valid.h5 --model fcnn "
             "--labels scene --out-dir w/exp/fold2/fine_fcnn --profile paper --seed 0") in calls
     combined = [c for c in calls if c.startswith("results --folds")]

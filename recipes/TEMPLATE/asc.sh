@@ -414,6 +414,11 @@ if [ -n "$crop" ]; then train_opts+=(--crop "$crop"); fi
 if [ -n "$batch_size" ]; then train_opts+=(--batch-size "$batch_size"); fi
 
 # ---- the stages (each uses $n, its number) ----
+set_classes_opt() {  # classes_opt: --classes FILE when prepare wrote the data's own class set (not DCASE's)
+  classes_opt=()
+  if [ -f "$data_dir/${setup}_classes.txt" ]; then classes_opt=(--classes "$data_dir/${setup}_classes.txt"); fi
+}
+
 stage_synth() {
   if [ "$synthesize" = true ] \
       && run_stage "$n" "synthesize the demo dataset in $data_root${synth_opts:+ ($synth_opts)}" "$data_root/meta.csv"; then
@@ -433,16 +438,19 @@ stage_prepare() {
 }
 
 stage_split() {  # validation from the training side: whole locations, the draw of train --valid-split
+  local classes_opt
   if run_stage "$n" "hold out $valid_split of the training locations per $split_label class for validation" \
       "$data_dir/train_sub.tsv" "$data_dir/valid.tsv"; then
+    set_classes_opt
     "${cpu_cmd[@]}" "$exp/log/split.log" \
       asctool split --manifest "$train_tsv" --out-train "$data_dir/train_sub.tsv" --out-valid "$data_dir/valid.tsv" \
-      --valid-split "$valid_split" --labels "$split_label" --seed "$seed" --force
+      --valid-split "$valid_split" --labels "$split_label" --seed "$seed" "${classes_opt[@]}" --force
   fi
 }
 
 stage_augment() {  # offline augmentation (sources checked against the evaluation locations)
-  local method out_tsv method_opts
+  local method out_tsv method_opts classes_opt
+  set_classes_opt
   for method in "${methods[@]}"; do
     out_tsv="$data_dir/aug_$method.tsv"
     if run_stage "$n" "augment $method" "$out_tsv"; then
@@ -456,14 +464,15 @@ stage_augment() {  # offline augmentation (sources checked against the evaluatio
       "${cpu_cmd[@]}" "$exp/log/augment_$method.log" \
         asctool augment "$method" --manifest "$source_tsv" --out-dir "$data_dir/aug/$method" \
         --out-manifest "$out_tsv" --exclude-locations "$eval_tsv" "${method_opts[@]}" \
-        --nj "$nj" --seed "$seed" "${force_opt[@]}"
+        --nj "$nj" --seed "$seed" "${classes_opt[@]}" "${force_opt[@]}"
     fi
   done
 }
 
 stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
-  local set shards j feat_opts=()
+  local set shards j feat_opts=() classes_opt
   in_range "$n" || return 0
+  set_classes_opt
   if [ -n "$duration" ]; then feat_opts+=(--duration "$duration"); fi
   case "$resample" in
     '') ;;
@@ -474,7 +483,7 @@ stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
     if run_stage "$n" "featurize $set ($nj shards, preset $preset${feat_opts[*]:+ ${feat_opts[*]}})" "$feats/$set.h5"; then
       "${cpu_cmd[@]}" JOB=1:"$nj" "$exp/log/featurize_$set.JOB.log" \
         asctool featurize --manifest "$(manifest_of "$set")" --out "$feats/$set/shard.JOB.h5" \
-        --preset "$preset" "${feat_opts[@]}" --shard "JOB/$nj" --force
+        --preset "$preset" "${feat_opts[@]}" "${classes_opt[@]}" --shard "JOB/$nj" --force
       shards=()
       for ((j = 1; j <= nj; j++)); do shards+=(--combine "$feats/$set/shard.$j.h5"); done
       "${cpu_cmd[@]}" "$exp/log/featurize_$set.combine.log" \
