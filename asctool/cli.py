@@ -328,13 +328,27 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
     return f"{k}/{n}"
 
 
+def _check_featurize_value(ctx: click.Context, param: click.Parameter, value):
+    """--duration SECONDS|auto and --resample [HZ]: a usage error (exit 2) for anything else."""
+    if value is None:
+        return None
+    from .errors import ConfigError
+    from .stages.featurize import parse_duration, parse_resample
+
+    try:
+        return parse_duration(value) if param.name == "duration" else parse_resample(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"--{param.name} "), ctx=ctx, param=param) from None
+
+
 @cli.command()
 @click.option("--manifest", "manifest_path", type=INPUT_FILE, default=None, help="Input manifest (TSV); with --combine, checked against the shards.")
 @click.option("--out", required=True, type=OUT_FILE, help="Features file to write (HDF5).")
 @click.option("--preset", type=_RegistryChoice(_presets), default=None, help="Packaged front end (default 1a).")
 @click.option("--config", "config_path", type=INPUT_FILE, default=None, help="Front-end YAML config (instead of --preset).")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", help="Stored precision.")
-@click.option("--resample/--no-resample", default=False, help="Resample audio at another rate instead of failing.")
+@click.option("--resample", is_flag=False, flag_value="preset", default=None, metavar="[HZ]", callback=_check_featurize_value, help="Resample clips of another rate instead of failing: to the front end's rate, or to HZ (which becomes the front end's rate).")
+@click.option("--duration", default=None, metavar="SECONDS|auto", callback=_check_featurize_value, help="Clip length of the front end (default the preset's or config's); auto: the one length of every clip of the manifest.")
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--shard", default=None, metavar="K/N", callback=_check_shard, help="Process only shard K of N (1-based, contiguous blocks of the manifest).")
 @click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
@@ -342,7 +356,7 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
               help="The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse "
                    "classes); recorded in --out for train.")
-def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force,
+def featurize(manifest_path, out, preset, config_path, dtype, resample, duration, nj, shard, combine, force,
               classes_path) -> None:
     """Compute model-input features (log-mel + deltas) for every clip of a manifest.
 
@@ -355,8 +369,8 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
     from .stages.featurize import run
 
     _echo_summary(run(
-        manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample,
-        nj=nj, shard=shard, combine=combine, force=force, classes_path=classes_path,
+        manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample or False,
+        duration=duration, nj=nj, shard=shard, combine=combine, force=force, classes_path=classes_path,
     ))
 
 
@@ -536,14 +550,15 @@ def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force,
 @click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
 @click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
 @click.option("--published", type=click.Choice(["1a", "1b", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task.")
+@click.option("--folds", default=None, metavar="K1,K2,...", help="Cross-validation: each REPORT path holds {fold}, read for every fold; the table gives mean ± std over the folds.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
-def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, force) -> None:
+def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, folds, force) -> None:
     """Write a recipe's results table from asctool score --json reports (one row each, in order)."""
     from .stages.results import run
 
     _echo_summary(run(list(reports), out, title=title, fusion_summary=fusion_summary, sizes=list(sizes),
                       published=None if published == "none" else published, budget_kb=budget_kb,
-                      size_rule=size_rule, force=force))
+                      size_rule=size_rule, folds=folds, force=force))
 
 
 @cli.command("check-size")

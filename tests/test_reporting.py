@@ -48,3 +48,14 @@ def test_results_without_device_groups_has_no_empty_group_columns():
     assert text.splitlines()[4] == "| cnn | 2 | 50.0 | 50.0 | 0.700 | 6 |"
     with_groups = results_markdown([("cnn", plain), ("other", REPORT)], title="T")
     assert "| A | B&C | s1-s3 | s4-s6 |" in with_groups.splitlines()[2]
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    import statistics
+
+    from asctool.reporting import mean_std
+
+    values = [0.2, 0.5, 0.45, 0.9]
+    mean, std = mean_std(values)
+    assert mean == pytest.approx(statistics.mean(values)) and std == pytest.approx(statistics.stdev(values))
+    assert mean_std([0.3]) == (0.3, None)
