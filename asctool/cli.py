@@ -448,6 +448,20 @@ def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, 
                       choose_weight_on=choose_weight_on or None, weight_grid=weight_grid, force=force))
 
 
+@cli.command("pseudo-label")
+@click.option("--model", "model", required=True, type=click.Path(exists=True, path_type=Path), help="Run folder trained with --tri-training (or its labellers.keras).")
+@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features of the unlabelled clips.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True, help="Both labellers' probability of the agreed class must exceed it.")
+@click.option("--out", required=True, type=OUT_FILE, help="Features file of the kept clips to write (scene = pseudo-label).")
+@click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def pseudo_label(model, features_path, threshold, out, batch_size, force) -> None:
+    """Tri-training: label the clips on which the run's two labellers agree, both confidently."""
+    from .stages.pseudo_label import run
+
+    _echo_summary(run(model, features_path, out, threshold=threshold, batch_size=batch_size, force=force))
+
+
 @cli.command()
 @click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras.")
 @click.option("--out", required=True, type=OUT_FILE, help=".tflite file to write.")

@@ -51,7 +51,7 @@ from .data import ClipSet, SourceInfo, read_sources
 
 __all__ = ["HEADS", "DOMAINS", "SOURCE_DEVICE", "domain_labels", "joint_labels", "split_joint",
            "orthogonality_penalty", "check_options", "attach_unlabelled", "build_training_model",
-           "DomainAdversarialModel", "LABELLERS_FILE"]
+           "DomainAdversarialModel", "LABELLERS_FILE", "select_pseudo_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,34 @@ def orthogonality_penalty(w1, w2):
     u = w1 / (ops.sqrt(ops.sum(ops.square(w1))) + 1e-12)
     v = w2 / (ops.sqrt(ops.sum(ops.square(w2))) + 1e-12)
     return ops.sum(ops.abs(ops.matmul(ops.transpose(u), v)))
+
+
+def select_pseudo_labels(p1: np.ndarray, p2: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The clips the two labellers agree on, both confidently (tri-training, phase 1 -> 2).
+
+    Park et al. (DCASE 2019 workshop), section 2.3; Saito et al. (ICML 2017),
+    algorithm 1: keep clip ``i`` when ``argmax p1[i] == argmax p2[i]`` and
+    both labellers' probabilities of that class exceed ``threshold``.
+
+    Parameters
+    ----------
+    p1, p2 : np.ndarray [shape=(n, C)]
+        Class probabilities of labellers F1 and F2.
+    threshold : float
+        In [0, 1); 0.5 in the paper.
+
+    Returns
+    -------
+    (keep, labels) : boolean mask ``(n,)`` and the agreed class index of every clip ``(n,)``
+        (meaningful where ``keep``).
+    """
+    p1, p2 = np.asarray(p1, dtype=np.float64), np.asarray(p2, dtype=np.float64)
+    if p1.shape != p2.shape or p1.ndim != 2:
+        raise ValueError(f"labeller scores of shapes {p1.shape} and {p2.shape}: expected two equal (n, C)")
+    a1, a2 = p1.argmax(axis=1), p2.argmax(axis=1)
+    rows = np.arange(len(p1))
+    keep = (a1 == a2) & (p1[rows, a1] > threshold) & (p2[rows, a2] > threshold)
+    return keep, a1
 
 
 def check_options(*, unlabelled: Sequence[Any], adversarial: str | None, domain: str, grl_weight: float,
