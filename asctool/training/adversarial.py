@@ -225,12 +225,8 @@ def attach_unlabelled(clips: ClipSet, sources: Sequence[SourceInfo], unlabelled:
         if source.feature_shape != tuple(clips.feature_shape):
             raise MismatchError(f"{source.path}: features of shape {source.feature_shape} differ from "
                                 f"{sources[0].path}: {tuple(clips.feature_shape)}")
-    known = set(np.concatenate([np.asarray(s.ids) for s in sources]).astype(str))
-    for source in extra:
-        shared = known & set(np.asarray(source.ids).astype(str))
-        if shared:
-            raise MismatchError(f"{source.path}: {len(shared)} unlabelled clip(s) are also training clips "
-                                f"(e.g. {sorted(shared)[0]})")
+    # an unlabelled clip may also be a training clip (tri-training's phase 2 trains on pseudo-labelled clips of
+    # the unlabelled pool and keeps the whole pool for the domain classifier)
     if adversarial is None:
         lab_dev = np.full(len(clips), "", dtype=object)
         unl_dev = np.full(sum(s.n for s in extra), "", dtype=object)
