@@ -40,7 +40,9 @@ def run(model: str | os.PathLike, features_path: str | os.PathLike, out: str | o
     Parameters
     ----------
     model : path
-        A run folder trained with ``--tri-training`` (or its ``labellers.keras``).
+        A run folder trained with ``--tri-training`` (its ``labellers.keras``, the
+        weights of ``model.keras``; ``labellers-last.keras`` when the run had no
+        validation and so no best epoch), or such a file.
     features_path : path
         Features of the unlabelled clips (same front end as the run). Scenes,
         where present, are kept as ``reference_scene`` and scored.
@@ -74,7 +76,11 @@ def run(model: str | os.PathLike, features_path: str | os.PathLike, out: str | o
         raise ConfigError(f"--threshold {threshold}: must be in [0, 1)")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be positive")
-    path = model / LABELLERS_FILE if model.is_dir() else model
+    path = model
+    if model.is_dir():   # the labellers of model.keras; a run without validation has those of the last epoch
+        path = model / LABELLERS_FILE
+        if not path.is_file() and (model / "labellers-last.keras").is_file():
+            path = model / "labellers-last.keras"
     if not path.is_file():
         raise ConfigError(f"{model}: no {LABELLERS_FILE}; pseudo-labels need a run trained with --tri-training")
     claim_outputs([out], force=force, inputs=[path, features_path])

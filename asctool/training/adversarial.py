@@ -31,7 +31,8 @@ averaged over the labelled mass of the batch.
 
 The run's ``model.keras`` is the backbone alone (the deployable classifier:
 no GRL, no D, no labellers); with tri-training, ``labellers.keras`` maps the
-input to ``[Ft, F1, F2]`` probabilities; the full training graph is the
+input to ``[Ft, F1, F2]`` probabilities (the weights of ``model.keras``; ``labellers-last.keras``
+those of ``last.keras``); the full training graph is the
 checkpoint (``checkpoint/epoch-NNNN.keras``), from which ``--resume``
 continues.
 """
@@ -392,11 +393,13 @@ class DomainAdversarialModel(keras.Model):
         return keras.Model(self.net.input, [named["class"], named["f1"], named["f2"]], name="labellers")
 
     def export_parts(self, path: Path) -> list[tuple[Any, Path]]:
-        """What a run writes for ``path``: the classifier there, and ``labellers.keras`` beside ``model.keras``."""
+        """What a run writes for ``path``: the classifier there and, with tri-training, the labellers
+        beside it (``labellers.keras`` beside ``model.keras``, ``labellers-last.keras`` beside ``last.keras``)."""
         path = Path(path)
         parts = [(self.classifier(), path)]
-        if self.tri_training and path.name == "model.keras":
-            parts.append((self.labellers(), path.with_name(LABELLERS_FILE)))
+        if self.tri_training:
+            name = LABELLERS_FILE if path.name == "model.keras" else f"labellers-{path.name}"
+            parts.append((self.labellers(), path.with_name(name)))
         return parts
 
     def _grl(self):

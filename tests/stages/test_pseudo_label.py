@@ -42,7 +42,7 @@ def test_select_keeps_exactly_the_agreeing_confident_clips():
         select_pseudo_labels(P1, P2[:, :2], 0.5)
 
 
-def _labellers_run(folder):
+def _labellers_run(folder, name="labellers.keras"):
     """A run folder whose labellers.keras outputs, for clip i (features all equal to i), rows P1[i] and P2[i].
 
     The features of clip i are the one-hot of i over 6 values laid out as (3, 2, 1); a Dense layer without
@@ -56,15 +56,15 @@ def _labellers_run(folder):
     inputs = keras.Input(shape=SHAPE)
     flat = keras.layers.Flatten()(inputs)
     outs = []
-    for name, probs in (("ft", P1), ("l1", P1), ("l2", P2)):
-        dense = keras.layers.Dense(3, use_bias=False, name=name)
+    for layer_name, probs in (("ft", P1), ("l1", P1), ("l2", P2)):
+        dense = keras.layers.Dense(3, use_bias=False, name=layer_name)
         outs.append(keras.layers.Softmax()(dense(flat)))
         dense.set_weights([np.log(probs).astype("float32")])
     model = keras.Model(inputs, outs, name="labellers")
     config = {"classes": CLASSES, "frontend_config": CONFIG, "input_shape": list(SHAPE), "model": "hand", "labels": "scene",
               "label_map": None}
-    model.save(folder / "labellers.keras")
-    embed_keras_metadata(folder / "labellers.keras", config)
+    model.save(folder / name)
+    embed_keras_metadata(folder / name, config)
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 
@@ -117,3 +117,11 @@ def test_refusals_write_nothing(tmp_path):
     with pytest.raises(ConfigError, match="--threshold 1.0"):
         run(folder, feats, tmp_path / "p.h5", threshold=1.0)
     assert not (tmp_path / "p.h5").exists()
+
+
+def test_a_run_without_validation_uses_the_last_labellers(tmp_path):
+    from asctool.stages.pseudo_label import run
+
+    folder = _labellers_run(tmp_path / "run", "labellers-last.keras")
+    summary = run(folder, _features(tmp_path / "unl.h5", None), tmp_path / "p.h5")
+    assert summary["kept"] == 3
