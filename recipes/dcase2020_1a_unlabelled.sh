@@ -76,9 +76,14 @@ if run_stage 3 "train: ${systems[*]}"; then
   for name in tri_training tri_training_adversarial; do
     extra=(); [ $name = tri_training_adversarial ] && extra=("${unl[@]}" --adversarial "${first_adv:-time}")
     train "${name}_phase1" --train "$feats/train.h5" "${extra[@]}" --tri-training --orthogonality "$orthogonality"
-    asctool pseudo-label --model "$exp/${name}_phase1" --features "$feats/unlabelled.h5" --threshold "$threshold" \
-      --out "$exp/${name}_pseudo.h5" --force
-    train "$name" --train "$feats/train.h5" --train "$exp/${name}_pseudo.h5" "${extra[@]}"
+    pseudo=()   # no clip agreed on (weak labellers): phase 2 trains on the labelled clips alone
+    if asctool pseudo-label --model "$exp/${name}_phase1" --features "$feats/unlabelled.h5" \
+         --threshold "$threshold" --out "$exp/${name}_pseudo.h5" --force; then
+      pseudo=(--train "$exp/${name}_pseudo.h5")
+    else
+      log "$name: no pseudo-labels (the line above says why); phase 2 trains without them"
+    fi
+    train "$name" --train "$feats/train.h5" "${pseudo[@]}" "${extra[@]}"
   done
 fi
 if run_stage 4 "predict and score"; then
