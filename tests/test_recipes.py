@@ -460,8 +460,8 @@ def test_recipe_1b_end_to_end(tmp_path):
 
 
 def test_recipe_unlabelled_commands(tmp_path):
-    """dcase2020_1a_unlabelled.sh: the unlabelled set prepared without labels, five systems side by side."""
-    recipe = RECIPES / "dcase2020_1a_unlabelled.sh"
+    """TEMPLATE/unlabelled.sh: the unlabelled set prepared without labels, five systems side by side."""
+    recipe = RECIPES / "TEMPLATE" / "unlabelled.sh"
     one = subprocess.run(["bash", str(recipe), "--data-root", "x"], capture_output=True, text=True, cwd=tmp_path)
     assert one.returncode == 2 and "give both --data-root and --unlabelled-root" in one.stderr
     done, calls = _fake_run(tmp_path, recipe, "--work-dir", "w")

@@ -2,8 +2,11 @@
 # DCASE 2020 Task 1a with unlabelled target-device clips (docs/adversarial.md): the plain model,
 # device-adversarial training (time and whole), tri-training and both, side by side in RESULTS.md.
 #
-#   bash recipes/dcase2020_1a_unlabelled.sh --data-root DEV_ROOT --unlabelled-root EVAL_ROOT
-#   bash recipes/dcase2020_1a_unlabelled.sh --work-dir demo_unl      # synthesized demo data
+#   bash recipes/TEMPLATE/unlabelled.sh --data-root DEV_ROOT --unlabelled-root EVAL_ROOT
+#   bash recipes/TEMPLATE/unlabelled.sh --work-dir demo_unl      # synthesized demo data
+#
+# A standalone script next to the template (not yet a section of asc.sh), so it is not
+# one of the thin recipes/SYSTEM.sh scripts.
 #
 # --unlabelled-root is a data set root with only a test list or only audio (asctool prepare
 # --layout eval). Without roots, stage 0 synthesizes the demo set (seed 0) and, as the
@@ -14,9 +17,9 @@
 # 4 predict + score, 5 results (exp/RESULTS.md, by device group).
 set -Eeuo pipefail
 
-recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 stage=0; stop_stage=100; force=false; nj=2
-data_root=""; unlabelled_root=""; unlabelled_seed=1; work_dir=exp/dcase2020_1a_unlabelled
+data_root=""; unlabelled_root=""; unlabelled_seed=1; work_dir=exp/unlabelled
 model=fcnn; profile=demo; epochs=12; batch_size=8; crop=128; seed=0
 adversarial="time whole"; domain=device; grl_weight=1.0; orthogonality=1.0; threshold=0.5
 help_message="Usage: $0 [options]
