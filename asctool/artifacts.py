@@ -179,6 +179,8 @@ class FeaturesWriter:
     dtype : "float16" or "float32"
     inputs : files recorded in provenance
     extra_attrs : further root attributes (e.g. ``shard``)
+    columns : further per-clip numeric datasets, name -> array of length ``n``
+        (e.g. ``pseudo-label``'s ``confidence1``)
 
     Use as a context manager; ``write(i, array)`` stores clip ``i``. If the
     block raises, or not every clip was written, nothing appears at ``path``.
@@ -198,6 +200,7 @@ class FeaturesWriter:
         dtype: str = "float16",
         inputs: Sequence[str | os.PathLike] = (),
         extra_attrs: Mapping[str, Any] | None = None,
+        columns: Mapping[str, Any] | None = None,
     ) -> None:
         if dtype not in ("float16", "float32"):
             raise ArtifactError(f"{path}: dtype must be float16 or float32, got {dtype!r}")
@@ -212,6 +215,10 @@ class FeaturesWriter:
             if len(values) != self.n:
                 raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {self.n}")
         check_unique_ids(self._meta["id"], self.path)
+        self._columns = {str(k): np.asarray(v) for k, v in (columns or {}).items()}
+        for name, values in self._columns.items():
+            if name in ("features", "id", *_META_FIELDS) or values.shape[:1] != (self.n,):
+                raise ArtifactError(f"{path}: column {name!r} is reserved or has not {self.n} entries")
         self._attrs = provenance_attrs(KIND_FEATURES, inputs)
         self._attrs["config"] = json.dumps(dict(config), sort_keys=True)
         self._attrs.update(extra_attrs or {})
@@ -233,6 +240,8 @@ class FeaturesWriter:
             )
             for name, values in self._meta.items():
                 _write_strings(self._handle, name, values)
+            for name, values in self._columns.items():
+                self._handle.create_dataset(name, data=values)
         return self
 
     def write(self, index: int, array: np.ndarray) -> None:
