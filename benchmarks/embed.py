@@ -11,7 +11,9 @@ resampled to the extractors' 48 kHz), then for each extractor:
   ``get_tensor`` for BirdNET) in this process, and its model loading;
 - prints the ratio bare seconds / stage seconds at ``--nj 1`` (the target:
   >= 0.9, the stage no slower than calling the model itself), end to end and
-  with the one model load the stage does taken out.
+  with the one model load the stage does taken out, and the same ratio of CPU
+  seconds (the steadier figure on a shared machine; the stage's CPU includes
+  reading, resampling, windowing, writing and the model load).
 
 OpenL3 runs on a weight file in the official layout filled with random values
 (its speed does not depend on them; no download). Usage::
@@ -63,8 +65,8 @@ def weight_file(path: Path) -> Path:
     return path
 
 
-def bare_loop(extractor, windows: np.ndarray, batch: int) -> tuple[float, float]:
-    """(load seconds, model seconds) of the bare model over ``windows``, ``batch`` at a time."""
+def bare_loop(extractor, windows: np.ndarray, batch: int) -> tuple[float, float, float]:
+    """(load seconds, model seconds, model CPU seconds) of the bare model over ``windows``, ``batch`` at a time."""
     started = time.perf_counter()
     extractor.load()
     loaded = time.perf_counter() - started
@@ -85,10 +87,10 @@ def bare_loop(extractor, windows: np.ndarray, batch: int) -> tuple[float, float]
             interpreter.invoke()
             return interpreter.get_tensor(index)
     call(windows[:batch])  # warm-up (graph tracing), as the stage's first batch
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for i in range(0, len(windows), batch):
         call(windows[i:i + batch])
-    return loaded, time.perf_counter() - started
+    return loaded, time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def windows_of(manifest: Path, extractor) -> np.ndarray:
@@ -144,14 +146,18 @@ def main(argv: list[str] | None = None) -> int:
                          summary["windows"], summary["seconds"], summary["clips_per_second"])
             ex = make_extractor(name, options)
             windows = windows_of(manifest, ex)
-            load, bare = bare_loop(ex, windows, args.batch_size)
+            load, bare, bare_cpu = bare_loop(ex, windows, args.batch_size)
             first = stage[min(args.nj)]["seconds"]
+            first_cpu = stage[min(args.nj)]["cpu_seconds"]
             row = {"extractor": name, "clips": n, "windows_per_clip": stage[min(args.nj)]["windows"],
                    "bare_windows_per_s": round(len(windows) / bare, 2),
                    **{f"clips_per_s_nj{nj}": s["clips_per_second"] for nj, s in stage.items()},
                    **{f"seconds_nj{nj}": s["seconds"] for nj, s in stage.items()},
+                   **{f"cpu_seconds_nj{nj}": s["cpu_seconds"] for nj, s in stage.items()},
+                   "bare_cpu_seconds": round(bare_cpu, 3),
                    "bare_seconds": round(bare, 3), "load_seconds": round(load, 3),
-                   "ratio": round(bare / first, 3), "ratio_without_load": round(bare / max(1e-9, first - load), 3)}
+                   "ratio": round(bare / first, 3), "ratio_without_load": round(bare / max(1e-9, first - load), 3),
+                   "cpu_ratio": round(bare_cpu / max(1e-9, first_cpu), 3)}
             log.info("%s: bare loop %.2f s (+ %.2f s load): ratio %.2f (%.2f without the load)", name, bare, load,
                      row["ratio"], row["ratio_without_load"])
             rows.append(row)

