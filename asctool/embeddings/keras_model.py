@@ -42,7 +42,14 @@ class ModelLayerExtractor(Extractor):
                               "whose output is the embedding)")
         self.layer = layer
         metadata = read_model_metadata(self.path, required=False)
-        self.frontend_config = None if metadata is None else dict(metadata["frontend_config"])
+        self.frontend_config = None
+        if metadata is not None:
+            from ..frontend import validate_config
+
+            config = metadata["frontend_config"]
+            if not isinstance(config, dict):
+                raise ConfigError(f"{self.path}: the front end in its asctool metadata is not a mapping")
+            self.frontend_config = validate_config(config, f"{self.path} (the front end in its asctool metadata)")
         if self.frontend_config is not None:
             own_rate, own_window = int(self.frontend_config["sr"]), float(self.frontend_config["duration"])
             if sample_rate is not None and int(sample_rate) != own_rate:
