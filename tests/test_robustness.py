@@ -287,6 +287,13 @@ class Bad:
         return f"{self.stage}-{self.name}"
 
 
+def _openl3_weights(d: Path, paths: dict) -> None:
+    """Setup: an OpenL3 weight file in the official layout (random values; tests/test_embeddings_openl3.py)."""
+    from test_embeddings_openl3 import write_weight_file
+
+    write_weight_file(d / "openl3_audio_mel256_music-v0_4_0.h5")
+
+
 def _existing(*names: str, content: bytes = b"keep me\n") -> Callable[[Path, dict], None]:
     """Setup: files that already exist where an output goes (they must stay byte-identical)."""
     def make(d: Path, paths: dict) -> None:
@@ -357,6 +364,7 @@ F = "{w}/feats.h5"  # good features (the trained model's front end)
 S = "{w}/scores.h5"  # good scores, labelled
 AUG = ("--out-dir", "{d}/a/b/aug", "--out-manifest", "{d}/a/b/aug.tsv")
 FEAT_OUT = ("--out", "{d}/f.h5")
+EMB_OPENL3 = ("--extractor", "openl3", "--weights", "{d}/openl3_audio_mel256_music-v0_4_0.h5", "--out", "{d}/e.h5")
 OUT_S = ("--out", "{d}/s.h5")
 RUN = ("--model", "fcnn", "--out-dir", "{d}/run")
 SPLIT = ("--out-train", "{d}/t.tsv", "--out-valid", "{d}/v.tsv")
@@ -490,6 +498,25 @@ CASES: list[Bad] = [
     Bad("augment", "unreadable-impulse-response", ("reverb", "--manifest", M, *AUG, "--rir-dir", "{d}/rirs"),
         names=("{d}/rirs/x.wav",), setup=_existing("rirs/x.wav", content=b"hi\n")),
     Bad("augment", "audio-is-folder", ("noise", "--manifest", "{w}/audio_folder.tsv", *AUG), names=("{w}/audio",)),
+    # ---------------------------------------------------------------- embed, download (docs/embed.md)
+    Bad("embed", "unknown-extractor", ("--manifest", M, "--extractor", "vggish", "--out", "{d}/e.h5"),
+        names=("unknown extractor 'vggish'",), sub=True),
+    Bad("embed", "openl3-without-weights", ("--manifest", M, "--extractor", "openl3", "--out", "{d}/e.h5"),
+        names=("--weights", "asctool download openl3")),
+    Bad("embed", "openl3-sample-rate", ("--manifest", M, "--extractor", "openl3", "--sample-rate", "44100",
+                                        "--out", "{d}/e.h5"), names=("--sample-rate 44100",)),
+    Bad("embed", "weights-not-openl3", ("--manifest", M, "--extractor", "openl3", "--weights", F, "--out", "{d}/e.h5"),
+        names=("{w}/feats.h5",)),
+    Bad("embed", "model-front-end-invalid", ("--manifest", M, "--extractor", "keras", "--model", "{model}", "--layer",
+                                             "features_out", "--out", "{d}/e.h5"),
+        names=("{model} (the front end in its asctool metadata)",)),
+    Bad("embed", "manifest-missing", ("--manifest", "{d}/none.tsv", *EMB_OPENL3), names=("{d}/none.tsv",),
+        setup=_openl3_weights),
+    Bad("embed", "existing-output", ("--manifest", M, *EMB_OPENL3), names=("{d}/e.h5", "--force"),
+        setup=lambda d, p: (_openl3_weights(d, p), _existing("e.h5")(d, p))),
+    Bad("download", "existing-output", ("openl3", "--out-dir", "{d}/w"),
+        names=("{d}/w/openl3_audio_mel256_music-v0_4_0.h5.gz", "--force"),
+        setup=_existing("w/openl3_audio_mel256_music-v0_4_0.h5.gz"), sub=True),
     # ---------------------------------------------------------------- featurize
     Bad("featurize", "manifest-missing", ("--manifest", "{d}/none.tsv", *FEAT_OUT), names=("{d}/none.tsv",), sub=True),
     Bad("featurize", "manifest-empty", ("--manifest", "{w}/empty.tsv", *FEAT_OUT), names=("{w}/empty.tsv",)),
