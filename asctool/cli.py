@@ -394,6 +394,40 @@ def embed(manifest_path, extractor, out, weights, input_repr, content_type, embe
 
 
 @cli.command()
+@click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
+@click.option("--tagger", required=True,
+              help="Tagger from the registry: keras, tflite, asctool, birdnet (an unknown name is refused with the list).")
+@click.option("--out", required=True, type=OUT_FILE, help="Tags file to write (HDF5).")
+@click.option("--model", "model_path", type=INPUT_FILE, default=None, help="keras/tflite: the model file (sigmoid outputs).")
+@click.option("--labels", "labels_path", type=INPUT_FILE, default=None, help="keras/tflite: the names of the model's outputs, one per line.")
+@click.option("--layer", default=None, help="keras/tflite: a layer (tensor) to read instead of the model's output.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), default=None, help="asctool: the run folder of asctool train --task tagging.")
+@click.option("--activation", type=click.Choice(["none", "sigmoid"]), default=None, help="keras/tflite: sigmoid for a model that outputs logits [default: none].")
+@click.option("--pooling", type=click.Choice(["mean", "max"]), default=None, help="How a clip's windows become one tag vector [default: mean].")
+@click.option("--tag-subset", type=INPUT_FILE, default=None, help="Keep only the tags named in FILE, one per line.")
+@click.option("--sample-rate", type=int, default=None, help="keras/tflite: the model's input rate in Hz.")
+@click.option("--window", type=float, default=None, help="keras/tflite: seconds of audio per window.")
+@click.option("--hop", type=float, default=None, help="Seconds between windows [default: the window].")
+@click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes (the tags do not depend on it).")
+@click.option("--batch-size", default=32, type=click.IntRange(min=1), help="Windows per model call.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def tag(manifest_path, tagger, out, model_path, labels_path, layer, run_dir, activation, pooling, tag_subset,
+        sample_rate, window, hop, nj, batch_size, force) -> None:
+    """Give every clip of a manifest a tag vector (the probability of each sound event).
+
+    Writes TAGS.h5: tags (N, C) float32 in [0, 1], the tag names and the
+    tagger's identity (name, options, weights SHA-256, pooling). See docs/tag.md.
+    """
+    from .stages.tag import run
+
+    options = {"model": model_path, "labels": labels_path, "layer": layer, "run": run_dir,
+               "activation": activation, "pooling": pooling, "tag_subset": tag_subset,
+               "sample_rate": sample_rate, "window": window, "hop": hop}
+    _echo_summary(run(manifest_path, out, tagger=tagger, options=options, nj=nj, batch_size=batch_size,
+                      force=force))
+
+
+@cli.command()
 @click.argument("model", type=click.Choice(["openl3"]))
 @click.option("--input-repr", type=click.Choice(["linear", "mel128", "mel256"]), default="mel256", help="openl3: front end of the weights.")
 @click.option("--content-type", type=click.Choice(["music", "env"]), default="music", help="openl3: training content of the weights.")
