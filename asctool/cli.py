@@ -445,6 +445,7 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--model", "model_name", required=True,
               help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
+@click.option("--task", type=click.Choice(["scene", "tagging"]), default="scene", help="scene: one class per clip; tagging: an audio tagger from the features' event labels (docs/tag.md).")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
 @click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")
 @click.option("--valid-split", type=click.FloatRange(0.0, 0.9), default=None, help="Hold out this fraction of training locations for validation (default: the profile's; 0: none).")

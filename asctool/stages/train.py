@@ -119,6 +119,7 @@ def run(
     classes_path: str | os.PathLike | None = None,
     early_stopping: bool | None = None,
     patience: int | None = None,
+    task: str = "scene",
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -171,6 +172,10 @@ def run(
         validation epoch (``epochs`` is then the maximum); default: the profile's.
     patience : int, optional
         Epochs without improvement before early stopping (default: the profile's).
+    task : {"scene", "tagging"}
+        ``tagging``: a multi-label audio tagger from the features' event labels
+        (:func:`asctool.training.tagging.train_tagger`; sigmoid outputs, binary
+        cross-entropy); the scene-only options must stay at their defaults.
 
     Returns
     -------
@@ -208,6 +213,17 @@ def run(
                                early_stopping=early_stopping, patience=patience)
     if valid_split is None and valid_path is None:
         valid_split = resolved["valid_split"]
+    if task == "tagging":  # multi-label event tagging: its own engine (asctool.training.tagging, docs/tag.md)
+        from ..training.tagging import refuse_scene_options, train_tagger
+
+        refuse_scene_options(labels=labels, resume=resume, snapshots=snapshots, distribute=distribute,
+                             augment=augment, crop=crop, classes=classes_path, early_stopping=early_stopping,
+                             patience=patience)
+        return train_tagger(train_paths, model_name, out_dir, valid_path=valid_path, valid_split=valid_split,
+                            epochs=resolved["epochs"], batch_size=resolved["batch_size"], width=resolved["width"],
+                            options=options, seed=int(seed), force=force)
+    if task != "scene":
+        raise ConfigError(f"--task {task!r}: choose scene or tagging")
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
                                                                   labels, seed, known)
     if known is not None:
