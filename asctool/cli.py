@@ -544,14 +544,19 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label (default: the map the scores carry from training, if any).")
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
 @click.option("--force", is_flag=True, help="Overwrite existing --json, --submission and --plot files.")
-@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav).")
+@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav); for a tags file, the reference events (its tags column).")
 def score(scores_path, json_path, submission, groups, labels, plot, force, manifest) -> None:
-    """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
+    """Metrics of a scores file (accuracy per device, group and class, log loss, confusion) or of a tags file (mAP, per-tag AUC)."""
     from .scoring import format_report
     from .stages.score import run
 
     report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot,
                  force=force, manifest=manifest)
+    if report.get("task") == "tagging":  # a tags file: mAP and per-tag AUC against --manifest's tags column
+        from .tagging.metrics import format_tagging_report
+
+        click.echo(format_tagging_report(report))
+        return
     click.echo(format_report(report))
 
 

@@ -11,13 +11,14 @@ tag's average precision and AUC are scikit-learn's
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ArtifactError
 
-__all__ = ["split_tags", "tag_vocabulary", "multi_hot", "tagging_report", "mean_average_precision"]
+__all__ = ["split_tags", "tag_vocabulary", "multi_hot", "tagging_report", "mean_average_precision",
+           "format_tagging_report"]
 
 
 def split_tags(value: str) -> list[str]:
@@ -93,3 +94,14 @@ def tagging_report(targets: np.ndarray, scores: np.ndarray, names: Sequence[str]
         per_tag[name] = {"positives": positives, "ap": aps[c], "auc": auc}
     return {"clips": int(len(targets)), "tags": len(names), "mAP": mean_ap,
             "mean_auc": float(np.mean(aucs)) if aucs else None, "per_tag": per_tag}
+
+
+def format_tagging_report(report: Mapping[str, Any]) -> str:
+    """The text ``asctool score`` prints for a tags file: mAP, mean AUC, then one line per tag."""
+    pct = lambda v: "-" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    lines = [f"{report.get('scores', '')}: {report['clips']} clips, {report['tags']} tags",
+             f"mAP {pct(report['mAP'])}   mean AUC {pct(report['mean_auc'])}",
+             f"{'tag':<24} {'positives':>9} {'AP':>9} {'AUC':>9}"]
+    for name, row in report["per_tag"].items():
+        lines.append(f"{name:<24} {row['positives']:>9} {pct(row['ap']):>9} {pct(row['auc']):>9}")
+    return "\n".join(lines)

@@ -135,3 +135,28 @@ def test_unknown_subset_name_names_file_and_line(tmp_path, tag_model):
     assert result.exit_code == 1
     assert result.output.strip().endswith(f"{tmp_path / 's.txt'}:3: tagger keras has no tag 'cat'")
     assert not (tmp_path / "t.h5").exists()
+
+
+def test_score_of_a_tags_file_is_map_against_the_manifest_events(tmp_path):
+    from sklearn.metrics import average_precision_score
+
+    from asctool.tagsfile import write_tags
+
+    tags = np.array([[0.9, 0.1], [0.2, 0.7], [0.6, 0.4], [0.1, 0.3]], dtype=np.float32)
+    write_tags(tmp_path / "t.h5", ids=["d", "a", "c", "b"], tags=tags, tag_names=["dog", "siren"],
+               tagger={"name": "asctool", "options": {}, "sha256": "0" * 64, "pooling": "mean"})
+    events = {"a": "siren", "b": "dog;siren", "c": "dog", "d": ""}
+    write_manifest(tmp_path / "m.tsv", [Clip(id=i, path=f"{i}.wav", scene="park", extra={"tags": e})
+                                        for i, e in events.items()])
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "t.h5"), "--manifest", str(tmp_path / "m.tsv"),
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    # joined by id: rows d, a, c, b of the tags file hold events "", siren, dog, dog;siren
+    targets = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    expected = [average_precision_score(targets[:, c], tags[:, c]) for c in range(2)]
+    assert report["mAP"] == pytest.approx(np.mean(expected))
+    assert report["per_tag"]["dog"]["ap"] == pytest.approx(expected[0]) and report["per_tag"]["siren"]["positives"] == 2
+    assert f"mAP {100 * np.mean(expected):.2f} %" in result.output
+    result = CliRunner().invoke(cli, ["score", str(tmp_path / "t.h5")])
+    assert result.exit_code == 1 and "scoring a tags file needs --manifest" in result.output
