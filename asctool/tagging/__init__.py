@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from .registry import TAGGERS, Tagger, TaggerSpec, make_tagger, read_tag_list, register, sigmoid
 
-from . import models  # noqa: F401, E402, I001  (each registers its taggers, in CLI order)
+from . import models, birdnet  # noqa: F401, E402, I001  (each registers its taggers, in CLI order)
 
 __all__ = ["TAGGERS", "Tagger", "TaggerSpec", "make_tagger", "read_tag_list", "register", "sigmoid"]

