@@ -251,3 +251,22 @@ def test_asctool_tagger_from_synthesised_events_end_to_end(tmp_path):
     (tmp_path / "scene").mkdir()
     result = _tag(test_m, tmp_path / "u.h5", "--tagger", "asctool", "--run", str(tmp_path / "scene"))
     assert result.exit_code == 1 and "model.keras: not found" in result.output
+
+
+@pytest.mark.slow  # converts a model to TensorFlow Lite
+def test_tflite_tagger_equals_the_keras_tagger(tmp_path, tag_model):
+    import tensorflow as tf
+
+    from asctool.models import load_model
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(load_model(tag_model / "tagger.keras"))
+    (tmp_path / "tagger.tflite").write_bytes(converter.convert())
+    manifest = _clips(tmp_path / "data", n=2)
+    geometry = ["--labels", str(tag_model / "labels.txt"), "--sample-rate", str(SR), "--window", "1"]
+    assert _tag(manifest, tmp_path / "k.h5", "--tagger", "keras", "--model", str(tag_model / "tagger.keras"),
+                *geometry).exit_code == 0
+    result = _tag(manifest, tmp_path / "t.h5", "--tagger", "tflite", "--model", str(tmp_path / "tagger.tflite"),
+                  *geometry)
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(read_tags(tmp_path / "t.h5").tags, read_tags(tmp_path / "k.h5").tags, atol=1e-5)
+    assert read_tags(tmp_path / "t.h5").tagger["name"] == "tflite"
