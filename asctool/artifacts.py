@@ -183,6 +183,8 @@ class FeaturesWriter:
     extra_attrs : further root attributes (e.g. ``shard``)
     columns : further per-clip numeric datasets, name -> array of length ``n``
         (e.g. ``pseudo-label``'s ``confidence1``)
+    tags : per-clip event labels (``;``-separated names, a manifest's ``tags``
+        column), stored as the string dataset ``tags``; None: no such dataset
 
     Use as a context manager; ``write(i, array)`` stores clip ``i``. If the
     block raises, or not every clip was written, nothing appears at ``path``.
@@ -209,6 +211,7 @@ class FeaturesWriter:
         inputs: Sequence[str | os.PathLike] = (),
         extra_attrs: Mapping[str, Any] | None = None,
         columns: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
     ) -> None:
         if dtype not in ("float16", "float32"):
             raise ArtifactError(f"{path}: dtype must be float16 or float32, got {dtype!r}")
@@ -219,6 +222,8 @@ class FeaturesWriter:
         self._meta = {"id": list(ids)}
         for name, values in zip(_META_FIELDS, (scenes, devices, locations)):
             self._meta[name] = [""] * self.n if values is None else list(values)
+        if tags is not None:
+            self._meta["tags"] = list(tags)
         for name, values in self._meta.items():
             if len(values) != self.n:
                 raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {self.n}")
@@ -311,6 +316,14 @@ class FeaturesFile:
     @property
     def features(self) -> h5py.Dataset:
         return self.handle["features"]
+
+    @property
+    def tags(self) -> np.ndarray | None:
+        """Per-clip event labels (``;``-separated names; ``featurize`` of a manifest with a ``tags`` column), or None."""
+        values = _read_strings(self.handle, "tags", self.path)
+        if values is not None and len(values) != len(self.ids):
+            raise ArtifactError(f"{self.path}: {len(values)} event labels ('tags') but {len(self.ids)} ids")
+        return values
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -445,6 +458,9 @@ def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike
             _write_strings(handle, "id", ids)
             for name, attr in zip(_META_FIELDS, ("scenes", "devices", "locations")):
                 _write_strings(handle, name, np.concatenate([getattr(f, attr) for f in opened]))
+            shard_tags = [f.tags for f in opened]
+            if all(t is not None for t in shard_tags):
+                _write_strings(handle, "tags", np.concatenate(shard_tags))
     finally:
         for f in opened:
             f.close()

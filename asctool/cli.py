@@ -408,6 +408,40 @@ def embed(manifest_path, extractor, out, weights, input_repr, content_type, embe
 
 
 @cli.command()
+@click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
+@click.option("--tagger", required=True,
+              help="Tagger from the registry: keras, tflite, asctool, birdnet (an unknown name is refused with the list).")
+@click.option("--out", required=True, type=OUT_FILE, help="Tags file to write (HDF5).")
+@click.option("--model", "model_path", type=INPUT_FILE, default=None, help="keras/tflite: the model file (sigmoid outputs).")
+@click.option("--labels", "labels_path", type=INPUT_FILE, default=None, help="keras/tflite: the names of the model's outputs, one per line.")
+@click.option("--layer", default=None, help="keras/tflite: a layer (tensor) to read instead of the model's output.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), default=None, help="asctool: the run folder of asctool train --task tagging.")
+@click.option("--activation", type=click.Choice(["none", "sigmoid"]), default=None, help="keras/tflite: sigmoid for a model that outputs logits [default: none].")
+@click.option("--pooling", type=click.Choice(["mean", "max"]), default=None, help="How a clip's windows become one tag vector [default: mean].")
+@click.option("--tag-subset", type=INPUT_FILE, default=None, help="Keep only the tags named in FILE, one per line.")
+@click.option("--sample-rate", type=int, default=None, help="keras/tflite: the model's input rate in Hz.")
+@click.option("--window", type=float, default=None, help="keras/tflite: seconds of audio per window.")
+@click.option("--hop", type=float, default=None, help="Seconds between windows [default: the window].")
+@click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes (the tags do not depend on it).")
+@click.option("--batch-size", default=32, type=click.IntRange(min=1), help="Windows per model call.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def tag(manifest_path, tagger, out, model_path, labels_path, layer, run_dir, activation, pooling, tag_subset,
+        sample_rate, window, hop, nj, batch_size, force) -> None:
+    """Give every clip of a manifest a tag vector (the probability of each sound event).
+
+    Writes TAGS.h5: tags (N, C) float32 in [0, 1], the tag names and the
+    tagger's identity (name, options, weights SHA-256, pooling). See docs/tag.md.
+    """
+    from .stages.tag import run
+
+    options = {"model": model_path, "labels": labels_path, "layer": layer, "run": run_dir,
+               "activation": activation, "pooling": pooling, "tag_subset": tag_subset,
+               "sample_rate": sample_rate, "window": window, "hop": hop}
+    _echo_summary(run(manifest_path, out, tagger=tagger, options=options, nj=nj, batch_size=batch_size,
+                      force=force))
+
+
+@cli.command()
 @click.argument("model", type=click.Choice(["openl3"]))
 @click.option("--input-repr", type=click.Choice(["linear", "mel128", "mel256"]), default="mel256", help="openl3: front end of the weights.")
 @click.option("--content-type", type=click.Choice(["music", "env"]), default="music", help="openl3: training content of the weights.")
@@ -425,6 +459,7 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--model", "model_name", required=True,
               help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
+@click.option("--task", type=click.Choice(["scene", "tagging"]), default="scene", help="scene: one class per clip; tagging: an audio tagger from the features' event labels (docs/tag.md).")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
 @click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")
 @click.option("--valid-split", type=click.FloatRange(0.0, 0.9), default=None, help="Hold out this fraction of training locations for validation (default: the profile's; 0: none).")
@@ -544,14 +579,19 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label (default: the map the scores carry from training, if any).")
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
 @click.option("--force", is_flag=True, help="Overwrite existing --json, --submission and --plot files.")
-@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav).")
+@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav); for a tags file, the reference events (its tags column).")
 def score(scores_path, json_path, submission, groups, labels, plot, force, manifest) -> None:
-    """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
+    """Metrics of a scores file (accuracy per device, group and class, log loss, confusion) or of a tags file (mAP, per-tag AUC)."""
     from .scoring import format_report
     from .stages.score import run
 
     report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot,
                  force=force, manifest=manifest)
+    if report.get("task") == "tagging":  # a tags file: mAP and per-tag AUC against --manifest's tags column
+        from .tagging.metrics import format_tagging_report
+
+        click.echo(format_tagging_report(report))
+        return
     click.echo(format_report(report))
 
 

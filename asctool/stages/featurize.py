@@ -381,6 +381,7 @@ def run(
         out, n=len(clips), feature_shape=front.feature_shape, config=config,
         ids=[c.id for c in clips], scenes=[c.scene for c in clips], devices=[c.device for c in clips],
         locations=[c.location for c in clips], dtype=dtype, inputs=inputs, extra_attrs=extra_attrs,
+        tags=[c.get("tags") for c in clips] if "tags" in manifest.columns else None,  # event labels (docs/tag.md)
     ) as writer, progress(len(clips), "featurize") as advance:
         for (start, block, notes, cpu, pid), slot in pool.imap(_featurize_task, tasks, parent_helps=True):
             if block is None:  # written by a forked worker into its shared-memory slot

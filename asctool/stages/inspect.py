@@ -1,6 +1,6 @@
 """The ``asctool inspect`` stage: a human-readable description of any artifact.
 
-Features and scores files (kind, shapes, dtypes, config, provenance, counts),
+Features, scores and tags files (kind, shapes, dtypes, config, provenance, counts),
 manifests (``.tsv``), Keras (``.keras``) and TensorFlow Lite (``.tflite``)
 models with the classes their metadata lists.
 """
@@ -17,6 +17,7 @@ from ..artifacts import KIND_EMBEDDINGS, KIND_FEATURES, KIND_SCORES, open_featur
 from ..errors import ArtifactError
 from ..manifest import read_csv_rows
 from ..runs import read_model_metadata
+from ..tagsfile import KIND_TAGS, read_tags
 
 __all__ = ["run"]
 
@@ -115,6 +116,22 @@ def run(path: str | os.PathLike) -> str:
                 f"scenes: {_counts(s.scenes)}",
                 f"devices: {_counts(s.devices)}",
                 f"predicted: {_counts(predicted)}",
+            ]
+            return "\n".join(lines)
+        if kind == KIND_TAGS:
+            t = read_tags(path)
+            order = np.argsort(-t.tags.mean(axis=0), kind="stable")[:5]
+            lines = [
+                f"{path}: tags",
+                f"tags: shape {t.tags.shape} dtype {t.tags.dtype}",
+                f"tag names: {', '.join(t.tag_names[:10])}" + (f", ... ({len(t.tag_names)} in all)"
+                                                               if len(t.tag_names) > 10 else ""),
+                f"tagger: {json.dumps(t.tagger, sort_keys=True)}",
+                *_provenance_lines(t.attrs),
+                f"clips: {len(t)}",
+                f"scenes: {_counts(t.scenes)}",
+                f"devices: {_counts(t.devices)}",
+                "highest mean tags: " + ", ".join(f"{t.tag_names[i]} {t.tags[:, i].mean():.3f}" for i in order),
             ]
             return "\n".join(lines)
         if kind == KIND_EMBEDDINGS:

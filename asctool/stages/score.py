@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import read_scores
+from ..artifacts import read_kind, read_scores
+from ..tagsfile import KIND_TAGS, read_tags
 from ..errors import ArtifactError, ConfigError, MismatchError
 from ..io import atomic_path, claim_outputs, locked_outputs
 from ..labels import resolve_label_map
@@ -35,6 +36,35 @@ def _write(path: str | os.PathLike, content: str | bytes) -> str:
         else:
             tmp.write_text(content, encoding="utf-8")
     return str(path)
+
+
+def _score_tags(tags_path: Path, manifest, json_path, **unused) -> dict[str, Any]:
+    """mAP and per-tag ROC AUC of a tags file against the event labels of ``manifest`` (its ``tags`` column)."""
+    from ..tagging.metrics import multi_hot, tagging_report
+
+    given = [f"--{k}" for k, v in unused.items() if v is not None]
+    if given:
+        raise ConfigError(f"{tags_path}: a tags file is scored by mAP and AUC; {given[0]} is for scores files")
+    if manifest is None:
+        raise ConfigError(f"{tags_path}: scoring a tags file needs --manifest MANIFEST.tsv with a 'tags' column "
+                          "(the reference events of each clip)")
+    t = read_tags(tags_path)
+    rows = read_manifest(manifest)
+    if "tags" not in rows.columns:
+        raise ArtifactError(f"{manifest}: no 'tags' column (;-separated event names), so no reference for "
+                            f"{tags_path}")
+    events = {c.id: c.get("tags") for c in rows.clips}
+    missing = [i for i in t.ids if i not in events]
+    if missing:
+        raise MismatchError(f"{tags_path}: {len(missing)} clip(s) are not in {manifest} (e.g. {missing[0]})")
+    targets = multi_hot([events[i] for i in t.ids], t.tag_names, where=manifest, ids=t.ids)
+    report = {"scores": str(tags_path), "task": "tagging", "tagger": t.tagger["name"],
+              **tagging_report(targets, t.tags, t.tag_names)}
+    report["outputs"] = {} if json_path is None else {"json": str(json_path)}
+    if json_path is not None:
+        _write(json_path, json.dumps(report, indent=2) + "\n")
+        log.info("wrote report %s", json_path)
+    return report
 
 
 @locked_outputs("json_path", "submission", "plot")  # one writer per output (docs/reliability.md)
@@ -75,6 +105,8 @@ def run(
     """
     scores_path = Path(scores_path)
     claim_outputs([json_path, submission, plot], force=force, inputs=[scores_path, groups, manifest])
+    if read_kind(scores_path) == KIND_TAGS:  # a tagger's output: mAP and per-tag AUC (docs/tag.md)
+        return _score_tags(scores_path, manifest, json_path, submission=submission, plot=plot, labels=labels)
     s = read_scores(scores_path)
     group_map = packaged_groups() if groups is None else read_groups(groups)
     if manifest is not None and submission is None:

@@ -126,6 +126,7 @@ def run(
     grl_ramp: bool = False,
     tri_training: bool = False,
     orthogonality: float = 1.0,
+    task: str = "scene",
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -193,6 +194,10 @@ def run(
         tri-training; ``asctool pseudo-label`` then uses ``RUN/labellers.keras``).
     orthogonality : float
         λ of the labellers' orthogonality penalty.
+    task : {"scene", "tagging"}
+        ``tagging``: a multi-label audio tagger from the features' event labels
+        (:func:`asctool.training.tagging.train_tagger`; sigmoid outputs, binary
+        cross-entropy); the scene-only options must stay at their defaults.
 
     Returns
     -------
@@ -237,6 +242,18 @@ def run(
                                early_stopping=early_stopping, patience=patience)
     if valid_split is None and valid_path is None:
         valid_split = resolved["valid_split"]
+    if task == "tagging":  # multi-label event tagging: its own engine (asctool.training.tagging, docs/tag.md)
+        from ..training.tagging import refuse_scene_options, train_tagger
+
+        refuse_scene_options(labels=labels, resume=resume, snapshots=snapshots, distribute=distribute,
+                             augment=augment, crop=crop, classes=classes_path, early_stopping=early_stopping,
+                             patience=patience, unlabelled=tuple(unlabelled_paths), adversarial=adversarial,
+                             tri_training=tri_training)
+        return train_tagger(train_paths, model_name, out_dir, valid_path=valid_path, valid_split=valid_split,
+                            epochs=resolved["epochs"], batch_size=resolved["batch_size"], width=resolved["width"],
+                            options=options, seed=int(seed), force=force, bn_momentum=resolved["bn_momentum"])
+    if task != "scene":
+        raise ConfigError(f"--task {task!r}: choose scene or tagging")
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
                                                                   labels, seed, known)
     if known is not None:

@@ -23,3 +23,13 @@ def test_inspect_features_and_scores(tmp_path):
     with pytest.raises(ArtifactError, match="unknown artifact type"):
         (tmp_path / "x.bin").write_bytes(b"")
         inspect(tmp_path / "x.bin")
+
+
+def test_inspect_tags(tmp_path):
+    from asctool.tagsfile import write_tags
+
+    path = write_tags(tmp_path / "t.h5", ids=["a", "b"], tags=[[0.2, 0.9], [0.4, 0.7]], tag_names=["dog", "siren"],
+                      tagger={"name": "birdnet", "options": {}, "sha256": "0" * 64, "pooling": "max"})
+    text = inspect(path)
+    assert "tags: shape (2, 2) dtype float32" in text and "tag names: dog, siren" in text
+    assert '"pooling": "max"' in text and "highest mean tags: siren 0.800, dog 0.300" in text
