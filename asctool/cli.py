@@ -466,6 +466,13 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
               help="The data set's own scenes, one per line (default: those featurize --classes recorded, "
                    "else the DCASE scenes or coarse classes).")
+@click.option("--unlabelled", "unlabelled_paths", multiple=True, type=INPUT_FILE, help="Features without scene labels (repeatable): target-device clips for --adversarial / --tri-training.")
+@click.option("--adversarial", type=click.Choice(["whole", "time"]), default=None, help="Domain classifier behind a gradient reversal layer: on the pooled clip or every time frame.")
+@click.option("--domain", type=click.Choice(["device", "source", "set"]), default="device", show_default=True, help="Domain labels: device, device a vs the rest, labelled vs unlabelled.")
+@click.option("--grl-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Gradient reversal weight alpha.")
+@click.option("--grl-ramp", is_flag=True, help="Raise alpha from 0 with the DANN ramp 2/(1+exp(-10p))-1.")
+@click.option("--tri-training", is_flag=True, help="Train two labellers F1, F2 too (then asctool pseudo-label).")
+@click.option("--orthogonality", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Weight lambda of the labellers' orthogonality penalty.")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
     from .stages.train import run

@@ -120,6 +120,13 @@ def run(
     early_stopping: bool | None = None,
     patience: int | None = None,
     task: str = "scene",
+    unlabelled_paths: Sequence[str | os.PathLike] = (),
+    adversarial: str | None = None,
+    domain: str = "device",
+    grl_weight: float = 1.0,
+    grl_ramp: bool = False,
+    tri_training: bool = False,
+    orthogonality: float = 1.0,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -176,6 +183,21 @@ def run(
         ``tagging``: a multi-label audio tagger from the features' event labels
         (:func:`asctool.training.tagging.train_tagger`; sigmoid outputs, binary
         cross-entropy); the scene-only options must stay at their defaults.
+    unlabelled_paths : sequence of path
+        Features files without scene labels (``--unlabelled``), for the domain
+        classifier and the tri-training labellers (docs/adversarial.md).
+    adversarial : {"whole", "time"}, optional
+        Add a domain classifier behind a gradient reversal layer on the
+        backbone's feature map: on the pooled clip representation or on every frame.
+    domain : {"device", "source", "set"}
+        The domain labels: device, device ``a`` vs the rest, labelled vs unlabelled.
+    grl_weight : float
+        α of the gradient reversal; ``grl_ramp``: raised from 0 with the DANN ramp.
+    tri_training : bool
+        Train two labellers F1, F2 beside the backbone's head (phase 1 of
+        tri-training; ``asctool pseudo-label`` then uses ``RUN/labellers.keras``).
+    orthogonality : float
+        λ of the labellers' orthogonality penalty.
 
     Returns
     -------
@@ -198,7 +220,14 @@ def run(
         raise ConfigError(f"--snapshots {snapshots}: must be >= 0")
     if int(seed) < 0:
         raise ConfigError(f"--seed {seed}: must be >= 0")
-    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
+    unlabelled_paths = [Path(p) for p in unlabelled_paths]
+    if unlabelled_paths or adversarial is not None or tri_training:
+        from ..training import adversarial as _adv
+
+        _adv.check_options(unlabelled=unlabelled_paths, adversarial=adversarial, domain=domain,
+                           grl_weight=grl_weight, grl_ramp=grl_ramp, tri_training=tri_training,
+                           orthogonality=orthogonality)
+    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path, *unlabelled_paths])
     check_run_dir(out_dir, resume=resume, force=force)
 
     from ..models import check_options, spec
@@ -228,6 +257,14 @@ def run(
                                                                   labels, seed, known)
     if known is not None:
         info["known_classes"] = known
+    adversarial_setup = None
+    if unlabelled_paths or adversarial is not None or tri_training:
+        clips, facts = _adv.attach_unlabelled(clips, sources, unlabelled_paths, num_classes=len(classes),
+                                              adversarial=adversarial, domain=domain)
+        adversarial_setup = {"unlabelled": [str(p) for p in unlabelled_paths], "head": adversarial,
+                             "domain": domain if adversarial else None, "grl_weight": float(grl_weight),
+                             "grl_ramp": bool(grl_ramp), "tri_training": bool(tri_training),
+                             "orthogonality": float(orthogonality) if tri_training else 0.0, **facts}
     if resolved["early_stopping"] and valid is None:
         raise ConfigError("early stopping needs validation data: give --valid FILE or --valid-split F "
                           "(or --no-early-stopping)")
@@ -274,6 +311,8 @@ def run(
         "schedule": schedule.to_dict(),
         "steps_per_epoch": spe,
         "n_train": len(clips),
+        **({"adversarial": adversarial_setup,
+            "train_targets": len(adversarial_setup["domains"]) * (len(classes) + 1)} if adversarial_setup else {}),
         "n_valid": 0 if valid is None else len(valid),
         "distribute": distribute,
         "out_dir": str(out_dir),
