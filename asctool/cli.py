@@ -473,6 +473,8 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--grl-ramp", is_flag=True, help="Raise alpha from 0 with the DANN ramp 2/(1+exp(-10p))-1.")
 @click.option("--tri-training", is_flag=True, help="Train two labellers F1, F2 too (then asctool pseudo-label).")
 @click.option("--orthogonality", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Weight lambda of the labellers' orthogonality penalty.")
+@click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file (asctool tag) of every training and validation clip, joined by id; with --tag-fusion.")
+@click.option("--tag-fusion", default=None, help="codecat, concat, concat:K, attention:H,K or both:H,K[,shared|separate] (docs/tag_fusion.md).")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
     from .stages.train import run
@@ -485,12 +487,12 @@ def train(**kwargs) -> None:
 @click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool) -> None:
+@click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file of these clips (models trained with --tags; same tagger).")
+def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool, tags_path) -> None:
     """Score every clip of a features file with a trained model."""
     from .stages.predict import run
 
-    _echo_summary(run(model_path, features_path, out, batch_size=batch_size, force=force))
+    _echo_summary(run(model_path, features_path, out, batch_size=batch_size, force=force, tags_path=tags_path))
 
 
 @cli.command()
