@@ -487,6 +487,7 @@ def train(**kwargs) -> None:
 @click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file of these clips (models trained with --tags; same tagger).")
 def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool, tags_path) -> None:
     """Score every clip of a features file with a trained model."""
