@@ -318,6 +318,7 @@ _SPLIT_COLUMNS = {
     "test": ("filename",),
 }
 _META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
+_META_OPTIONAL = ("tags",)  # ;-separated event labels (synth writes them; docs/tag.md), carried to the manifests
 _SHOW = 5  # how many offending files an error message names
 
 #: Known fold-1 split sizes ``(train, evaluate, test)``. 9,185/4,185 is shared
@@ -471,6 +472,8 @@ def _make_clip(
     path = posixpath.normpath(posixpath.join(rel_root, row.filename))
     label = row.label if keep_label else ""
     extra = {"filename": row.filename}  # as the data set lists it: the name a submission gives
+    if meta_row is not None and "tags" in meta_row:
+        extra["tags"] = meta_row["tags"]
     try:
         parts = parse_stem(stem)
     except ManifestError:
@@ -667,7 +670,7 @@ class _MetaRow(_Row):
 def _read_split_meta(path: Path) -> dict[str, _MetaRow]:
     """``meta.csv`` rows by filename (columns filename scene_label identifier source_label)."""
     header, records = read_csv_rows(path, required=("filename", "scene_label"))
-    extra = [c for c in header if c not in _META_COLUMNS]
+    extra = [c for c in header if c not in _META_COLUMNS + _META_OPTIONAL]
     if extra:
         raise ManifestError(
             f"{path}: unexpected column(s) {', '.join(extra)}; expected {' '.join(_META_COLUMNS)}"
@@ -684,6 +687,7 @@ def _read_split_meta(path: Path) -> dict[str, _MetaRow]:
         stems[stem] = lineno
         rows[filename] = _MetaRow(
             filename, rec["scene_label"], lineno,
-            {"identifier": rec.get("identifier", ""), "source_label": rec.get("source_label", "")},
+            {"identifier": rec.get("identifier", ""), "source_label": rec.get("source_label", ""),
+             **{c: rec.get(c, "") for c in _META_OPTIONAL if c in header}},
         )
     return rows

@@ -23,6 +23,7 @@ from ..io import atomic_path, claim_outputs, locked_outputs
 from ..manifest import SYNTH_MARKER
 from ..parallel import WorkerPool
 from ..synth import DEVICES, PlannedSegment, plan_dataset, render_location
+from ..synth.plan import location_events
 
 __all__ = ["run"]
 
@@ -37,14 +38,15 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
                 handle.write("\t".join(row) + "\n")
 
 
-def _synth_location(job: tuple) -> list[tuple[str, tuple[str, str, str, str]]]:
+def _synth_location(job: tuple) -> list[tuple[str, tuple[str, ...]]]:
     """Render and write every clip of one location (a unit of work for ``nj`` workers)."""
     segments, out_dir, seed, n, sr, channels = job
     written = []
+    events = ";".join(location_events(segments, seed=seed))  # the sources mixed in: event labels (docs/tag.md)
     for seg, device, y in render_location(segments, seed=seed, n=n, sr=sr, channels=channels):
         filename = f"audio/{seg.stem(device)}.wav"
         write_audio(Path(out_dir) / filename, y, sr)
-        written.append((seg.split, (filename, seg.scene, seg.identifier, device)))
+        written.append((seg.split, (filename, seg.scene, seg.identifier, device, events)))
     return written
 
 
@@ -113,7 +115,7 @@ def run(
     n = int(round(duration * sr))
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, list[tuple[str, str, str, str]]] = {"train": [], "evaluate": []}
+    rows: dict[str, list[tuple[str, ...]]] = {"train": [], "evaluate": []}
     total = sum(len(s.devices) for s in segments)
     by_location: dict[int, list[PlannedSegment]] = {}
     for seg in segments:
@@ -133,7 +135,7 @@ def run(
     for split in rows:
         rows[split].sort()
     meta = sorted(rows["train"] + rows["evaluate"])
-    _write_csv(out_dir / "meta.csv", ("filename", "scene_label", "identifier", "source_label"), meta)
+    _write_csv(out_dir / "meta.csv", ("filename", "scene_label", "identifier", "source_label", "tags"), meta)
     setup = out_dir / "evaluation_setup"
     setup.mkdir(exist_ok=True)
     _write_csv(setup / "fold1_train.csv", ("filename", "scene_label"), [r[:2] for r in rows["train"]])

@@ -274,7 +274,7 @@ def run(
                              patience=patience)
         return train_tagger(train_paths, model_name, out_dir, valid_path=valid_path, valid_split=valid_split,
                             epochs=resolved["epochs"], batch_size=resolved["batch_size"], width=resolved["width"],
-                            options=options, seed=int(seed), force=force)
+                            options=options, seed=int(seed), force=force, bn_momentum=resolved["bn_momentum"])
     if task != "scene":
         raise ConfigError(f"--task {task!r}: choose scene or tagging")
     tags = None

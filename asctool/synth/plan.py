@@ -155,3 +155,14 @@ def render_location(segments: Sequence[PlannedSegment], *, seed: int, n: int, sr
     for seg in segments:
         for device, y in _render_segment(seg, loc, seed, n=n, sr=sr, room_spectrum=room_spectrum).items():
             yield seg, device, y
+
+
+def location_events(segments: Sequence[PlannedSegment], *, seed: int) -> list[str]:
+    """Event labels of every clip of one location: the sources its mix keeps, sorted.
+
+    The same draw as :func:`render_location` (``location_params`` of the
+    location's random stream), so the labels name exactly the sources mixed
+    into the clips (``synth`` writes them as ``meta.csv``'s ``tags`` column).
+    """
+    loc = location_params(segments[0].scene, np.random.default_rng([seed, 0, segments[0].location_id]))
+    return sorted(loc["levels"])

@@ -34,6 +34,7 @@ from ..io import atomic_path
 from ..provenance import current_command
 from ..runs import RUN_FILES, embed_keras_metadata, log_to, write_json
 from ..tagging.metrics import mean_average_precision, multi_hot, tag_vocabulary
+from .trainer import _set_bn_momentum
 
 __all__ = ["train_tagger", "sigmoid_model", "refuse_scene_options", "TAGGING_HISTORY_COLUMNS"]
 
@@ -123,7 +124,7 @@ def _hold_out(sources: Sequence[_Source], fraction: float, seed: int) -> np.ndar
 def train_tagger(
     train_paths: Sequence[Path], model_name: str, out_dir: Path, *, valid_path: Path | None,
     valid_split: float | None, epochs: int, batch_size: int, width: float, options: Mapping[str, Any],
-    seed: int, force: bool, learning_rate: float = 1e-3,
+    seed: int, force: bool, learning_rate: float = 1e-3, bn_momentum: float = 0.99,
 ) -> dict[str, Any]:
     """Train a tagger and write its run folder (the caller has claimed ``out_dir``).
 
@@ -137,6 +138,7 @@ def train_tagger(
     epochs, batch_size, width, options, seed : training settings and builder options
     force : remove the run files of an earlier run first
     learning_rate : Adam's step size
+    bn_momentum : moving-average momentum of every batch normalisation layer (the profile's)
 
     Returns
     -------
@@ -193,7 +195,8 @@ def train_tagger(
         "task": "tagging", "train": [str(p) for p in train_paths], "model": model_name,
         "model_options": model_options, "labels": "tags", "label_map": None, "classes": names,
         "valid": None if valid_path is None else str(valid_path), "valid_split": valid_split or None,
-        "epochs": int(epochs), "batch_size": int(train.batch), "learning_rate": learning_rate, "seed": int(seed),
+        "epochs": int(epochs), "batch_size": int(train.batch), "learning_rate": learning_rate,
+        "bn_momentum": bn_momentum, "seed": int(seed),
         "input_shape": input_shape, "frontend_config": sources[0].config, "n_train": int(len(index)),
         "n_valid": 0 if valid is None else int(len(valid.index)), "loss": "binary_crossentropy",
         "asctool_version": __version__, "command": current_command(),
@@ -214,6 +217,7 @@ def train_tagger(
     with log_to(out_dir / "train.log"):
         keras.utils.set_random_seed(int(seed))
         model = sigmoid_model(build(model_name, len(names), tuple(input_shape), **model_options))
+        _set_bn_momentum(model, bn_momentum)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
         log.info("tagger %s: %d tags, %d training clips, %d validation clips, %d epochs", model_name, len(names),
                  len(index), config["n_valid"], epochs)

@@ -17,6 +17,7 @@ from asctool.labels import SCENES
 from asctool.manifest import parse_stem, read_csv_rows, read_manifest
 from asctool.stages.prepare import run as prepare
 from asctool.stages.synth import run as synthesize
+from asctool.synth.scenes import SCENE_RECIPES
 from asctool.synth import DEVICES
 
 
@@ -42,13 +43,19 @@ def test_layout_counts_and_prepare(demo_dataset, demo_manifests):
     root = demo_dataset
     assert (root / "meta.csv").is_file() and (root / "asctool_synth.json").is_file()
     header, meta = read_csv_rows(root / "meta.csv")
-    assert header == ["filename", "scene_label", "identifier", "source_label"]
+    assert header == ["filename", "scene_label", "identifier", "source_label", "tags"]
+    events = {}
     for row in meta:
         parts = parse_stem(Path(row["filename"]).stem)
         assert parts["scene"] == row["scene_label"] and parts["device"] == row["source_label"]
         assert row["identifier"] == parts["location"].split("-", 1)[1]
+        # event labels: the sources the location mixes in, the same for every clip of the location
+        assert events.setdefault(parts["location"], row["tags"]) == row["tags"]
+        names = row["tags"].split(";")
+        assert names == sorted(names) and set(names) <= set(SCENE_RECIPES[row["scene_label"]].levels)
     train = read_manifest(demo_manifests["train"])
     evaluate = read_manifest(demo_manifests["evaluate"])
+    assert all(c.get("tags") == events[c.location] for c in list(train) + list(evaluate))
     assert Counter(c.device for c in train) == {"a": 20, "b": 10, "c": 10, "s1": 10, "s2": 10, "s3": 10}
     assert Counter(c.device for c in evaluate) == {d: 10 for d in DEVICES}
     assert Counter(c.scene for c in train) == {s: 7 for s in SCENES}

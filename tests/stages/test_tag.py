@@ -197,3 +197,57 @@ def test_birdnet_tags_are_the_sigmoid_of_its_logits_per_window_pooled(tmp_path):
         logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
         expected.append(1 / (1 + np.exp(-logits[columns])))
     np.testing.assert_allclose(t.tags, expected, atol=1e-5)
+
+
+def _event_clips(folder, n, seed):
+    """1 s clips at 8 kHz; event 'beep' a 1.5 kHz tone, 'hum' a 150 Hz tone, each present with probability 0.5."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = np.arange(SR) / SR
+    clips = []
+    for i in range(n):
+        beep, hum = rng.uniform(size=2) < 0.5
+        y = 0.02 * rng.standard_normal(SR) + beep * 0.3 * np.sin(2 * np.pi * 1500 * t) \
+            + hum * 0.3 * np.sin(2 * np.pi * 150 * t)
+        sf.write(folder / f"e{seed}-{i}.wav", y.astype(np.float32), SR, subtype="FLOAT")
+        events = ";".join(name for name, on in (("beep", beep), ("hum", hum)) if on)
+        clips.append(Clip(id=f"e{seed}-{i}", path=f"e{seed}-{i}.wav", scene="park", device="a",
+                          location=f"loc{seed}-{i % 8}", extra={"tags": events}))
+    write_manifest(folder / "m.tsv", clips)
+    return folder / "m.tsv"
+
+
+@pytest.mark.slow
+def test_asctool_tagger_from_synthesised_events_end_to_end(tmp_path):
+    """manifest tags column -> featurize -> train --task tagging -> tag --tagger asctool -> score (mAP)."""
+    from asctool.artifacts import open_features
+    from asctool.models import load_model
+
+    runner = CliRunner()
+    (tmp_path / "fe.yaml").write_text("sr: 8000\nduration: 1.0\nn_fft: 256\nwin_length: 256\nhop_length: 128\n"
+                                      "n_mels: 16\n")
+    train_m, test_m = _event_clips(tmp_path / "train", 64, 0), _event_clips(tmp_path / "test", 24, 1)
+    for name, manifest in (("train", train_m), ("test", test_m)):
+        result = runner.invoke(cli, ["featurize", "--manifest", str(manifest), "--config", str(tmp_path / "fe.yaml"),
+                                     "--dtype", "float32", "--out", str(tmp_path / f"{name}.h5")])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["train", "--task", "tagging", "--train", str(tmp_path / "train.h5"), "--model",
+                                 "fcnn", "--profile", "cpu", "--width", "0.25", "--epochs", "6", "--valid-split",
+                                 "0.25", "--out-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    result = _tag(test_m, tmp_path / "t.h5", "--tagger", "asctool", "--run", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    t = read_tags(tmp_path / "t.h5")
+    assert t.tag_names == ["beep", "hum"] and t.tagger["name"] == "asctool"
+    # the same front end on the same audio: tags equal the model on the featurized clips
+    with open_features(tmp_path / "test.h5") as f:
+        expected = np.asarray(load_model(tmp_path / "run" / "model.keras").predict_on_batch(f.features[()]))
+    np.testing.assert_allclose(t.tags, expected, atol=1e-4)
+    result = runner.invoke(cli, ["score", str(tmp_path / "t.h5"), "--manifest", str(test_m), "--json",
+                                 str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["mAP"] > 0.9
+    # a scene run is no tagger
+    (tmp_path / "scene").mkdir()
+    result = _tag(test_m, tmp_path / "u.h5", "--tagger", "asctool", "--run", str(tmp_path / "scene"))
+    assert result.exit_code == 1 and "model.keras: not found" in result.output
