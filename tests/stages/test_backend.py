@@ -37,3 +37,22 @@ def test_backend_refuses_another_model_and_bad_options(run, tmp_path):
     assert not (tmp_path / "s.h5").exists()
     with pytest.raises(ConfigError, match="--kernel 'linear': choose rbf or sigmoid"):
         backend("svm", run["run"], run["data"], valid, tmp_path / "x.h5", kernel="linear")
+
+
+def test_cli_backend_and_predict_backend(run, tmp_path):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    valid = make_features(tmp_path / "valid.h5", 24, seed=2, city="rome")
+    result = CliRunner().invoke(cli, ["backend", "svm", "--model", str(run["run"]), "--train", str(run["data"]),
+                                      "--valid", str(valid), "--kernel", "sigmoid", "--out", str(tmp_path / "b.h5")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["predict", "--model", str(run["run"] / "model.keras"), "--features",
+                                      str(run["test"]), "--backend", str(tmp_path / "b.h5"), "--out",
+                                      str(tmp_path / "s.h5")])
+    assert result.exit_code == 0, result.output
+    assert read_scores(tmp_path / "s.h5").scores.shape == (40, 4)
+    bad = CliRunner().invoke(cli, ["backend", "svm", "--model", str(run["run"]), "--train", str(run["data"]),
+                                   "--valid", str(valid), "--kernel", "linear", "--out", str(tmp_path / "c.h5")])
+    assert bad.exit_code == 2
