@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from asctool.models import build
 
@@ -34,3 +35,15 @@ def test_rawnet_small_runs_and_options():
     out = model.predict_on_batch(np.random.default_rng(0).normal(size=(2, 1, 12 * 81, 1)).astype(np.float32))
     assert out.shape == (2, 3)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_rawnet_trains_on_waveform_features(tmp_path):
+    from helpers import make_features
+
+    from asctool.stages.train import run as train
+
+    data = make_features(tmp_path / "raw.h5", 24, shape=(1, 12 * 81, 1), config={"frontend": "raw", "sr": 8000})
+    summary = train([data], "rawnet", tmp_path / "run", profile="demo", epochs=2, batch_size=8, valid_split=0.25,
+                    model_options={"first_filters": 8, "block_filters": "8,8,16", "code": 16})
+    assert summary["epochs_run"] == 2 and (tmp_path / "run" / "model.keras").is_file()
