@@ -29,11 +29,14 @@ def test_svm_backend_fits_and_predicts(run, tmp_path):
 def test_backend_refuses_another_model_and_bad_options(run, tmp_path):
     valid = make_features(tmp_path / "valid.h5", 24, seed=2, city="rome")
     backend("svm", run["run"], run["data"], valid, tmp_path / "svm.h5", kernel="sigmoid")
-    other = tmp_path / "other.keras"
-    other.write_bytes((run["run"] / "last.keras").read_bytes())
-    (tmp_path / "config.json").write_bytes((run["run"] / "config.json").read_bytes())
-    with pytest.raises(MismatchError, match=r"svm\.h5: fitted on the codes of another model"):
-        predict(other, run["test"], tmp_path / "s.h5", backend_path=tmp_path / "svm.h5")
+    import json
+
+    import h5py
+    with h5py.File(tmp_path / "svm.h5", "r+") as handle:   # as if fitted on another model file
+        record = json.loads(handle.attrs["backend"])
+        handle.attrs["backend"] = json.dumps({**record, "model_sha256": "cd" * 32})
+    with pytest.raises(MismatchError, match=r"svm\.h5: fitted on the codes of another model \(SHA-256 cdcdcdcd"):
+        predict(run["run"] / "model.keras", run["test"], tmp_path / "s.h5", backend_path=tmp_path / "svm.h5")
     assert not (tmp_path / "s.h5").exists()
     with pytest.raises(ConfigError, match="--kernel 'linear': choose rbf or sigmoid"):
         backend("svm", run["run"], run["data"], valid, tmp_path / "x.h5", kernel="linear")
