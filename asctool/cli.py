@@ -168,12 +168,6 @@ class _RegistryHelpOption(click.Option):
 _CLASSES_HELP = "The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse classes)."
 
 
-def _augment_methods() -> list[str]:
-    from .augment.registry import available
-
-    return available()
-
-
 def _batch_augment_help() -> str:
     from .training.batch_augment import augment_names
 
@@ -181,23 +175,20 @@ def _batch_augment_help() -> str:
             + ",".join(augment_names()) + ".")
 
 
-def _ensemble_methods() -> list[str]:
-    from .fusion import ensemble_methods
+def _names(module: str, attribute: str) -> Callable[[], list[str]]:
+    """The names a registry lists (``module.attribute``: a function or a sequence), imported when asked."""
+    def names() -> list[str]:
+        import importlib
 
-    return ensemble_methods()
-
-
-def _fusion_methods() -> list[str]:
-    from .fusion import fusion_methods
-
-    return fusion_methods()
+        value = getattr(importlib.import_module(module, __package__), attribute)
+        return list(value() if callable(value) else value)
+    return names
 
 
-def _presets() -> list[str]:
-    """Front-end presets shipped as ``asctool/conf/preset_NAME.yaml``."""
-    from .frontend import PRESETS
-
-    return list(PRESETS)
+_augment_methods = _names(".augment.registry", "available")
+_ensemble_methods = _names(".fusion", "ensemble_methods")
+_fusion_methods = _names(".fusion", "fusion_methods")
+_presets = _names(".frontend", "PRESETS")   # asctool/conf/preset_NAME.yaml
 
 
 def _parse_shape(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int, ...]:
@@ -376,8 +367,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, duration
 
 @cli.command()
 @click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
-@click.option("--extractor", required=True,
-              help="Extractor from the registry: openl3, birdnet, keras, tflite (an unknown name is refused with the list).")
+@click.option("--extractor", required=True, help="Extractor from the registry: openl3, birdnet, keras, tflite (an unknown name is refused with the list).")
 @click.option("--out", required=True, type=OUT_FILE, help="Embeddings file to write (HDF5).")
 @click.option("--weights", type=INPUT_FILE, default=None, help="openl3: the official weight file (.h5 or .h5.gz; asctool download openl3).")
 @click.option("--input-repr", type=click.Choice(["linear", "mel128", "mel256"]), default=None, help="openl3: front end [default: mel256].")
@@ -409,8 +399,7 @@ def embed(manifest_path, extractor, out, weights, input_repr, content_type, embe
 
 @cli.command()
 @click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
-@click.option("--tagger", required=True,
-              help="Tagger from the registry: keras, tflite, asctool, birdnet (an unknown name is refused with the list).")
+@click.option("--tagger", required=True, help="Tagger from the registry: keras, tflite, asctool, birdnet (an unknown name is refused with the list).")
 @click.option("--out", required=True, type=OUT_FILE, help="Tags file to write (HDF5).")
 @click.option("--model", "model_path", type=INPUT_FILE, default=None, help="keras/tflite: the model file (sigmoid outputs).")
 @click.option("--labels", "labels_path", type=INPUT_FILE, default=None, help="keras/tflite: the names of the model's outputs, one per line.")
@@ -456,8 +445,7 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 
 @cli.command()
 @click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
-@click.option("--model", "model_name", required=True,
-              help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")
+@click.option("--model", "model_name", required=True, help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
 @click.option("--task", type=click.Choice(["scene", "tagging"]), default="scene", help="scene: one class per clip; tagging: an audio tagger from the features' event labels (docs/tag.md).")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
@@ -477,9 +465,7 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out-dir.")
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed.")
 @click.option("--force", is_flag=True, help="Start over in an existing run folder.")
-@click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
-              help="The data set's own scenes, one per line (default: those featurize --classes recorded, "
-                   "else the DCASE scenes or coarse classes).")
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help="The data set's own scenes, one per line (default: those featurize --classes recorded, else the DCASE scenes or coarse classes).")
 @click.option("--unlabelled", "unlabelled_paths", multiple=True, type=INPUT_FILE, help="Features without scene labels (repeatable): target-device clips for --adversarial / --tri-training.")
 @click.option("--adversarial", type=click.Choice(["whole", "time"]), default=None, help="Domain classifier behind a gradient reversal layer: on the pooled clip or every time frame.")
 @click.option("--domain", type=click.Choice(["device", "source", "set"]), default="device", show_default=True, help="Domain labels: device, device a vs the rest, labelled vs unlabelled.")
@@ -487,6 +473,8 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--grl-ramp", is_flag=True, help="Raise alpha from 0 with the DANN ramp 2/(1+exp(-10p))-1.")
 @click.option("--tri-training", is_flag=True, help="Train two labellers F1, F2 too (then asctool pseudo-label).")
 @click.option("--orthogonality", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Weight lambda of the labellers' orthogonality penalty.")
+@click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file (asctool tag) of every training and validation clip, joined by id; with --tag-fusion.")
+@click.option("--tag-fusion", default=None, help="codecat, concat, concat:K, attention:H,K or both:H,K[,shared|separate] (docs/tag_fusion.md).")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
     from .stages.train import run
@@ -500,11 +488,28 @@ def train(**kwargs) -> None:
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool) -> None:
+@click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file of these clips (models trained with --tags; same tagger).")
+@click.option("--backend", "backend_path", type=INPUT_FILE, default=None, help="SVM back-end on this model's codes (asctool backend svm).")
+def predict(**kwargs) -> None:
     """Score every clip of a features file with a trained model."""
     from .stages.predict import run
 
-    _echo_summary(run(model_path, features_path, out, batch_size=batch_size, force=force))
+    _echo_summary(run(**kwargs))
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["svm"]))
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="Run folder or RUN/model.keras.")
+@click.option("--train", "train_path", required=True, type=INPUT_FILE, help="Training features (the SVM is fitted on their codes).")
+@click.option("--valid", "valid_path", required=True, type=INPUT_FILE, help="Validation features (choose C and gamma; calibrate).")
+@click.option("--kernel", type=click.Choice(["rbf", "sigmoid"]), default="rbf", help="SVM kernel.")
+@click.option("--out", required=True, type=OUT_FILE, help="Backend file to write (HDF5).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def backend(**kwargs) -> None:
+    """Fit an SVM back-end on a trained model's codes (docs/tag_fusion.md)."""
+    from .stages.backend import run
+
+    _echo_summary(run(**kwargs))
 
 
 @cli.command()
@@ -527,8 +532,7 @@ def ensemble(members, out, method, weights, fit_paths, labels, force) -> None:
 @click.option("--fine", required=True, type=INPUT_FILE, help="Fine-class scores (any K classes).")
 @click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse-class scores of the same clips (any M classes, each a parent of fine ones).")
 @click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the label map the coarse scores carry from training, else the packaged DCASE 2020 map).")
-@click.option("--coarse-weight", type=click.FloatRange(min=0.0), default=None, show_default=False,
-              help="Exponent w on the coarse scores  [default: 1.0]")
+@click.option("--coarse-weight", type=click.FloatRange(min=0.0), default=None, show_default=False, help="Exponent w on the coarse scores  [default: 1.0]")
 @click.option("--choose-weight-on", nargs=2, type=INPUT_FILE, default=None, metavar="VALID_FINE.h5 VALID_COARSE.h5",
               help="Choose the coarse weight on labelled validation scores of both stages.")
 @click.option("--weight-grid", default="0,0.25,0.5,0.75,1,1.5,2,3", help="Comma-separated weights tried by --choose-weight-on.")

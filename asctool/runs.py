@@ -63,8 +63,12 @@ _TFLITE_NAME = "asctool"
 
 
 def model_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The model metadata (:data:`MODEL_METADATA_KEYS`) of a run's ``config.json``."""
-    return {key: config.get(key) for key in MODEL_METADATA_KEYS}
+    """The model metadata (:data:`MODEL_METADATA_KEYS`) of a run's ``config.json``
+    (plus ``tag_fusion``, the tagger's identity and tag names, for a tag-conditioned model)."""
+    metadata = {key: config.get(key) for key in MODEL_METADATA_KEYS}
+    if config.get("tag_fusion"):
+        metadata["tag_fusion"] = config["tag_fusion"]
+    return metadata
 
 
 def _encode(metadata: Mapping[str, Any]) -> bytes:

@@ -159,3 +159,26 @@ def poke(path, dataset, index, value):
     with h5py.File(path, "r+") as handle:
         handle[dataset][index] = value
     return path
+
+
+# --------------------------------------------------------------------------
+# tags files (tests/stages/test_train_tags.py): tag vectors that carry the class
+# --------------------------------------------------------------------------
+TAGGER = {"name": "asctool", "options": {"run": "tagger"}, "sha256": "ab" * 32, "pooling": "mean"}
+
+
+def write_tags_for(path, features_paths, *, names=("dog", "engine", "bird"), seed=0, shuffle=True, drop=(),
+                   tagger=TAGGER):
+    """A tags file for every clip of ``features_paths`` (rows shuffled; clips in ``drop`` left out)."""
+    from asctool.tagsfile import write_tags
+
+    ids = []
+    for features in features_paths:
+        with artifacts.open_features(features) as f:
+            ids += [str(i) for i in f.ids]
+    ids = [i for i in ids if i not in set(drop)]
+    rng = np.random.default_rng(seed)
+    if shuffle:
+        ids = list(rng.permutation(ids))
+    tags = rng.uniform(0, 1, (len(ids), len(names))).astype(np.float32)
+    return write_tags(path, ids=ids, tags=tags, tag_names=list(names), tagger=tagger)

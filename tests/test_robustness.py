@@ -637,6 +637,13 @@ CASES: list[Bad] = [
     Bad("train", "ids-not-strings", ("--train", "{w}/intids.h5", *RUN), names=("{w}/intids.h5", "'id'")),
     Bad("train", "features-3d", ("--train", "{w}/f3d.h5", *RUN), names=("{w}/f3d.h5", "4-D")),
     Bad("train", "no-config", ("--train", "{w}/noconfig.h5", *RUN), names=("{w}/noconfig.h5", "config")),
+    # ---------------------------------------------------------------- backend
+    Bad("backend", "model-missing", ("svm", "--model", "{d}/none.keras", "--train", F, "--valid", F, "--out",
+                                     "{d}/b.h5"), names=("{d}/none.keras",), sub=True),
+    Bad("backend", "scores-as-train", ("svm", "--model", "{model}", "--train", S, "--valid", F, "--out", "{d}/b.h5"),
+        names=("{w}/scores.h5",)),
+    Bad("backend", "kernel-linear", ("svm", "--model", "{model}", "--train", F, "--valid", F, "--kernel", "linear",
+                                     "--out", "{d}/b.h5"), code=2, names=("--kernel",)),
     # ---------------------------------------------------------------- predict
     Bad("predict", "model-text", ("--model", "{w}/textmodel/model.keras", "--features", F, *OUT_S),
         names=("{w}/textmodel/model.keras", "Keras"), sub=True),

@@ -48,6 +48,8 @@ CONFIG_KEYS = (
     "n_mels", "fmin", "fmax", "htk", "norm",
     "log", "log_offset", "scaling", "deltas", "delta_width",
 )
+#: The keys of a raw-waveform configuration (``frontend: raw``; preset ``raw``).
+RAW_KEYS = ("frontend", "sr", "channels", "downmix", "duration", "pad_tolerance", "preemphasis")
 _WINDOWS = ("hann", "hamming", "blackman", "rectangular")
 _PAD_MODES = ("reflect", "constant", "edge")
 _SCALINGS = ("minmax", "none")
@@ -124,6 +126,27 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _validate_raw(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A raw-waveform configuration (:data:`RAW_KEYS`): pre-emphasis coefficient in [0, 1)."""
+    unknown = [k for k in raw if k not in RAW_KEYS]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r} for frontend raw (known keys: {', '.join(RAW_KEYS)})")
+    missing = [k for k in RAW_KEYS if k not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing key {missing[0]!r}")
+    checks = {**_CHECKS, "frontend": _choice(("raw",)),
+              "preemphasis": _float(0.0, 1.0, low_open=False, high_open=True)}
+    config: dict[str, Any] = {}
+    for key in RAW_KEYS:
+        try:
+            config[key] = checks[key](raw[key])
+        except ValueError as exc:
+            raise ConfigError(f"{source}: key {key!r} {exc}, got {raw[key]!r}") from None
+    if round(config["duration"] * config["sr"]) < 12:
+        raise ConfigError(f"{source}: key 'duration' must give at least 12 samples, got {config['duration']!r}")
+    return config
+
+
 def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Check a complete front-end configuration and return it resolved.
 
@@ -148,6 +171,8 @@ def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a front-end config must be a mapping of keys to values")
+    if raw.get("frontend") == "raw":
+        return _validate_raw(raw, source)
     unknown = [k for k in raw if k not in _CHECKS]
     if unknown:
         raise ConfigError(
@@ -231,12 +256,13 @@ def _config_raw(path: Path) -> dict[str, Any]:
     base = raw.pop("base", "1a")
     if base not in PRESETS:
         raise ConfigError(f"{path}: key 'base' must be one of {', '.join(PRESETS)}, got {base!r}")
-    unknown = [k for k in raw if k not in _CHECKS]
+    merged = _preset_raw(str(base))
+    unknown = [k for k in raw if k not in (RAW_KEYS if merged.get("frontend") == "raw" else _CHECKS)]
     if unknown:
         raise ConfigError(
-            f"{path}: unknown key {unknown[0]!r} (known keys: base, {', '.join(CONFIG_KEYS)})"
+            f"{path}: unknown key {unknown[0]!r} (known keys: base, "
+            f"{', '.join(RAW_KEYS if merged.get('frontend') == 'raw' else CONFIG_KEYS)})"
         )
-    merged = _preset_raw(str(base))
     merged.update(raw)
     return merged
 

@@ -40,6 +40,7 @@ __all__ = [
     "frame_view",
     "frame_segments",
     "power_spectrogram",
+    "preemphasis",
     "filterbank_blocks",
     "apply_filterbank",
     "regression_delta",
@@ -481,6 +482,28 @@ def fit_duration(
     return out, n_samples - length
 
 
+def preemphasis(y: np.ndarray, coefficient: float) -> np.ndarray:
+    """Pre-emphasis ``y[n] = x[n] - a x[n-1]`` along the last axis, ``y[0] = x[0]``.
+
+    The first-order high-pass of RawNet's input (Jung et al., Interspeech 2019
+    and 2020; a = 0.97).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(..., samples)]
+    coefficient : float
+        ``a`` in [0, 1).
+
+    Returns
+    -------
+    np.ndarray, float32, same shape
+    """
+    y = np.asarray(y, dtype=np.float32)
+    out = y.copy()
+    out[..., 1:] -= np.float32(coefficient) * y[..., :-1]
+    return out
+
+
 class FrontEnd:
     """One front-end configuration with its constants precomputed.
 
@@ -506,6 +529,9 @@ class FrontEnd:
         self.sr = int(c["sr"])
         self.channels = int(c["channels"])
         self.n_samples = int(round(c["duration"] * c["sr"]))
+        if c.get("frontend") == "raw":   # the waveform itself, pre-emphasised (1, samples, channels)
+            self.n_frames, self.feature_shape = self.n_samples, (1, self.n_samples, self.channels)
+            return
         self.n_frames = frame_count(self.n_samples, n_fft=c["n_fft"], hop_length=c["hop_length"],
                                     center=c["center"])
         self.window = window_function(c["window"], c["win_length"], c["n_fft"]).astype(np.float32)
@@ -534,6 +560,11 @@ class FrontEnd:
         y = np.asarray(y, dtype=np.float32)
         if y.shape != (self.channels, self.n_samples):
             raise ValueError(f"expected a waveform of shape {(self.channels, self.n_samples)}, got {y.shape}")
+        if c.get("frontend") == "raw":
+            if out is None:
+                out = np.empty(self.feature_shape, dtype=np.float32)
+            out[0] = preemphasis(y, float(c["preemphasis"])).T
+            return out
         spec = power_spectrogram(y, self.window, hop_length=c["hop_length"], center=c["center"],
                                  pad_mode=c["pad_mode"], power=c["power"])
         mel = apply_filterbank(spec, self.blocks, c["n_mels"])  # (channels, frames, n_mels)

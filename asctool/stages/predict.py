@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import check_same_config, first_nonfinite, open_features, write_scores
-from ..errors import ArtifactError, MismatchError
+from ..errors import ArtifactError, ConfigError, MismatchError
 from ..inference import check_tflite_checksum, load_runner
 from ..io import claim_outputs, locked_outputs
 from ..runs import read_model_metadata
@@ -35,6 +35,8 @@ def run(
     *,
     batch_size: int = 64,
     force: bool = False,
+    tags_path: str | os.PathLike | None = None,
+    backend_path: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Score every clip of a features file and write a scores file.
 
@@ -52,6 +54,12 @@ def run(
         Clips per forward pass; features are read one batch at a time.
     force : bool
         Overwrite an existing ``out``.
+    tags_path : path, optional
+        Tags file holding every clip (joined by id): required by, and only by,
+        a tag-conditioned model (``train --tags``), from the same tagger.
+    backend_path : path, optional
+        An SVM back-end (``asctool backend svm``) fitted on this model's codes:
+        it gives the scores instead of the model's own output layer.
 
     Returns
     -------
@@ -67,14 +75,34 @@ def run(
     AsctoolError
         ``out`` exists (without ``force``), is a folder or cannot be written.
     MismatchError
-        The features' front-end config or shape differs from the model's.
+        The features' front-end config or shape differs from the model's; tags from
+        another tagger (or other tag names) than the model's; a clip without tags.
     """
     model_path, features_path, out = Path(model_path), Path(features_path), Path(out)
     if batch_size < 1:
         raise ArtifactError(f"--batch-size {batch_size}: must be positive")
-    claim_outputs([out], force=force, inputs=[model_path, features_path])
+    claim_outputs([out], force=force, inputs=[model_path, features_path, tags_path, backend_path])
     check_tflite_checksum(model_path)  # a corrupted .tflite still runs: check it against size.json
     config = read_model_metadata(model_path)
+    fusion, tags = config.get("tag_fusion"), None
+    if (fusion is None) != (tags_path is None):
+        raise ConfigError(f"{model_path}: " + ("was trained with tags: give --tags" if fusion
+                                               else "was trained without tags: --tags does not apply"))
+    if fusion is not None:
+        from ..tagsfile import check_same_tagger, read_tags
+
+        if model_path.suffix != ".keras":
+            raise ConfigError(f"{model_path}: a tag-conditioned model runs from its .keras file")
+        tags = read_tags(tags_path)
+        check_same_tagger(fusion, tags.identity, model_path, tags_path)
+    backend = None
+    if backend_path is not None:   # the SVM back-end on the model's codes (asctool.svm_backend)
+        from ..svm_backend import check_backend_model, read_backend
+
+        backend = read_backend(backend_path)
+        check_backend_model(backend, model_path, backend_path)
+        if backend.classes != [str(c) for c in config["classes"]]:
+            raise MismatchError(f"{backend_path}: classes {backend.classes} differ from {model_path}'s {config['classes']}")
     classes = [str(c) for c in config["classes"]]
     with open_features(features_path) as f:
         check_same_config(config["frontend_config"], f.config,
@@ -90,6 +118,17 @@ def run(
         if n == 0:
             raise ArtifactError(f"{features_path}: features file holds no clips")
         run = load_runner(model_path)
+        if backend is not None:
+            from ..models import load_model
+            from ..svm_backend import code_model
+
+            coder = code_model(load_model(model_path))
+            run = lambda inputs: backend.predict_proba(np.asarray(coder.predict_on_batch(inputs)).reshape(  # noqa: E731
+                len(inputs[0] if isinstance(inputs, list) else inputs), -1))
+        if tags is not None:
+            from ..training.data import join_tags
+
+            clip_tags = join_tags(tags, f.ids, features_path)
         from ..console import progress
 
         scores = np.empty((n, len(classes)), dtype=np.float32)
@@ -97,7 +136,8 @@ def run(
         with progress(n, "predicting") as advance:
             for start, view in f.batches(batch_size):
                 stop = start + len(view)
-                probs = run(view.astype(np.float32))
+                x = view.astype(np.float32)
+                probs = run(x if tags is None else [x, clip_tags[start:stop]])
                 bad = first_nonfinite(probs)
                 if bad is not None:
                     raise ArtifactError(f"{model_path}: gives NaN or Inf scores for clip {f.ids[start + bad]} "

@@ -26,7 +26,7 @@ from ..io import claim_outputs, locked_outputs
 from ..labels import read_classes, resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
-from ..training.data import hold_out_validation, make_clip_set, read_sources
+from ..training.data import clip_ids, hold_out_validation, join_tags, make_clip_set, read_sources
 from ..training.pipeline import steps_per_epoch
 from ..training.schedule import Schedule, cycle_ends
 from ..training.trainer import fit, parse_model_options, resolve_profile
@@ -50,11 +50,15 @@ def _read_run_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None):
-    """Read and check the data; returns (train ClipSet, valid ClipSet or None, classes, map, info)."""
+def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None, tags=None):
+    """Read and check the data; returns (train ClipSet, valid ClipSet or None, classes, map, info).
+
+    With ``tags`` (a TagsFile), every clip's tag vector is joined by id (a clip without tags is an error)."""
     sources = read_sources(train_paths, "training")
     mapping = resolve_label_map(labels)
     clips, classes = make_clip_set(sources, mapping, None, labels_name=labels, known=known)
+    if tags is not None:
+        clips.tags = join_tags(tags, clip_ids(clips, sources), " + ".join(str(p) for p in train_paths))
     if len(classes) < 2:
         raise ConfigError(
             f"{sources[0].path}: training data has only the class {classes}; at least 2 are needed"
@@ -83,6 +87,8 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None
                 f"(e.g. {sorted(shared_locs)[0]}); validation must come from other locations"
             )
         valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels, known=known)
+        if tags is not None:
+            valid.tags = join_tags(tags, clip_ids(valid, vsources), vs.path)
     elif valid_split:
         mask, split_info = hold_out_validation(clips, sources, float(valid_split), seed)
         if not mask.any() or mask.all():
@@ -127,6 +133,8 @@ def run(
     tri_training: bool = False,
     orthogonality: float = 1.0,
     task: str = "scene",
+    tags_path: str | os.PathLike | None = None,
+    tag_fusion: str | None = None,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -198,6 +206,13 @@ def run(
         ``tagging``: a multi-label audio tagger from the features' event labels
         (:func:`asctool.training.tagging.train_tagger`; sigmoid outputs, binary
         cross-entropy); the scene-only options must stay at their defaults.
+    tags_path : path, optional
+        A tags file (``asctool tag``) holding every training and validation clip
+        (joined by id); needs ``tag_fusion``.
+    tag_fusion : str, optional
+        ``codecat``, ``concat``, ``concat:K``, ``attention:H,K`` or
+        ``both:H,K[,shared|separate]`` (:mod:`asctool.models.tag_fusion`; Jung et
+        al., Interspeech 2020); the model file records the tagger and tag names.
 
     Returns
     -------
@@ -227,7 +242,16 @@ def run(
         _adv.check_options(unlabelled=unlabelled_paths, adversarial=adversarial, domain=domain,
                            grl_weight=grl_weight, grl_ramp=grl_ramp, tri_training=tri_training,
                            orthogonality=orthogonality)
-    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path, *unlabelled_paths])
+    fusion_mode = None
+    if (tags_path is None) != (tag_fusion is None):
+        raise ConfigError("--tags and --tag-fusion go together")
+    if tag_fusion is not None:
+        from ..models.tag_fusion import parse_fusion
+
+        fusion_mode = parse_fusion(tag_fusion)
+        if task != "scene" or unlabelled_paths or adversarial is not None or tri_training:
+            raise ConfigError("--tags: scene training only, without --unlabelled/--adversarial/--tri-training")
+    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path, *unlabelled_paths, tags_path])
     check_run_dir(out_dir, resume=resume, force=force)
 
     from ..models import check_options, spec
@@ -248,14 +272,20 @@ def run(
         refuse_scene_options(labels=labels, resume=resume, snapshots=snapshots, distribute=distribute,
                              augment=augment, crop=crop, classes=classes_path, early_stopping=early_stopping,
                              patience=patience, unlabelled=tuple(unlabelled_paths), adversarial=adversarial,
-                             tri_training=tri_training)
+                             tri_training=tri_training, tags=tags_path, tag_fusion=tag_fusion)
         return train_tagger(train_paths, model_name, out_dir, valid_path=valid_path, valid_split=valid_split,
                             epochs=resolved["epochs"], batch_size=resolved["batch_size"], width=resolved["width"],
                             options=options, seed=int(seed), force=force, bn_momentum=resolved["bn_momentum"])
     if task != "scene":
         raise ConfigError(f"--task {task!r}: choose scene or tagging")
+    tags = None
+    if tags_path is not None:
+        from ..tagsfile import read_tags
+
+        tags = read_tags(tags_path)
+        info_tags = {"mode": str(fusion_mode), "tags": str(tags_path), **tags.identity}
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
-                                                                  labels, seed, known)
+                                                                  labels, seed, known, tags)
     if known is not None:
         info["known_classes"] = known
     adversarial_setup = None
@@ -308,6 +338,7 @@ def run(
         "crop": aug.crop,
         "input_shape": list(input_shape),
         "train_input_shape": [input_shape[0], aug.output_time(input_shape[1]), input_shape[2]],
+        **({"tag_fusion": info_tags} if tags is not None else {}),
         "frontend_config": sources[0].config,
         "schedule": schedule.to_dict(),
         "steps_per_epoch": spe,

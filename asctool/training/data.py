@@ -20,7 +20,7 @@ from ..errors import ArtifactError, ConfigError, ManifestError, MismatchError
 from ..labels import check_known_labels
 from ..manifest import location_of
 
-__all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
+__all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set", "join_tags", "clip_ids",
            "hold_out_locations", "clip_locations", "hold_out_validation"]
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class ClipSet:
     labels: np.ndarray
     feature_shape: tuple[int, int, int]
     dtype: np.dtype
+    tags: np.ndarray | None = None   # (n, C) float32 tag vectors (``train --tags``), joined by id
 
     def __len__(self) -> int:
         return int(self.row.shape[0])
@@ -71,7 +72,42 @@ class ClipSet:
     def subset(self, mask: np.ndarray) -> "ClipSet":
         """The clips where ``mask`` is true (same files)."""
         return ClipSet(self.paths, self.file_index[mask], self.row[mask], self.labels[mask],
-                       self.feature_shape, self.dtype)
+                       self.feature_shape, self.dtype, None if self.tags is None else self.tags[mask])
+
+
+def clip_ids(clips: ClipSet, sources: Sequence[SourceInfo]) -> np.ndarray:
+    """The id of every clip of ``clips`` (its files among ``sources``)."""
+    by_path = {Path(s.path): s.ids for s in sources}
+    return np.array([by_path[Path(clips.paths[f])][r] for f, r in zip(clips.file_index.tolist(), clips.row.tolist())],
+                    dtype=object)
+
+
+def join_tags(tags, ids: Sequence[str], where) -> np.ndarray:
+    """The tag vectors of clips ``ids``, joined by id whatever the row order of the tags file.
+
+    Parameters
+    ----------
+    tags : asctool.tagsfile.TagsFile
+        May hold more clips than ``ids`` (one tags file for a whole data set).
+    ids : sequence of str
+    where : str or path
+        The features file(s) the ids come from (for the message).
+
+    Returns
+    -------
+    np.ndarray [shape=(len(ids), C)], float32
+
+    Raises
+    ------
+    MismatchError
+        A clip without tags: one line naming the tags file, the clip and ``where``.
+    """
+    position = {str(clip): i for i, clip in enumerate(tags.ids)}
+    missing = [str(clip) for clip in ids if str(clip) not in position]
+    if missing:
+        raise MismatchError(f"{tags.path}: no tags for clip {missing[0]} of {where}"
+                            + (f" ({len(missing)} clips lack tags)" if len(missing) > 1 else ""))
+    return tags.tags[np.fromiter((position[str(c)] for c in ids), dtype=np.int64, count=len(ids))]
 
 
 def read_sources(paths: Sequence[str | os.PathLike], role: str) -> list[SourceInfo]:

@@ -155,7 +155,10 @@ def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
                 index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
                 offset, params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
                 x = reader.read(clips.file_index[index], clips.row[index], offset, augment.crop)
-                yield x, clips.labels[index], params
+                if clips.tags is None:
+                    yield x, clips.labels[index], params
+                else:   # tag vectors ride along (train --tags)
+                    yield x, clips.labels[index], params, clips.tags[index]
 
 
 def eval_batches(clips: ClipSet, *, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -164,7 +167,8 @@ def eval_batches(clips: ClipSet, *, batch_size: int) -> Iterator[tuple[np.ndarra
     with BatchReader(clips) as reader:
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
-            yield reader.read(clips.file_index[index], clips.row[index]), clips.labels[index]
+            x = reader.read(clips.file_index[index], clips.row[index])
+            yield (x, clips.labels[index]) if clips.tags is None else (x, clips.labels[index], clips.tags[index])
 
 
 def train_dataset(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
@@ -185,15 +189,21 @@ def train_dataset(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
         tf.TensorSpec((batch, freq, time, channels), tf.as_dtype(clips.dtype)),
         tf.TensorSpec((batch,), tf.int32),
         param_signature(augment, (batch, *clips.feature_shape)),
-    )
+    ) + (() if clips.tags is None else (tf.TensorSpec((batch, clips.tags.shape[1]), tf.float32),))
     dataset = tf.data.Dataset.from_generator(
         lambda: train_batches(clips, batch_size=batch, seed=seed, first_epoch=first_epoch, epochs=epochs,
                               augment=augment),
         output_signature=signature,
     )
 
-    def _augment(x, labels, params):
-        return apply_batch(x, labels, params, config=augment, num_classes=num_classes)
+    def _augment(x, labels, params, tags=None):
+        x, y = apply_batch(x, labels, params, config=augment, num_classes=num_classes)
+        if tags is None:
+            return x, y
+        if "mixup" in params:   # the tag vectors are mixed like the inputs and targets
+            lam = params["mixup"]["lam"][:, None]
+            tags = lam * tags + (1.0 - lam) * tf.gather(tags, params["mixup"]["perm"])
+        return (x, tags), y
 
     return dataset.map(_augment, num_parallel_calls=PREFETCH, deterministic=True).prefetch(PREFETCH)
 
@@ -206,13 +216,14 @@ def eval_dataset(clips: ClipSet, *, batch_size: int, num_classes: int):
     signature = (
         tf.TensorSpec((None, freq, time, channels), tf.as_dtype(clips.dtype)),
         tf.TensorSpec((None,), tf.int32),
-    )
+    ) + (() if clips.tags is None else (tf.TensorSpec((None, clips.tags.shape[1]), tf.float32),))
     dataset = tf.data.Dataset.from_generator(lambda: eval_batches(clips, batch_size=batch_size),
                                              output_signature=signature)
     n_batches = -(-len(clips) // batch_size)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
 
-    def _prepare(x, labels):
-        return tf.cast(x, tf.float32), tf.one_hot(labels, num_classes, dtype=tf.float32)
+    def _prepare(x, labels, tags=None):
+        x = tf.cast(x, tf.float32)
+        return (x if tags is None else (x, tags)), tf.one_hot(labels, num_classes, dtype=tf.float32)
 
     return dataset.map(_prepare, num_parallel_calls=PREFETCH, deterministic=True).prefetch(PREFETCH)

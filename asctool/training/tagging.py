@@ -282,7 +282,8 @@ def refuse_scene_options(**given: Any) -> None:
     """
     defaults = {"labels": "scene", "resume": False, "snapshots": 0, "distribute": "none", "augment": ("auto", "none"),
                 "crop": None, "classes": None, "early_stopping": (None, False), "patience": None,
-                "unlabelled": ((),), "adversarial": None, "tri_training": False}
+                "unlabelled": ((),), "adversarial": None, "tri_training": False,
+                "tags": None, "tag_fusion": None}
     for name, value in given.items():
         allowed = defaults[name] if isinstance(defaults[name], tuple) else (defaults[name],)
         if value not in allowed:

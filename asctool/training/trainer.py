@@ -416,7 +416,14 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr_max, momentum=schedule.momentum))
         else:
             freq, _, channels = config["input_shape"]
-            model = build(config["model"], len(classes), (freq, None, channels), **options_all)
+            if config.get("tag_fusion"):   # tag-conditioned (models.tag_fusion): inputs [features, tags]
+                from ..models.tag_fusion import build_fusion_model
+
+                model = build_fusion_model(config["model"], len(classes), (freq, None, channels),
+                                           len(config["tag_fusion"]["tag_names"]), config["tag_fusion"]["mode"],
+                                           **options_all)
+            else:
+                model = build(config["model"], len(classes), (freq, None, channels), **options_all)
             _set_bn_momentum(model, config["bn_momentum"])
             model.compile(
                 optimizer=keras.optimizers.SGD(learning_rate=schedule.lr_max, momentum=schedule.momentum),
