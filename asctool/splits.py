@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["split_by_location"]
+__all__ = ["split_by_location", "split_stratified"]
 
 
 def split_by_location(locations: Sequence[str] | np.ndarray, labels: Sequence | np.ndarray, fraction: float,
@@ -79,3 +79,46 @@ def split_by_location(locations: Sequence[str] | np.ndarray, labels: Sequence | 
         k = min(k, len(members) - 1)
         held.extend(rng.choice(members, size=k, replace=False).tolist())
     return np.isin(inverse, np.array(held, dtype=np.int64))
+
+
+def split_stratified(labels: Sequence | np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Choose validation clips class by class, for clips without a recording location.
+
+    The fallback of :func:`split_by_location` when the data carry no
+    location: for each class with ``n`` clips, ``round(fraction * n)`` of them
+    (at least one when ``n >= 2``, never all, none when ``n == 1``) go to
+    validation, drawn with ``np.random.default_rng([seed, 0x57A7])``, classes
+    in sorted order, clips in their order within a class. Clips of one
+    recording may then be on both sides, so validation accuracy can be
+    optimistic.
+
+    Parameters
+    ----------
+    labels : sequence [shape=(n_clips,)]
+        Class of every clip (indices or names; only their sorted order matters).
+    fraction : float
+        Fraction of each class's clips to hold out, in (0, 1).
+    seed : int
+
+    Returns
+    -------
+    np.ndarray [shape=(n_clips,)], bool
+        True for the validation clips.
+
+    Raises
+    ------
+    ConfigError
+        When ``fraction`` is not in (0, 1).
+    """
+    if not 0.0 < float(fraction) < 1.0:
+        raise ConfigError(f"validation fraction must be in (0, 1), not {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([int(seed), 0x57A7])
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        if len(members) < 2:
+            continue
+        k = min(max(1, int(round(fraction * len(members)))), len(members) - 1)
+        mask[rng.choice(members, size=k, replace=False)] = True
+    return mask

@@ -26,7 +26,7 @@ from ..io import claim_outputs, locked_outputs
 from ..labels import read_classes, resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
-from ..training.data import clip_locations, hold_out_locations, make_clip_set, read_sources
+from ..training.data import hold_out_validation, make_clip_set, read_sources
 from ..training.pipeline import steps_per_epoch
 from ..training.schedule import Schedule, cycle_ends
 from ..training.trainer import fit, parse_model_options, resolve_profile
@@ -84,15 +84,14 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None
             )
         valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels, known=known)
     elif valid_split:
-        locations = np.concatenate([clip_locations(s) for s in sources])
-        mask, held = hold_out_locations(clips, locations, float(valid_split), seed)
+        mask, split_info = hold_out_validation(clips, sources, float(valid_split), seed)
         if not mask.any() or mask.all():
             raise ConfigError(
                 f"--valid-split {valid_split}: cannot hold out locations of "
                 f"{', '.join(str(s.path) for s in sources)} (every class needs at least 2 locations)"
             )
         valid, clips = clips.subset(mask), clips.subset(~mask)
-        info["valid_locations"] = held
+        info.update(split_info)
     return sources, clips, valid, classes, mapping, info
 
 
@@ -118,6 +117,8 @@ def run(
     augment: str | None = "auto",
     crop: int | None = None,
     classes_path: str | os.PathLike | None = None,
+    early_stopping: bool | None = None,
+    patience: int | None = None,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -136,10 +137,12 @@ def run(
     valid_path : path, optional
         Validation features (from the training side, other locations).
     valid_split : float, optional
-        Hold out this fraction of each class's recording locations instead.
+        Hold out this fraction of each class's recording locations instead
+        (by class when the clips have no location). None: the profile's
+        (``cpu``: 0.2; others: no validation); 0: no validation.
     epochs, batch_size, width : optional
         Override the profile's values.
-    profile : {"paper", "demo"}
+    profile : {"paper", "demo", "cpu"}
     model_options : ``KEY=VALUE`` strings or a dict
         Extra builder options (e.g. ``base_filters=24``).
     snapshots : int
@@ -163,6 +166,11 @@ def run(
         The data set's own scenes, one per line (``--classes FILE``); default:
         the classes each features file records (``featurize --classes``), else
         the DCASE scenes or coarse classes. A scene outside them is an error.
+    early_stopping : bool, optional
+        Stop at the first cycle end ``patience`` epochs after the best
+        validation epoch (``epochs`` is then the maximum); default: the profile's.
+    patience : int, optional
+        Epochs without improvement before early stopping (default: the profile's).
 
     Returns
     -------
@@ -196,11 +204,17 @@ def run(
         raise ConfigError("--option width=...: use --width")
     check_options(model_name, options)  # names and values (the builder checks them after config.json is written)
     known = read_classes(classes_path)
+    resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width,
+                               early_stopping=early_stopping, patience=patience)
+    if valid_split is None and valid_path is None:
+        valid_split = resolved["valid_split"]
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
                                                                   labels, seed, known)
     if known is not None:
         info["known_classes"] = known
-    resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width)
+    if resolved["early_stopping"] and valid is None:
+        raise ConfigError("early stopping needs validation data: give --valid FILE or --valid-split F "
+                          "(or --no-early-stopping)")
     if "width" in model_spec.defaults:
         options_all = {"width": resolved["width"], **options}
     else:
@@ -208,10 +222,11 @@ def run(
             log.warning("model %s has no width option; --width %s ignored", model_name, resolved["width"])
         options_all = dict(options)
     input_shape = tuple(int(s) for s in clips.feature_shape)
-    aug = parse_augment(augment, crop, input_shape, auto_off=resolved["augment_auto_off"])
+    aug = parse_augment(augment, crop, input_shape, auto_off=resolved["augment_auto_off"],
+                        auto_crop=resolved["crop"], params=resolved["augment_params"])
     batch = min(resolved["batch_size"], len(clips))
     spe = steps_per_epoch(len(clips), batch)
-    schedule = Schedule()
+    schedule = Schedule(end_epoch=resolved["epochs"])   # the last cycle ends with the run
     snap_epochs = set(cycle_ends(resolved["epochs"], schedule)) if snapshots else set()
 
     config: dict[str, Any] = {
@@ -229,6 +244,8 @@ def run(
         "batch_size": batch,
         "width": resolved["width"],
         "bn_momentum": resolved["bn_momentum"],
+        "early_stopping": resolved["early_stopping"],
+        "patience": resolved["patience"] if resolved["early_stopping"] else None,
         "snapshots": int(snapshots),
         "seed": int(seed),
         "augment_option": augment,

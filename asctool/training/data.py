@@ -21,7 +21,7 @@ from ..labels import check_known_labels
 from ..manifest import location_of
 
 __all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
-           "hold_out_locations", "clip_locations"]
+           "hold_out_locations", "clip_locations", "hold_out_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +237,27 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     """
     mask = splits.split_by_location(locations, clips.labels, fraction, seed)
     return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()))
+
+
+def hold_out_validation(clips: ClipSet, sources: Sequence[SourceInfo], fraction: float,
+                        seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Validation clips by recording location, or by class when the clips carry no location.
+
+    With a location for every clip (:func:`clip_locations`), the split of
+    :func:`hold_out_locations`. Otherwise a stratified split by class
+    (:func:`asctool.splits.split_stratified`), announced by one warning.
+
+    Returns
+    -------
+    (mask, info) : boolean mask of validation clips, and what to record in
+        ``config.json``: ``{"valid_locations": [...]}`` or ``{"valid_split_by": "class"}``.
+    """
+    try:
+        locations = np.concatenate([clip_locations(s) for s in sources])
+    except ConfigError:
+        missing = next(s for s in sources if (np.asarray(s.locations, dtype=object) == "").any())
+        log.warning("%s: clips without a recording location; the validation split is stratified by class "
+                    "instead (clips of one recording place may be on both sides)", missing.path)
+        return splits.split_stratified(clips.labels, fraction, seed), {"valid_split_by": "class"}
+    mask, held = hold_out_locations(clips, locations, fraction, seed)
+    return mask, {"valid_locations": held}
