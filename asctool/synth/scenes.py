@@ -57,17 +57,17 @@ class SceneRecipe:
     voices: tuple[int, int] = (2, 6)
 
 
-_INDOOR = {"hvac": -9, "babble": -10}
-_OUTDOOR = {"wind": -9, "distant": -11}
-_TRANSPORT = {"rumble": -5, "cabin": -13}
-_ROOM = {"indoor": ((0.9, 1.8), (-3, 3)), "outdoor": ((0.1, 0.4), (6, 14)),
+_INDOOR = {"hvac": -10, "babble": -6}
+_OUTDOOR = {"wind": -7, "distant": -11}
+_TRANSPORT = {"rumble": -5, "cabin": -8}
+_ROOM = {"indoor": ((1.0, 2.0), (-4, 2)), "outdoor": ((0.1, 0.4), (6, 14)),
          "transportation": ((0.2, 0.45), (0, 6))}
 
 
 def _recipe(coarse: str, background: Mapping[str, float], signature: Mapping[str, float],
             voices: tuple[int, int] = (4, 12)) -> SceneRecipe:
     rt60, drr = _ROOM[coarse]
-    return SceneRecipe({**background, **signature}, rt60=rt60, drr=drr, loudness=-30.0, voices=voices)
+    return SceneRecipe({**background, **signature}, rt60=rt60, drr=drr, loudness=-27.0, voices=voices)
 
 
 # The background (and room, loudness) is the coarse class's; the signature events are the
@@ -90,7 +90,7 @@ SCENE_RECIPES: dict[str, SceneRecipe] = {
     # motor whine sweeps / bell strokes and rail clatter
     "bus": _recipe("transportation", _TRANSPORT, {"engine": -4, "beeps": -9}),
     "metro": _recipe("transportation", _TRANSPORT, {"whine": -3}),
-    "tram": _recipe("transportation", _TRANSPORT, {"bell": -4, "clatter": -6}),
+    "tram": _recipe("transportation", _TRANSPORT, {"bell": -3, "clatter": -2}),
 }
 
 #: Shared range (Hz) of the signature-event frequencies of each coarse class.
@@ -211,19 +211,21 @@ def location_params(scene: str, rng: np.random.Generator) -> dict:
     """
     recipe = SCENE_RECIPES[scene]
     coarse = _hierarchy()[scene]
-    levels = {name: level + rng.normal(0.0, 2.5) for name, level in recipe.levels.items()}
     lo, hi = _SIGNATURE_BAND[coarse]
+    sig_f = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))   # first draw: one law per coarse class
+    levels = {name: level + rng.normal(0.0, 2.5) for name, level in recipe.levels.items()}
     return {
+        "sig_f": sig_f,
         "levels": levels,
         "coarse": coarse,
         "rt60": float(rng.uniform(*recipe.rt60)),
         "drr": float(rng.uniform(*recipe.drr)),
         "loudness": recipe.loudness + float(rng.normal(0.0, 3.0)),
         "voices": int(rng.integers(recipe.voices[0], recipe.voices[1] + 1)),
-        "sig_f": float(np.exp(rng.uniform(np.log(lo), np.log(hi)))),
         "hvac_cutoff": float(rng.uniform(250, 900)),
         "hvac_tone": float(rng.uniform(90, 260)),
         "wind_cutoff": float(rng.uniform(120, 400)),
+        "leaves_centre": float(rng.uniform(3000, 7000)),
         "distant_centre": float(rng.uniform(90, 250)),
         "rumble_centre": float(rng.uniform(45, 110)),
         "cabin_centre": float(rng.uniform(500, 1800)),
@@ -327,9 +329,11 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
     if "hvac" in gain:
         shape = _lowpass(f, loc["hvac_cutoff"], 1.5) * tilt + 0.3 * _line(f, loc["hvac_tone"], 1.5 * df)
         add_atom(shape + 0.02 * tilt, slow(3.0, 0.1), gain["hvac"])
-    if "wind" in gain:
+    if "wind" in gain:  # gusts, with the rustle of leaves (2-8 kHz) following them
+        gusts = slow(0.8, 0.7)
         shape = _lowpass(f, loc["wind_cutoff"], 1.0) * (1.0 / (1.0 + f / 100.0)) + 0.02 * tilt
-        add_atom(shape, slow(0.8, 0.7), gain["wind"])
+        add_atom(shape, gusts, gain["wind"])
+        add_atom(_bump(f, loc["leaves_centre"], 0.8), gusts ** 2, gain["wind"] * 0.5)
     if "distant" in gain:
         add_atom(_bump(f, loc["distant_centre"], 1.2) + 0.05 * tilt, slow(2.5, 0.3), gain["distant"])
     if "rumble" in gain:
@@ -420,7 +424,7 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
         amps = np.arange(1, harmonics + 1) ** -0.7 * 10.0 ** (rng.normal(0, 4, harmonics) / 20)
         y += gain["engine"] * _wavetable(f0, amps, n, sr, rng)
     if "whine" in gain:  # motor whine: tonal sweeps up (accelerating) or down (braking)
-        for t0 in _events(rng, 0.35, duration + 3.0) - 1.5:
+        for t0 in _events(rng, 0.5, duration + 3.0) - 1.5:
             m = int(rng.uniform(1.5, 3.5) * sr)
             ramp = np.linspace(0.5, 1.0, m) if rng.uniform() < 0.5 else np.linspace(1.0, 0.5, m)
             env = np.sin(np.pi * np.arange(m) / m) ** 0.5
@@ -434,12 +438,12 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
             env = np.minimum(1.0, tt / 0.05) * np.minimum(1.0, (tt[-1] - tt) / 0.15)
             _add(y, int(t0 * sr), gain["squeal"] * 1.4 * env * _tone(freq, m, sr, (1.0, 0.3)))
     if "chime" in gain:  # three-note rising arpeggio
-        for t0 in _events(rng, 0.3, duration + 1.0) - 0.5:
+        for t0 in _events(rng, 0.5, duration + 1.0) - 0.5:
             base = jitter()
             for k, ratio in enumerate((1.0, 1.26, 1.5)):
                 _add(y, int((t0 + 0.22 * k) * sr), gain["chime"] * 2.0 * _decaying_tone(base * ratio, 1.2, 0.4, sr))
     if "bell" in gain:  # tram bell: inharmonic strokes
-        for t0 in _events(rng, 0.35, duration + 1.0) - 0.5:
+        for t0 in _events(rng, 0.5, duration + 1.0) - 0.5:
             base = jitter()
             m = int(1.0 * sr)
             tt = np.arange(m) / sr
@@ -448,13 +452,13 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
             for k in range(int(rng.integers(2, 4))):
                 _add(y, int((t0 + 0.2 * k) * sr), gain["bell"] * 2.0 * stroke)
     if "beeps" in gain:  # door beeps: square-ish tone pulses at 4 per second
-        for t0 in _events(rng, 0.2, duration + 1.0) - 0.5:
+        for t0 in _events(rng, 0.4, duration + 1.0) - 0.5:
             m = int(0.12 * sr)
             beep = _tone(jitter(0.05), m, sr, (1.0, 0, 1 / 3, 0, 1 / 5)) * np.hanning(m) ** 0.2
             for k in range(int(rng.integers(3, 7))):
                 _add(y, int((t0 + 0.25 * k) * sr), gain["beeps"] * 1.5 * beep)
     if "horn" in gain:
-        for t0 in _events(rng, 0.15, duration):
+        for t0 in _events(rng, 0.3, duration):
             m = int(rng.uniform(0.2, 0.7) * sr)
             env = np.minimum(1.0, np.arange(m) / (0.01 * sr)) * np.minimum(1.0, np.arange(m)[::-1] / (0.02 * sr))
             partials = tuple(1.0 / h for h in range(1, 7))
@@ -473,8 +477,8 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
                 _add(track, int((song + k * (chirp_len + 0.04)) * sr), rng.uniform(0.5, 1.0) * chirp)
         y += gain["birds"] * track * 2.5
     if "flutter" in gain:  # wing flaps / applause: bursts of clicks at 10-16 per second
-        templates = [_burst(rng, sr, 0.03, 0.004, jitter(), 0.8) for _ in range(4)]
-        for t0 in _events(rng, 0.6, duration + 1.0) - 0.5:
+        templates = [_burst(rng, sr, 0.03, 0.004, jitter(), 0.5) for _ in range(4)]
+        for t0 in _events(rng, 0.8, duration + 1.0) - 0.5:
             rate = loc["flutter_rate"] * rng.uniform(0.9, 1.1)
             for k in range(int(rng.integers(6, 14))):
                 _add(y, int((t0 + k / rate) * sr), gain["flutter"] * rng.uniform(0.5, 1.0) * templates[k % 4])
