@@ -260,17 +260,17 @@ def _fake_run(tmp_path: Path, recipe: Path, *args: str) -> tuple[subprocess.Comp
 # interrupted run of theirs left (synth, prepare, featurize shards, cam) or are always rebuilt
 # (results) pass --force.
 CALLS_1A = """\
-augment noise --manifest w/data/fold1_train.tsv --out-dir w/data/aug/noise --out-manifest w/data/aug_noise.tsv --exclude-locations w/data/fold1_evaluate.tsv --devices a --nj 2 --seed 0
+augment spectrum-correction --manifest w/data/fold1_train.tsv --out-dir w/data/aug/spectrum-correction --out-manifest w/data/aug_spectrum-correction.tsv --exclude-locations w/data/fold1_evaluate.tsv --devices a --nj 2 --seed 0
 cam --model w/exp/coarse_resnet/model.keras --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --ids c1,c2 --out-dir w/exp/cam --force
 ensemble w/exp/coarse_resnet/scores_evaluate.h5 w/exp/coarse_fcnn/scores_evaluate.h5 --method mean --labels coarse --out w/exp/coarse_ensemble/scores_evaluate.h5
 ensemble w/exp/fine_resnet/scores_evaluate.h5 w/exp/fine_fcnn/scores_evaluate.h5 w/exp/fine_fsfcnn/scores_evaluate.h5 --method mean --out w/exp/fine_ensemble/scores_evaluate.h5
-featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.1.h5 --preset 1a --shard 1/2 --force
-featurize --manifest w/data/aug_noise.tsv --out w/data/feats/aug_noise/shard.2.h5 --preset 1a --shard 2/2 --force
+featurize --manifest w/data/aug_spectrum-correction.tsv --out w/data/feats/aug_spectrum-correction/shard.1.h5 --preset 1a --shard 1/2 --force
+featurize --manifest w/data/aug_spectrum-correction.tsv --out w/data/feats/aug_spectrum-correction/shard.2.h5 --preset 1a --shard 2/2 --force
 featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.1.h5 --preset 1a --shard 1/2 --force
 featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.2.h5 --preset 1a --shard 2/2 --force
 featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.1.h5 --preset 1a --shard 1/2 --force
 featurize --manifest w/data/fold1_train.tsv --out w/data/feats/train/shard.2.h5 --preset 1a --shard 2/2 --force
-featurize --out w/data/feats/aug_noise.h5 --combine w/data/feats/aug_noise/shard.1.h5 --combine w/data/feats/aug_noise/shard.2.h5
+featurize --out w/data/feats/aug_spectrum-correction.h5 --combine w/data/feats/aug_spectrum-correction/shard.1.h5 --combine w/data/feats/aug_spectrum-correction/shard.2.h5
 featurize --out w/data/feats/evaluate.h5 --combine w/data/feats/evaluate/shard.1.h5 --combine w/data/feats/evaluate/shard.2.h5
 featurize --out w/data/feats/train.h5 --combine w/data/feats/train/shard.1.h5 --combine w/data/feats/train/shard.2.h5
 fuse --fine w/exp/fine_ensemble/scores_evaluate.h5 --coarse w/exp/coarse_ensemble/scores_evaluate.h5 --out w/exp/two_stage/scores_evaluate.h5
@@ -290,12 +290,12 @@ score w/exp/fine_fcnn/scores_evaluate.h5 --json w/exp/fine_fcnn/report_evaluate.
 score w/exp/fine_fsfcnn/scores_evaluate.h5 --json w/exp/fine_fsfcnn/report_evaluate.json
 score w/exp/fine_resnet/scores_evaluate.h5 --json w/exp/fine_resnet/report_evaluate.json
 score w/exp/two_stage/scores_evaluate.h5 --json w/exp/two_stage/report_evaluate.json
-synth --out-dir w/db --clips-per-class 6 --nj 2 --seed 0 --force
-train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fcnn --labels coarse --out-dir w/exp/coarse_fcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
-train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
-train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model fsfcnn --labels scene --out-dir w/exp/fine_fsfcnn --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
-train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model resnet --labels coarse --out-dir w/exp/coarse_resnet --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8 --option base_filters=24
-train --train w/data/feats/train.h5 --train w/data/feats/aug_noise.h5 --model resnet --labels scene --out-dir w/exp/fine_resnet --profile demo --seed 0 --valid-split 0.1 --crop 128 --batch-size 8
+synth --out-dir w/db --clips-per-class 8 --nj 2 --seed 0 --force
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels coarse --out-dir w/exp/coarse_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fsfcnn --labels scene --out-dir w/exp/fine_fsfcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model resnet --labels coarse --out-dir w/exp/coarse_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8 --option base_filters=24
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model resnet --labels scene --out-dir w/exp/fine_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
 """
 
 

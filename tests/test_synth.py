@@ -19,8 +19,9 @@ def test_plan_is_location_disjoint_and_unseen_devices_only_in_evaluate():
     assert {(s.scene, s.location_id) for s in train}.isdisjoint({(s.scene, s.location_id) for s in evaluate})
     assert len({s.location_id for s in train if s.scene == "park"}) == 6
     assert all(not set(s.devices) & {"s4", "s5", "s6"} for s in train)
-    assert sum(len(s.devices) for s in train) == 10 * (12 + 3 * 5)
-    assert sum(len(s.devices) for s in evaluate) == 10 * 3 * 9
+    # device a dominates training (12 segments, 2 of them also on b, c, s1-s3); 5 evaluation segments
+    assert sum(len(s.devices) for s in train) == 10 * (12 + 2 * 5)
+    assert sum(len(s.devices) for s in evaluate) == 10 * 5 * 9
     with pytest.raises(AsctoolError, match="unknown device"):
         plan_dataset(2, devices=("a", "z9"))
 
@@ -80,3 +81,31 @@ def test_render_location_is_deterministic_and_in_range():
         assert y.shape == (1, n) and y.dtype == np.float32 and np.abs(y).max() <= 1.0
     other = list(render_location(segments, seed=6, n=n, sr=sr))
     assert first[0][2].tobytes() != other[0][2].tobytes()
+
+
+def test_scenes_of_a_coarse_class_share_background_and_signature_frequencies():
+    """The scene lives in the shape of its signature events, not in where they lie in frequency: every
+    scene of a coarse class has the class's background sources and room, and draws its signature
+    frequency from the same law (the first draw of a location, so one seed gives one frequency)."""
+    from asctool.labels import packaged_hierarchy
+    from asctool.synth import SCENE_RECIPES, location_params
+
+    hierarchy = packaged_hierarchy()
+    backgrounds = {"indoor": {"hvac", "babble"}, "outdoor": {"wind", "distant"},
+                   "transportation": {"rumble", "cabin"}}
+    by_coarse: dict[str, list[str]] = {}
+    for scene, recipe in SCENE_RECIPES.items():
+        coarse = hierarchy[scene]
+        by_coarse.setdefault(coarse, []).append(scene)
+        assert backgrounds[coarse] <= set(recipe.levels), scene
+        assert not (set(recipe.levels) - backgrounds[coarse]) & set().union(*backgrounds.values()), scene
+    for coarse, scenes in by_coarse.items():
+        rooms = {(SCENE_RECIPES[s].rt60, SCENE_RECIPES[s].drr, SCENE_RECIPES[s].loudness) for s in scenes}
+        assert len(rooms) == 1, coarse
+        for seed in range(5):
+            freqs = {location_params(s, np.random.default_rng(seed))["sig_f"] for s in scenes}
+            assert len(freqs) == 1, (coarse, freqs)
+    # their signature events differ: at least two different families per coarse class
+    for coarse, scenes in by_coarse.items():
+        signatures = [frozenset(SCENE_RECIPES[s].levels) - backgrounds[coarse] for s in scenes]
+        assert len(set(signatures)) == len(scenes) and all(signatures), coarse

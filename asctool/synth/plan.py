@@ -58,9 +58,11 @@ def plan_dataset(
     """Which segments exist, where they were recorded and on which devices.
 
     Per scene: ``clips_per_class`` training segments recorded on device a, of
-    which ``parallel_per_class`` (default ``max(1, round(clips_per_class / 4))``)
-    were also recorded on b, c and simulated as s1-s3; ``evaluate_per_class``
-    (same default) evaluation segments on every device a, b, c, s1-s6.
+    which ``parallel_per_class`` (default ``max(1, round(clips_per_class / 8))``)
+    were also recorded on b, c and simulated as s1-s3 (so that device a
+    dominates the training set, about 60 % of it and more, as in TAU 2020
+    Mobile); ``evaluate_per_class`` (default ``max(1, round(0.4 *
+    clips_per_class))``) evaluation segments on every device a, b, c, s1-s6.
     Segments are grouped ``segments_per_location`` to a location; train and
     evaluate locations are disjoint. Only ``devices`` are kept.
     """
@@ -71,9 +73,8 @@ def plan_dataset(
         raise AsctoolError(f"unknown device(s) {', '.join(unknown)}; known: {', '.join(DEVICES)}")
     if "a" not in devices and any(DEVICE_SPECS[d].simulated for d in devices):
         raise AsctoolError("simulated devices s1-s6 are made from device a: include device a")
-    default = max(1, round(clips_per_class / 4))
-    n_par = default if parallel_per_class is None else int(parallel_per_class)
-    n_eval = default if evaluate_per_class is None else int(evaluate_per_class)
+    n_par = max(1, round(clips_per_class / 8)) if parallel_per_class is None else int(parallel_per_class)
+    n_eval = max(1, round(0.4 * clips_per_class)) if evaluate_per_class is None else int(evaluate_per_class)
     if not 0 <= n_par <= clips_per_class:
         raise AsctoolError(f"parallel_per_class must be between 0 and {clips_per_class}, got {n_par}")
     if n_eval < 1:

@@ -1,10 +1,21 @@
 """How the scenes of the demo data sound: recipes, locations, rooms and the dry mixture.
 
-Each of the 10 scenes mixes its own families of synthetic sources at its own
-levels (:data:`SCENE_RECIPES`); every recording location draws its own levels,
-source parameters and room (:func:`location_params`, :func:`room_response`),
-and every segment its own events (:func:`scene_mix`). Pure functions: arrays
-and a ``numpy.random.Generator`` in, arrays out.
+Each of the 10 scenes is the background of its coarse class (indoor:
+ventilation and babble in a reverberant hall; outdoor: wind and distant
+traffic, almost dry; transportation: strong low rumble and cabin noise in a
+small damped room) plus one or two *signature* event families of its own
+(:data:`SCENE_RECIPES`). A scene's identity lives in the shape and rhythm of
+its signature events (amplitude-modulated noise bands, steady or sweeping
+tones, click trains at a given rate, chirp trills, arpeggios), while their
+frequency is drawn per location and per event from a range shared by every
+scene of the coarse class: the long-term spectra of the scenes of one coarse
+class overlap, so clip mean/std statistics of the log-mel separate the coarse
+classes far better than the scenes, whereas a convolutional network, which
+sees the local spectro-temporal shapes wherever they lie in frequency, can
+tell the scenes apart. Every recording location draws its own levels,
+frequencies and room (:func:`location_params`, :func:`room_response`), and
+every segment its own events (:func:`scene_mix`). Pure functions: arrays and a
+``numpy.random.Generator`` in, arrays out.
 """
 from __future__ import annotations
 
@@ -46,52 +57,44 @@ class SceneRecipe:
     voices: tuple[int, int] = (2, 6)
 
 
-# Indoor scenes share ventilation, babble, footsteps, chimes and long reverberation;
-# outdoor scenes share wind, birds, distant traffic and almost no reverberation;
-# transportation shares strong low rumble, engine/motor tones, door beeps and a
-# small, damped cabin.
+_INDOOR = {"hvac": -10, "babble": -6}
+_OUTDOOR = {"wind": -7, "distant": -11}
+_TRANSPORT = {"rumble": -5, "cabin": -8}
+_ROOM = {"indoor": ((1.0, 2.0), (-4, 2)), "outdoor": ((0.1, 0.4), (6, 14)),
+         "transportation": ((0.2, 0.45), (0, 6))}
+
+
+def _recipe(coarse: str, background: Mapping[str, float], signature: Mapping[str, float],
+            voices: tuple[int, int] = (4, 12)) -> SceneRecipe:
+    rt60, drr = _ROOM[coarse]
+    return SceneRecipe({**background, **signature}, rt60=rt60, drr=drr, loudness=-27.0, voices=voices)
+
+
+# The background (and room, loudness) is the coarse class's; the signature events are the
+# scene's own. Signature frequencies come from the coarse class's shared range
+# (location_params), so scenes of one coarse class differ in shape and rhythm, not in
+# long-term spectrum.
 SCENE_RECIPES: dict[str, SceneRecipe] = {
-    "airport": SceneRecipe(
-        {"hvac": -8, "babble": -9, "footsteps": -16, "rolling": -11, "announcement": -15,
-         "chime": -19, "jet": -15, "beeps": -28},
-        rt60=(1.1, 2.0), drr=(-3, 3), loudness=-30, voices=(6, 16)),
-    "metro_station": SceneRecipe(
-        {"hvac": -11, "babble": -12, "footsteps": -13, "train_pass": -7, "brakes": -16,
-         "announcement": -13, "chime": -20, "clatter": -17, "beeps": -22},
-        rt60=(1.0, 1.9), drr=(-4, 2), loudness=-28, voices=(3, 10)),
-    "shopping_mall": SceneRecipe(
-        {"hvac": -9, "babble": -7, "footsteps": -13, "music": -11, "rolling": -19,
-         "chime": -22, "announcement": -21},
-        rt60=(0.9, 1.7), drr=(-2, 4), loudness=-29, voices=(8, 20)),
-    "park": SceneRecipe(
-        {"wind": -8, "birds": -9, "rumble": -19, "babble": -20, "footsteps": -21,
-         "water": -17},
-        rt60=(0.1, 0.3), drr=(6, 14), loudness=-36, voices=(1, 4)),
-    "public_square": SceneRecipe(
-        {"wind": -13, "babble": -10, "footsteps": -14, "rumble": -14, "vehicles": -18,
-         "birds": -16, "water": -14, "music": -24},
-        rt60=(0.3, 0.7), drr=(2, 8), loudness=-31, voices=(4, 12)),
-    "street_pedestrian": SceneRecipe(
-        {"babble": -8, "footsteps": -10, "rumble": -13, "vehicles": -15, "wind": -17,
-         "birds": -22, "horn": -24, "music": -22},
-        rt60=(0.3, 0.7), drr=(2, 8), loudness=-29, voices=(4, 14)),
-    "street_traffic": SceneRecipe(
-        {"vehicles": -5, "rumble": -7, "hum": -14, "horn": -16, "brakes": -21, "wind": -14,
-         "babble": -23, "footsteps": -24},
-        rt60=(0.2, 0.6), drr=(3, 10), loudness=-24, voices=(1, 4)),
-    "bus": SceneRecipe(
-        {"rumble": -5, "hum": -7, "babble": -14, "beeps": -17, "brakes": -22, "rattle": -15,
-         "announcement": -24},
-        rt60=(0.25, 0.5), drr=(0, 6), loudness=-25, voices=(2, 6)),
-    "metro": SceneRecipe(
-        {"rumble": -4, "clatter": -9, "whine": -10, "brakes": -14, "babble": -16,
-         "announcement": -17, "beeps": -19, "rattle": -16},
-        rt60=(0.25, 0.5), drr=(-1, 5), loudness=-22, voices=(2, 8)),
-    "tram": SceneRecipe(
-        {"rumble": -7, "clatter": -12, "whine": -12, "bell": -16, "babble": -13,
-         "brakes": -17, "hum": -19, "beeps": -18, "announcement": -22},
-        rt60=(0.25, 0.55), drr=(0, 6), loudness=-26, voices=(2, 8)),
+    # indoor: AM-modulated rolling wheels and chime arpeggios / steady squeals and rail
+    # clatter / music (chords changing a few times a second)
+    "airport": _recipe("indoor", _INDOOR, {"rolling": -3, "chime": -7}),
+    "metro_station": _recipe("indoor", _INDOOR, {"squeal": -5, "clatter": -5}),
+    "shopping_mall": _recipe("indoor", _INDOOR, {"music": -2}),
+    # outdoor: bird trills / flutter (fast click bursts) / footsteps (slow click trains) /
+    # passing vehicles (Doppler swells) and horns
+    "park": _recipe("outdoor", _OUTDOOR, {"birds": -2}, voices=(1, 3)),
+    "public_square": _recipe("outdoor", _OUTDOOR, {"flutter": -2}),
+    "street_pedestrian": _recipe("outdoor", _OUTDOOR, {"footsteps": -1}),
+    "street_traffic": _recipe("outdoor", _OUTDOOR, {"vehicles": -2, "horn": -8}),
+    # transportation: engine harmonics that speed up and slow down and door beeps /
+    # motor whine sweeps / bell strokes and rail clatter
+    "bus": _recipe("transportation", _TRANSPORT, {"engine": -4, "beeps": -9}),
+    "metro": _recipe("transportation", _TRANSPORT, {"whine": -3}),
+    "tram": _recipe("transportation", _TRANSPORT, {"bell": -3, "clatter": -2}),
 }
+
+#: Shared range (Hz) of the signature-event frequencies of each coarse class.
+_SIGNATURE_BAND = {"indoor": (500.0, 2500.0), "outdoor": (700.0, 5000.0), "transportation": (350.0, 2200.0)}
 
 
 # --------------------------------------------------------------------------
@@ -201,48 +204,39 @@ def _hierarchy() -> dict[str, str]:
 def location_params(scene: str, rng: np.random.Generator) -> dict:
     """Draw the fixed properties of one recording location of ``scene``.
 
-    Returns a dict with per-source levels in dB (absent sources dropped),
-    room (``rt60``, ``drr``), overall ``loudness`` and source parameters.
+    Returns a dict with per-source levels in dB, room (``rt60``, ``drr``),
+    overall ``loudness``, ``coarse`` class and source parameters; the centre
+    frequency ``sig_f`` of the signature events is drawn (log-uniformly) from
+    the range shared by the coarse class.
     """
     recipe = SCENE_RECIPES[scene]
-    levels = {}
-    ranked = sorted(recipe.levels, key=lambda name: -recipe.levels[name])
-    for rank, name in enumerate(ranked):
-        level = recipe.levels[name]
-        if rank >= 2 and rng.uniform() < 0.2:  # the two main sources are always there
-            continue
-        levels[name] = level + rng.normal(0.0, 3.0)
     coarse = _hierarchy()[scene]
-    params = {
+    lo, hi = _SIGNATURE_BAND[coarse]
+    sig_f = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))   # first draw: one law per coarse class
+    levels = {name: level + rng.normal(0.0, 2.5) for name, level in recipe.levels.items()}
+    return {
+        "sig_f": sig_f,
         "levels": levels,
-        "main": ranked[:2],
+        "coarse": coarse,
         "rt60": float(rng.uniform(*recipe.rt60)),
         "drr": float(rng.uniform(*recipe.drr)),
         "loudness": recipe.loudness + float(rng.normal(0.0, 3.0)),
         "voices": int(rng.integers(recipe.voices[0], recipe.voices[1] + 1)),
-        # spectral parameters, partly shared by a coarse class
         "hvac_cutoff": float(rng.uniform(250, 900)),
         "hvac_tone": float(rng.uniform(90, 260)),
         "wind_cutoff": float(rng.uniform(120, 400)),
-        "rumble_centre": float(rng.uniform(55, 110) if coarse == "transportation" else rng.uniform(70, 180)),
-        "rumble_octaves": float(rng.uniform(0.8, 1.6)),
-        "engine_f0": float(rng.uniform(25, 45) if scene == "bus" else rng.uniform(60, 140)),
-        "whine_f": float(rng.uniform(400, 1400)),
-        "bird_band": (float(rng.uniform(2000, 4000)), float(rng.uniform(4500, 8000))),
-        "birds": int(rng.integers(1, 5)),
-        "brake_f": float(rng.uniform(2500, 7000)),
-        "beep_f": float(rng.uniform(1200, 3000)),
-        "bell_f": float(rng.uniform(600, 1200)),
-        "chime": tuple(float(x) for x in rng.uniform(440, 900) * np.array([1.0, 1.26, 1.5])[rng.permutation(3)]),
-        "horn_f": float(rng.uniform(350, 520)),
+        "leaves_centre": float(rng.uniform(3000, 7000)),
+        "distant_centre": float(rng.uniform(90, 250)),
+        "rumble_centre": float(rng.uniform(45, 110)),
+        "cabin_centre": float(rng.uniform(500, 1800)),
+        "engine_f0": float(rng.uniform(28, 55)),
         "vowels": rng.uniform([280, 850], [850, 2400], size=(10, 2)).tolist(),
-        "water_centre": float(rng.uniform(2500, 6000)),
-        "rolling_centre": float(rng.uniform(700, 1600)),
-        "music_root": float(rng.uniform(110, 220)),
-        "clatter_period": float(rng.uniform(0.5, 1.4)),
-        "step_centre": float(rng.uniform(300, 1500)),
+        "step_rate": float(rng.uniform(1.6, 2.3)),
+        "flutter_rate": float(rng.uniform(10.0, 16.0)),
+        "roll_rate": float(rng.uniform(7.0, 13.0)),
+        "clatter_period": float(rng.uniform(0.5, 1.1)),
+        "music_tempo": float(rng.uniform(0.22, 0.45)),
     }
-    return params
 
 
 def room_response(rt60: float, drr: float, sr: int, rng: np.random.Generator,
@@ -280,12 +274,20 @@ def room_response(rt60: float, drr: float, sr: int, rng: np.random.Generator,
     return out
 
 
+def _decaying_tone(freq: float, length_s: float, decay_s: float, sr: int,
+                   partials: Sequence[float] = (1.0, 0.4, 0.2)) -> np.ndarray:
+    """A struck harmonic tone: partials of ``freq`` under an exponential decay (10 ms attack)."""
+    m = max(8, int(length_s * sr))
+    t = np.arange(m) / sr
+    return _tone(freq, m, sr, partials) * np.exp(-t / decay_s) * np.minimum(1.0, t / 0.01)
+
+
 def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr: int) -> np.ndarray:
     """The dry (unreverberated) mixture of one segment of ``scene``.
 
     Parameters
     ----------
-    scene : one of :data:`asctool.manifest.SCENES`
+    scene : one of :data:`asctool.labels.SCENES`
     loc : :func:`location_params` of the segment's location
     rng : generator for this segment
     n : length in samples
@@ -296,8 +298,13 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
     np.ndarray [shape=(n,), dtype=float64], RMS 1
     """
     duration = n / sr
-    levels = {k: v + rng.normal(0.0, 2.0) for k, v in loc["levels"].items()}
+    levels = {k: v + rng.normal(0.0, 1.5) for k, v in loc["levels"].items()}
     gain = {k: 10.0 ** (v / 20.0) for k, v in levels.items()}
+    sig_f = loc["sig_f"]
+
+    def jitter(spread: float = 0.15) -> float:
+        """The signature frequency of one event: the location's, +-``spread`` octave-ish."""
+        return sig_f * float(np.exp(rng.normal(0.0, spread)))
 
     # ---- STFT-domain noise sources: power = D (freq x atoms) @ A (atoms x frames)
     n_fft = 1 << max(8, int(round(math.log2(sr * 0.023))))
@@ -306,6 +313,7 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
     f = np.fft.rfftfreq(n_fft, 1.0 / sr)
     df = sr / n_fft
     frame_rate = sr / hop
+    t_frames = np.arange(n_frames) / frame_rate
     atoms: list[np.ndarray] = []
     acts: list[np.ndarray] = []
 
@@ -317,110 +325,78 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
         return np.exp(depth * _smooth(rng, n_frames, width_s * frame_rate))
 
     tilt = 1.0 / (1.0 + f / 500.0)
+    # backgrounds (one per coarse class)
     if "hvac" in gain:
         shape = _lowpass(f, loc["hvac_cutoff"], 1.5) * tilt + 0.3 * _line(f, loc["hvac_tone"], 1.5 * df)
-        add_atom(shape, slow(3.0, 0.1), gain["hvac"])
-    if "wind" in gain:
+        add_atom(shape + 0.02 * tilt, slow(3.0, 0.1), gain["hvac"])
+    if "wind" in gain:  # gusts, with the rustle of leaves (2-8 kHz) following them
+        gusts = slow(0.8, 0.7)
         shape = _lowpass(f, loc["wind_cutoff"], 1.0) * (1.0 / (1.0 + f / 100.0)) + 0.02 * tilt
-        add_atom(shape, slow(0.8, 0.7), gain["wind"])
+        add_atom(shape, gusts, gain["wind"])
+        add_atom(_bump(f, loc["leaves_centre"], 0.8), gusts ** 2, gain["wind"] * 0.5)
+    if "distant" in gain:
+        add_atom(_bump(f, loc["distant_centre"], 1.2) + 0.05 * tilt, slow(2.5, 0.3), gain["distant"])
     if "rumble" in gain:
-        shape = _bump(f, loc["rumble_centre"], loc["rumble_octaves"]) + 0.05 * tilt
-        add_atom(shape, slow(2.0, 0.25), gain["rumble"])
-    if "water" in gain:
-        shape = _bump(f, loc["water_centre"], 1.3) + 0.1 * _highpass(f, 1000.0)
-        add_atom(shape, np.exp(0.15 * rng.standard_normal(n_frames)), gain["water"])
-    if "jet" in gain:
-        ramp = np.linspace(*rng.uniform(0.3, 1.7, 2), n_frames)
-        add_atom(_lowpass(f, rng.uniform(400, 900), 2.0) + 0.05 * tilt, ramp, gain["jet"])
-    if "rattle" in gain:  # cabin rattle: broadband mid noise, fast irregular
-        act = np.exp(0.8 * _smooth(rng, n_frames, 0.05 * frame_rate))
-        add_atom(_bump(f, rng.uniform(1500, 3500), 1.0), act, gain["rattle"])
-    t_frames = np.arange(n_frames) / frame_rate
-    if "vehicles" in gain:
-        # Doppler passes: atoms are bumps on a log-frequency grid
-        grid = np.geomspace(200, 4000, 24)
-        step = np.log(grid[1] / grid[0])
-        act = np.zeros((len(grid), n_frames))
-        low = np.zeros(n_frames)
-        for t0 in _events(rng, rng.uniform(0.3, 0.8), duration + 4.0) - 2.0:
-            width = rng.uniform(0.6, 2.0)
-            centre = rng.uniform(500, 1400)
-            shift = rng.uniform(0.04, 0.12)
-            env = 1.0 / (1.0 + ((t_frames - t0) / width) ** 2)
-            fc = centre * (1.0 + shift * np.tanh(-(t_frames - t0) / (0.5 * width)))
-            pos = np.clip(np.log(fc / grid[0]) / step, 0, len(grid) - 1.001)
-            idx = pos.astype(int)
-            frac = pos - idx
-            amp = env * rng.uniform(0.3, 1.0)
-            np.add.at(act, (idx, np.arange(n_frames)), amp * (1 - frac))
-            np.add.at(act, (idx + 1, np.arange(n_frames)), amp * frac)
-            low += amp
-        for k, centre in enumerate(grid):
-            add_atom(_bump(f, centre, 0.8), act[k], gain["vehicles"])
-        add_atom(_lowpass(f, 200.0, 2.0), low, 0.7 * gain["vehicles"])
-    if "rolling" in gain:
-        act = np.zeros(n_frames)
-        for t0 in _events(rng, 0.35, duration):
-            length = rng.uniform(1.5, 4.0)
-            inside = (t_frames >= t0) & (t_frames < t0 + length)
-            act[inside] += (1.0 + 0.6 * np.sin(2 * np.pi * rng.uniform(6, 14) * t_frames[inside])) * rng.uniform(0.4, 1.0)
-        add_atom(_bump(f, loc["rolling_centre"], 0.7), act, gain["rolling"])
-    if "train_pass" in gain:
-        act = np.zeros(n_frames)
-        t0 = rng.uniform(-3.0, duration)
-        length = rng.uniform(4.0, 9.0)
-        act += np.exp(-0.5 * ((t_frames - t0 - length / 2) / (length / 3)) ** 2)
-        add_atom(_bump(f, rng.uniform(120, 250), 1.8) + 0.1 * _bump(f, 3000, 0.5), act + 0.05, gain["train_pass"])
-    if "music" in gain:
-        root = loc["music_root"]
-        notes = root * 2.0 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12, 14, 16]) / 12.0)
-        act = np.zeros((len(notes), n_frames))
-        t = 0.0
-        while t < duration:
-            length = rng.uniform(0.4, 1.2)
-            inside = (t_frames >= t) & (t_frames < t + length)
-            for k in rng.choice(len(notes), 3, replace=False):
-                act[k, inside] += 1.0
-            t += length
-        for k, note in enumerate(notes):
-            shape = sum(_line(f, h * note, max(df, 3.0)) / h for h in range(1, 6) if h * note < sr / 2)
-            add_atom(shape + 1e-3, act[k], gain["music"] / 2.0)
-    speech_atoms = None
-    if "babble" in gain or "announcement" in gain:
+        add_atom(_bump(f, loc["rumble_centre"], 1.0) + 0.03 * tilt, slow(2.0, 0.25), gain["rumble"])
+    if "cabin" in gain:
+        add_atom(_bump(f, loc["cabin_centre"], 1.3), slow(0.3, 0.3), gain["cabin"])
+    if "babble" in gain:
         speech_tilt = _bump(f, 450.0, 1.6) + 0.05 * _bump(f, 5000, 0.8)
-        speech_atoms = [
-            speech_tilt * (_bump(f, f1, 0.25) + 0.6 * _bump(f, f2, 0.2) + 0.25 * _bump(f, 2800, 0.2))
-            for f1, f2 in loc["vowels"]
-        ] + [_bump(f, rng.uniform(4000, 7000), 0.6)]  # fricative
-
-    def voice_activity(n_voices: int, talk: float) -> np.ndarray:
-        """Activation (atoms x frames) of ``n_voices`` talkers (syllables of random vowels)."""
+        speech_atoms = [speech_tilt * (_bump(f, f1, 0.25) + 0.6 * _bump(f, f2, 0.2) + 0.25 * _bump(f, 2800, 0.2))
+                        for f1, f2 in loc["vowels"]]
         act = np.zeros((len(speech_atoms), n_frames))
-        for _ in range(n_voices):
+        for _ in range(loc["voices"]):
             level = (10.0 ** (rng.normal(0, 5) / 20.0)) ** 2
             frame = int(rng.integers(0, 20))
             while frame < n_frames:
                 length = int(rng.uniform(0.1, 0.3) * frame_rate) + 1
-                if rng.uniform() < talk:
-                    atom = int(rng.integers(0, len(speech_atoms)))
+                if rng.uniform() < 0.65:
                     env = np.sin(np.linspace(0, np.pi, length + 2)[1:-1]) ** 2
                     stop = min(n_frames, frame + length)
-                    act[atom, frame:stop] += level * env[: stop - frame]
+                    act[int(rng.integers(0, len(speech_atoms))), frame:stop] += level * env[: stop - frame]
                 frame += length + int(rng.exponential(0.05) * frame_rate)
-        return act
-
-    if "babble" in gain:
-        act = voice_activity(loc["voices"], 0.65) / max(1.0, 0.5 * loc["voices"])
+        act /= max(1.0, 0.5 * loc["voices"])
         for k, atom in enumerate(speech_atoms):
             add_atom(atom, act[k], gain["babble"])
-    if "announcement" in gain and rng.uniform() < 0.7:
-        pa = _bump(f, 1800, 0.9)
-        act = voice_activity(1, 0.9)
-        start = int(rng.uniform(0, 0.5) * n_frames)
-        act[:, :start] = 0
-        act[:, min(n_frames, start + int(rng.uniform(2.5, 5.0) * frame_rate)):] = 0
-        for k, atom in enumerate(speech_atoms):
-            add_atom(atom * pa, act[k], gain["announcement"] * 2.0)
+    # signatures drawn as noise: rolling wheels (AM band), Doppler swells of vehicles
+    if "rolling" in gain:
+        rate = loc["roll_rate"]
+        for t0 in _events(rng, 0.45, duration + 2.0) - 1.0:
+            length = rng.uniform(1.0, 3.0)
+            inside = (t_frames >= t0) & (t_frames < t0 + length)
+            act = np.zeros(n_frames)
+            act[inside] = (1.0 + 0.95 * np.sin(2 * np.pi * rate * rng.uniform(0.9, 1.1) * t_frames[inside])) ** 2
+            add_atom(_bump(f, jitter(), 0.35), act * rng.uniform(0.5, 1.0), gain["rolling"])
+    if "vehicles" in gain:
+        for t0 in _events(rng, 0.45, duration + 4.0) - 2.0:
+            width = rng.uniform(0.5, 1.5)
+            env = 1.0 / (1.0 + ((t_frames - t0) / width) ** 2) ** 2
+            fc = jitter() * (1.0 + 0.25 * np.tanh(-(t_frames - t0) / (0.4 * width)))
+            # a gliding band: a few atoms on a log grid around the pass
+            grid = np.geomspace(fc.min(), fc.max(), 8)
+            step = np.log(grid[1] / grid[0]) + _EPS
+            pos = np.clip(np.log(fc / grid[0]) / step, 0, len(grid) - 1.001)
+            idx = pos.astype(int)
+            frac = pos - idx
+            amp = env * rng.uniform(0.5, 1.0)
+            for k, centre in enumerate(grid):
+                act = amp * np.where(idx == k, 1 - frac, 0.0) + amp * np.where(idx + 1 == k, frac, 0.0)
+                add_atom(_bump(f, centre, 0.3), act, gain["vehicles"])
+    if "music" in gain:
+        root = jitter(0.05) / 4.0
+        notes = root * 2.0 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12, 14, 16, 17, 19]) / 12.0)
+        act = np.zeros((len(notes), n_frames))
+        t = 0.0
+        while t < duration:
+            length = loc["music_tempo"] * rng.choice([1.0, 1.0, 2.0])
+            inside = (t_frames >= t) & (t_frames < t + length)
+            decay = np.exp(-(t_frames[inside] - t) / (0.6 * length))
+            for k in rng.choice(len(notes), 3, replace=False):
+                act[k, inside] += decay
+            t += length
+        for k, note in enumerate(notes):
+            shape = sum(_line(f, h * note, max(df, 3.0)) / h for h in range(1, 7) if h * note < sr / 2)
+            add_atom(shape + 1e-3, act[k], gain["music"] / 2.0)
 
     y = np.zeros(n)
     if atoms:
@@ -439,84 +415,87 @@ def scene_mix(scene: str, loc: Mapping, rng: np.random.Generator, *, n: int, sr:
         ola[1:] += frames[:, hop:]
         y += ola.reshape(-1)[hop // 2: hop // 2 + n]
 
-    # ---- time-domain tonal and impulsive sources
-    if "hum" in gain:
-        f0 = loc["engine_f0"] * np.exp(0.04 * _smooth(rng, 64, 8))
+    # ---- time-domain signatures: tones, sweeps, clicks
+    if "engine" in gain:  # diesel harmonics that speed up and slow down
+        points = np.cumsum(rng.uniform(1.0, 3.0, 16))
+        f0_points = loc["engine_f0"] * np.exp(rng.uniform(-0.35, 0.35, 16))
+        f0 = np.interp(np.linspace(0, duration, 256), points - points[0], f0_points)
         harmonics = min(40, int(sr / 2 / (f0.max() * 1.1)))
-        amps = np.arange(1, harmonics + 1) ** -0.9 * 10.0 ** (rng.normal(0, 4, harmonics) / 20)
-        y += gain["hum"] * _wavetable(f0, amps, n, sr, rng)
-    if "whine" in gain:
-        start, top = rng.uniform(0.2, 0.6), rng.uniform(0.8, 1.3)
-        profile = np.clip(np.linspace(start, top * rng.uniform(1.0, 2.0), 32), None, top)
-        if rng.uniform() < 0.5:
-            profile = profile[::-1]
-        y += gain["whine"] * _wavetable(loc["whine_f"] * profile, np.array([1.0, 0.5, 0.25]), n, sr, rng)
-    if "footsteps" in gain:
-        templates = [_burst(rng, sr, 0.06, rng.uniform(0.006, 0.02), loc["step_centre"] * rng.uniform(0.7, 1.4), 1.2)
-                     for _ in range(4)]
-        track = np.zeros(n)
-        for _ in range(int(rng.integers(1, 6))):
-            rate = rng.uniform(1.6, 2.2)
-            t0, centre, width = rng.uniform(0, 1 / rate), rng.uniform(0, duration), rng.uniform(2, 8)
-            for t in np.arange(t0, duration, 1 / rate) + rng.normal(0, 0.02, len(np.arange(t0, duration, 1 / rate))):
-                amp = math.exp(-0.5 * ((t - centre) / width) ** 2) * rng.uniform(0.5, 1.0)
-                _add(track, int(t * sr), amp * templates[int(rng.integers(0, 4))])
-        y += gain["footsteps"] * track
-    if "birds" in gain:
-        track = np.zeros(n)
-        lo, hi = loc["bird_band"]
-        for _ in range(loc["birds"]):
-            f_a, f_b = rng.uniform(lo, hi, 2)
-            chirp_len = rng.uniform(0.03, 0.15)
-            trill = rng.uniform(0, 40)
-            for song in _events(rng, rng.uniform(0.15, 0.5), duration):
-                for k in range(int(rng.integers(2, 9))):
-                    m = int(chirp_len * sr)
-                    tt = np.arange(m) / sr
-                    freq = np.linspace(f_a, f_b, m) * (1 + 0.05 * np.sin(2 * np.pi * trill * tt))
-                    chirp = np.sin(2 * np.pi * np.cumsum(freq) / sr) * np.sin(np.pi * tt / chirp_len) ** 2
-                    _add(track, int((song + k * (chirp_len + 0.05)) * sr), rng.uniform(0.3, 1.0) * chirp)
-        y += gain["birds"] * track * 2.0
-    if "chime" in gain and rng.uniform() < 0.5:
-        t0 = rng.uniform(0, max(0.0, duration - 2.0))
-        for k, freq in enumerate(loc["chime"]):
-            m = int(1.5 * sr)
+        amps = np.arange(1, harmonics + 1) ** -0.7 * 10.0 ** (rng.normal(0, 4, harmonics) / 20)
+        y += gain["engine"] * _wavetable(f0, amps, n, sr, rng)
+    if "whine" in gain:  # motor whine: tonal sweeps up (accelerating) or down (braking)
+        for t0 in _events(rng, 0.5, duration + 3.0) - 1.5:
+            m = int(rng.uniform(1.5, 3.5) * sr)
+            ramp = np.linspace(0.5, 1.0, m) if rng.uniform() < 0.5 else np.linspace(1.0, 0.5, m)
+            env = np.sin(np.pi * np.arange(m) / m) ** 0.5
+            sweep = _tone(jitter() * ramp, m, sr, (1.0, 0.5, 0.25)) * env
+            _add(y, int(t0 * sr), gain["whine"] * 1.4 * sweep)
+    if "squeal" in gain:  # brake squeal: steady tone with vibrato
+        for t0 in _events(rng, 0.55, duration + 1.0) - 0.5:
+            m = int(rng.uniform(0.5, 1.8) * sr)
             tt = np.arange(m) / sr
-            _add(y, int((t0 + 0.5 * k) * sr), gain["chime"] * 2.0 * np.exp(-tt / 0.5) * _tone(freq, m, sr, (1.0, 0.4, 0.2)))
-    if "brakes" in gain:
-        for t0 in _events(rng, 0.12, duration):
-            m = int(rng.uniform(0.4, 2.5) * sr)
+            freq = jitter() * (1 + 0.012 * np.sin(2 * np.pi * rng.uniform(5, 8) * tt))
+            env = np.minimum(1.0, tt / 0.05) * np.minimum(1.0, (tt[-1] - tt) / 0.15)
+            _add(y, int(t0 * sr), gain["squeal"] * 1.4 * env * _tone(freq, m, sr, (1.0, 0.3)))
+    if "chime" in gain:  # three-note rising arpeggio
+        for t0 in _events(rng, 0.5, duration + 1.0) - 0.5:
+            base = jitter()
+            for k, ratio in enumerate((1.0, 1.26, 1.5)):
+                _add(y, int((t0 + 0.22 * k) * sr), gain["chime"] * 2.0 * _decaying_tone(base * ratio, 1.2, 0.4, sr))
+    if "bell" in gain:  # tram bell: inharmonic strokes
+        for t0 in _events(rng, 0.5, duration + 1.0) - 0.5:
+            base = jitter()
+            m = int(1.0 * sr)
             tt = np.arange(m) / sr
-            freq = loc["brake_f"] * rng.uniform(0.9, 1.1) * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(4, 8) * tt))
-            env = np.minimum(1.0, tt / 0.05) * np.minimum(1.0, (tt[-1] - tt) / 0.2)
-            _add(y, int(t0 * sr), gain["brakes"] * 1.5 * env * _tone(freq, m, sr, (1.0, 0.3)))
-    if "beeps" in gain and rng.uniform() < 0.6:
-        t0 = rng.uniform(0, max(0.0, duration - 1.0))
-        m = int(0.12 * sr)
-        beep = _tone(loc["beep_f"], m, sr, (1.0, 0, 1 / 3, 0, 1 / 5)) * np.hanning(m) ** 0.2
-        for k in range(int(rng.integers(3, 9))):
-            _add(y, int((t0 + 0.24 * k) * sr), gain["beeps"] * 1.5 * beep)
-    if "bell" in gain and rng.uniform() < 0.5:
-        t0 = rng.uniform(0, max(0.0, duration - 1.0))
-        m = int(1.2 * sr)
-        tt = np.arange(m) / sr
-        stroke = sum(a * np.exp(-tt / (0.6 / p)) * np.sin(2 * np.pi * p * loc["bell_f"] * tt)
-                     for p, a in ((1.0, 1.0), (2.76, 0.5), (5.4, 0.25)) if p * loc["bell_f"] < sr / 2)
-        for k in range(int(rng.integers(1, 4))):
-            _add(y, int((t0 + 0.25 * k) * sr), gain["bell"] * 2.0 * stroke)
-    if "clatter" in gain:
-        click = _burst(rng, sr, 0.03, 0.006, rng.uniform(300, 1200), 1.5)
-        period = loc["clatter_period"] * rng.uniform(0.8, 1.25)
-        gap = rng.uniform(0.08, 0.16)
-        for t in np.arange(rng.uniform(0, period), duration, period):
-            for k in range(2):
-                _add(y, int((t + k * gap) * sr), gain["clatter"] * rng.uniform(0.5, 1.0) * click)
+            stroke = sum(a * np.exp(-tt / (0.5 / p)) * np.sin(2 * np.pi * p * base * tt)
+                         for p, a in ((1.0, 1.0), (2.76, 0.5), (5.4, 0.25)) if p * base < sr / 2)
+            for k in range(int(rng.integers(2, 4))):
+                _add(y, int((t0 + 0.2 * k) * sr), gain["bell"] * 2.0 * stroke)
+    if "beeps" in gain:  # door beeps: square-ish tone pulses at 4 per second
+        for t0 in _events(rng, 0.4, duration + 1.0) - 0.5:
+            m = int(0.12 * sr)
+            beep = _tone(jitter(0.05), m, sr, (1.0, 0, 1 / 3, 0, 1 / 5)) * np.hanning(m) ** 0.2
+            for k in range(int(rng.integers(3, 7))):
+                _add(y, int((t0 + 0.25 * k) * sr), gain["beeps"] * 1.5 * beep)
     if "horn" in gain:
-        for t0 in _events(rng, 0.1, duration):
-            m = int(rng.uniform(0.2, 0.8) * sr)
+        for t0 in _events(rng, 0.3, duration):
+            m = int(rng.uniform(0.2, 0.7) * sr)
             env = np.minimum(1.0, np.arange(m) / (0.01 * sr)) * np.minimum(1.0, np.arange(m)[::-1] / (0.02 * sr))
             partials = tuple(1.0 / h for h in range(1, 7))
-            honk = _tone(loc["horn_f"], m, sr, partials) + _tone(loc["horn_f"] * 1.25, m, sr, partials)
-            _add(y, int(t0 * sr), gain["horn"] * env * honk)
+            base = jitter() / 2.0
+            _add(y, int(t0 * sr), gain["horn"] * env * (_tone(base, m, sr, partials) + _tone(base * 1.25, m, sr, partials)))
+    if "birds" in gain:  # trills of short frequency sweeps
+        track = np.zeros(n)
+        for song in _events(rng, 0.8, duration + 1.0) - 0.5:
+            f_a = jitter(0.2) * 1.3
+            f_b = f_a * rng.uniform(0.6, 0.8)
+            chirp_len = rng.uniform(0.04, 0.1)
+            m = int(chirp_len * sr)
+            tt = np.arange(m) / sr
+            chirp = np.sin(2 * np.pi * np.cumsum(np.linspace(f_a, f_b, m)) / sr) * np.sin(np.pi * tt / chirp_len) ** 2
+            for k in range(int(rng.integers(3, 9))):
+                _add(track, int((song + k * (chirp_len + 0.04)) * sr), rng.uniform(0.5, 1.0) * chirp)
+        y += gain["birds"] * track * 2.5
+    if "flutter" in gain:  # wing flaps / applause: bursts of clicks at 10-16 per second
+        templates = [_burst(rng, sr, 0.03, 0.004, jitter(), 0.5) for _ in range(4)]
+        for t0 in _events(rng, 0.8, duration + 1.0) - 0.5:
+            rate = loc["flutter_rate"] * rng.uniform(0.9, 1.1)
+            for k in range(int(rng.integers(6, 14))):
+                _add(y, int((t0 + k / rate) * sr), gain["flutter"] * rng.uniform(0.5, 1.0) * templates[k % 4])
+    if "footsteps" in gain:  # slow click trains of two to four walkers
+        templates = [_burst(rng, sr, 0.06, rng.uniform(0.008, 0.02), jitter(), 1.0) for _ in range(4)]
+        for _ in range(int(rng.integers(2, 5))):
+            rate = loc["step_rate"] * rng.uniform(0.9, 1.1)
+            start, stop = sorted(rng.uniform(-2.0, duration + 2.0, 2))
+            amp = rng.uniform(0.5, 1.0)
+            for t in np.arange(max(0.0, start), min(duration, max(stop, start + 4.0)), 1 / rate):
+                _add(y, int((t + rng.normal(0, 0.01)) * sr), gain["footsteps"] * amp * templates[int(rng.integers(0, 4))])
+    if "clatter" in gain:  # rail joints: regular double clicks
+        click = _burst(rng, sr, 0.03, 0.006, jitter(), 1.0)
+        period = loc["clatter_period"] * rng.uniform(0.9, 1.1)
+        gap = rng.uniform(0.08, 0.14)
+        for t in np.arange(rng.uniform(0, period), duration, period):
+            for k in range(2):
+                _add(y, int((t + k * gap) * sr), gain["clatter"] * rng.uniform(0.6, 1.0) * click)
     rms = np.sqrt(np.mean(y ** 2)) + _EPS
     return y / rms
