@@ -362,7 +362,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 @click.option("--valid-split", type=click.FloatRange(0.0, 0.9), default=None, help="Hold out this fraction of training locations for validation.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the profile's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (default: the profile's).")
-@click.option("--profile", type=click.Choice(["paper", "demo"]), default="paper", help="Training profile.")
+@click.option("--profile", type=click.Choice(["paper", "demo", "dcase2020-baseline"]), default="paper", help="Training profile.")
 @click.option("--width", type=click.FloatRange(min=0.01), default=None, help="Width multiplier (default: the profile's).")
 @click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra model option (e.g. base_filters=24).")
 @click.option("--augment", default="auto", cls=_RegistryHelpOption, help_text=_batch_augment_help)
@@ -375,6 +375,7 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
               help="The data set's own scenes, one per line (default: those featurize --classes recorded, "
                    "else the DCASE scenes or coarse classes).")
+@click.option("--grid", is_flag=True, help="mlp on embeddings: choose learning rate x weight decay {1e-5,1e-4,1e-3}^2 on validation.")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
     from .stages.train import run
@@ -383,16 +384,17 @@ def train(**kwargs) -> None:
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras or FILE.tflite.")
-@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
+@click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras, FILE.tflite or RUN/model.json (linear back-end).")
+@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features or embeddings file.")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
-def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool) -> None:
-    """Score every clip of a features file with a trained model."""
+@click.option("--collapse", type=click.Choice(["sum", "mean", "max"]), default="sum", help="Embeddings: how a clip's frame probabilities become one row.")
+def predict(model_path: Path, features_path: Path, out: Path, batch_size: int, force: bool, collapse: str) -> None:
+    """Score every clip of a features or embeddings file with a trained model."""
     from .stages.predict import run
 
-    _echo_summary(run(model_path, features_path, out, batch_size=batch_size, force=force))
+    _echo_summary(run(model_path, features_path, out, batch_size=batch_size, force=force, collapse=collapse))
 
 
 @cli.command()

@@ -55,6 +55,10 @@ class ModelSpec:
     augment_auto_off : tuple of str
         Batch augmentations that ``--augment auto`` leaves out for this model
         (e.g. ``("specaugment",)``), on top of the profile's.
+    inputs : {"features", "embeddings"}
+        What the model reads: features ``(freq, time, channels)``, or one
+        embedding frame ``(dims,)`` (``asctool embed``; trained frame by frame,
+        :mod:`asctool.training.frames`).
     """
 
     name: str
@@ -63,6 +67,7 @@ class ModelSpec:
     defaults: dict
     training_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     augment_auto_off: tuple[str, ...] = ()
+    inputs: str = "features"
 
 
 #: name -> :class:`ModelSpec`, filled by :func:`register`; names listed sorted.
@@ -76,6 +81,7 @@ def register(
     *,
     training_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     augment_auto_off: Sequence[str] = (),
+    inputs: str = "features",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding a builder to the registry under ``name``.
 
@@ -90,6 +96,8 @@ def register(
         ``{"paper": {"epochs": 126}}`` (see :data:`asctool.training.PROFILES`).
     augment_auto_off : sequence of str
         Batch augmentations that ``--augment auto`` leaves out for this model.
+    inputs : {"features", "embeddings"}
+        What the model reads (see :class:`ModelSpec`).
 
     Returns
     -------
@@ -107,7 +115,8 @@ def register(
             for p in inspect.signature(builder).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        REGISTRY.add(name, ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off)))
+        REGISTRY.add(name, ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off),
+                                     inputs))
         return builder
 
     return decorate
@@ -217,7 +226,8 @@ def build(name: str, num_classes: int, input_shape: Any, **options: Any):
         Number of output classes (>= 2).
     input_shape : sequence of int
         ``(freq, time, channels)``, e.g. ``(128, 423, 3)``; ``time`` may be None
-        (the models are fully convolutional).
+        (the models are fully convolutional); ``(dims,)`` for a model of
+        ``inputs="embeddings"``.
     **options
         Architecture options (e.g. ``width``, ``base_filters``, ``l2``). Values
         given as strings are converted to the default's type.
@@ -244,7 +254,16 @@ def build(name: str, num_classes: int, input_shape: Any, **options: Any):
         raise ConfigError(f"model {name!r}: num_classes={num_classes!r} is not an integer") from None
     if classes < 2:
         raise ConfigError(f"model {name!r}: num_classes={classes} must be at least 2")
-    shape = parse_input_shape(input_shape)
+    if entry.inputs == "embeddings":  # one embedding frame: (dims,)
+        try:
+            (dims,) = (input_shape,) if isinstance(input_shape, (int, str)) else tuple(input_shape)
+            shape = (int(dims),)
+        except (TypeError, ValueError):
+            shape = (0,)
+        if shape[0] < 1:
+            raise ConfigError(f"model {name!r}: input {input_shape!r} is not an embedding size (dims,)")
+    else:
+        shape = parse_input_shape(input_shape)
     kwargs = check_options(name, options)
     log.debug("building %s for %d classes, input %s, options %s", name, classes, shape, kwargs)
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import check_same_config, first_nonfinite, open_features, write_scores
+from ..artifacts import KIND_EMBEDDINGS, check_same_config, first_nonfinite, open_features, read_kind, write_scores
 from ..errors import ArtifactError, MismatchError
 from ..inference import check_tflite_checksum, load_runner
 from ..io import claim_outputs, locked_outputs
@@ -34,6 +34,7 @@ def run(
     *,
     batch_size: int = 64,
     force: bool = False,
+    collapse: str = "sum",
 ) -> dict[str, Any]:
     """Score every clip of a features file and write a scores file.
 
@@ -51,6 +52,10 @@ def run(
         Clips per forward pass; features are read one batch at a time.
     force : bool
         Overwrite an existing ``out``.
+    collapse : {"sum", "mean", "max"}
+        For an embeddings file: how a clip's frame probabilities become one row
+        (:func:`asctool.training.frames.collapse`). A ``RUN/model.json`` (a
+        linear back-end) scores a features or embeddings file clip by clip.
 
     Returns
     -------
@@ -72,6 +77,12 @@ def run(
     if batch_size < 1:
         raise ArtifactError(f"--batch-size {batch_size}: must be positive")
     claim_outputs([out], force=force, inputs=[model_path, features_path])
+    if model_path.suffix == ".json" or (features_path.is_file() and read_kind(features_path) == KIND_EMBEDDINGS):
+        from ..training.frames import shallow_scores
+
+        config, ids, scores, scenes, devices, extra = shallow_scores(model_path, features_path, batch_size=batch_size,
+                                                                     collapse_method=collapse)
+        return _write(out, config, ids, scores, scenes, devices, [model_path, features_path], extra)
     check_tflite_checksum(model_path)  # a corrupted .tflite still runs: check it against size.json
     config = read_model_metadata(model_path)
     classes = [str(c) for c in config["classes"]]
@@ -110,11 +121,17 @@ def run(
         ids = list(f.ids)
         scenes = list(f.scenes) if any(f.scenes) else None
         devices = list(f.devices) if any(f.devices) else None
+    return _write(out, config, ids, scores, scenes, devices, [model_path, features_path],
+                  {"model": str(model_path), "model_name": str(config["model"])})
+
+
+def _write(out: Path, config, ids, scores, scenes, devices, inputs, extra) -> dict[str, Any]:
+    """Write the scores file (rows renormalised) and return the summary (accuracy where labelled)."""
+    classes, n = [str(c) for c in config["classes"]], len(ids)
     scores = np.clip(scores, 0.0, None)
     scores /= np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
     write_scores(out, ids=ids, scores=scores, classes=classes, scenes=scenes, devices=devices,
-                 inputs=[model_path, features_path],
-                 extra_attrs={"model": str(model_path), "model_name": str(config["model"])})
+                 inputs=inputs, extra_attrs=extra)
     summary: dict[str, Any] = {"out": str(out), "clips": n, "classes": classes}
     if scenes is not None:
         mapping = config.get("label_map") or {}

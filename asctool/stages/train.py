@@ -118,6 +118,7 @@ def run(
     augment: str | None = "auto",
     crop: int | None = None,
     classes_path: str | os.PathLike | None = None,
+    grid: bool = False,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -163,6 +164,9 @@ def run(
         The data set's own scenes, one per line (``--classes FILE``); default:
         the classes each features file records (``featurize --classes``), else
         the DCASE scenes or coarse classes. A scene outside them is an error.
+    grid : bool
+        mlp on embeddings: choose learning rate x weight decay on validation
+        (:mod:`asctool.training.frames`, which trains the mlp and the linear back-ends).
 
     Returns
     -------
@@ -187,6 +191,17 @@ def run(
         raise ConfigError(f"--seed {seed}: must be >= 0")
     claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
     check_run_dir(out_dir, resume=resume, force=force)
+    from ..training.frames import route, train_shallow
+
+    if route(train_paths[0], model_name) is not None:  # mlp on embedding frames, linear back-ends
+        if snapshots or distribute != "none" or crop is not None or width is not None or augment not in ("auto", "none"):
+            raise ConfigError(f"--snapshots, --distribute, --crop, --width and --augment: not for {model_name}")
+        return train_shallow(train_paths, model_name, out_dir, labels=labels, valid_path=valid_path,
+                             valid_split=valid_split, epochs=epochs, batch_size=batch_size, profile=profile,
+                             model_options=model_options, seed=seed, force=force, resume=resume,
+                             classes_path=classes_path, grid=grid)
+    if grid:
+        raise ConfigError(f"--grid: only for the mlp on embeddings, not {model_name}")
 
     from ..models import check_options, spec
 

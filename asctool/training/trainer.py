@@ -44,6 +44,9 @@ PROFILES: dict[str, dict[str, Any]] = {
               "augment_auto_off": ()},
     "demo": {"batch_size": 16, "epochs": 6, "width": 0.125, "bn_momentum": 0.9,
              "augment_auto_off": ("specaugment", "mixup")},
+    # the DCASE 2020 Task 1a baseline's MLP (Adam 1e-3: asctool.training.frames.FRAME_PROFILES)
+    "dcase2020-baseline": {"batch_size": 64, "epochs": 200, "width": 1.0, "bn_momentum": 0.99,
+                           "augment_auto_off": ()},
 }
 # bn_momentum: the moving-average momentum of every batch normalisation layer.
 # 0.99 is the Keras default the reference used over ~100,000 steps; a demo run
