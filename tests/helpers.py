@@ -63,7 +63,7 @@ def make_embeddings(path: Path, n: int = 40, *, frames: int = 5, dim: int = 16, 
     if values is None:
         values = rng.normal(3.0, 1.0, (n, frames, dim))
         for i, scene in enumerate(scenes):
-            values[i, :, classes.index(scene) if scene in classes else 0] += 1.5
+            values[i, :, (classes.index(scene) if scene in classes else 0) % dim] += 1.5
     with h5py.File(path, "w") as handle:
         for key, value in artifacts.provenance_attrs(artifacts.KIND_EMBEDDINGS).items():
             handle.attrs[key] = value
