@@ -85,6 +85,8 @@ def run(
         return _write(out, config, ids, scores, scenes, devices, [model_path, features_path], extra)
     check_tflite_checksum(model_path)  # a corrupted .tflite still runs: check it against size.json
     config = read_model_metadata(model_path)
+    if config.get("inputs") == "embeddings":
+        raise MismatchError(f"{features_path}: a features file; {model_path} was trained on embeddings")
     classes = [str(c) for c in config["classes"]]
     with open_features(features_path) as f:
         check_same_config(config["frontend_config"], f.config,
