@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 KIND_FEATURES = "features"
 KIND_SCORES = "scores"
-KIND_EMBEDDINGS = "embeddings"
+KIND_EMBEDDINGS = "embeddings"  # written by asctool.embeddings.artifact.EmbeddingsWriter (docs/embed.md)
 STR_DTYPE = h5py.string_dtype("utf-8")
 _META_FIELDS = ("scene", "device", "location")
 
@@ -176,7 +176,13 @@ class FeaturesWriter:
 
     Use as a context manager; ``write(i, array)`` stores clip ``i``. If the
     block raises, or not every clip was written, nothing appears at ``path``.
+    Subclasses writing another kind of per-clip array set the class attributes
+    ``kind``, ``dataset`` and ``config_attr`` (and may add datasets in ``_write_extra``).
     """
+
+    kind = KIND_FEATURES
+    dataset = "features"
+    config_attr = "config"
 
     def __init__(
         self,
@@ -206,8 +212,8 @@ class FeaturesWriter:
             if len(values) != self.n:
                 raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {self.n}")
         check_unique_ids(self._meta["id"], self.path)
-        self._attrs = provenance_attrs(KIND_FEATURES, inputs)
-        self._attrs["config"] = json.dumps(dict(config), sort_keys=True)
+        self._attrs = provenance_attrs(self.kind, inputs)
+        self._attrs[self.config_attr] = json.dumps(dict(config), sort_keys=True)
         self._attrs.update(extra_attrs or {})
         self._out: AtomicH5 | None = None
         self._handle: h5py.File | None = None
@@ -220,14 +226,18 @@ class FeaturesWriter:
             for key, value in self._attrs.items():
                 self._handle.attrs[key] = value
             self._handle.create_dataset(
-                "features",
+                self.dataset,
                 shape=(self.n, *self.feature_shape),
                 dtype=self.dtype,
                 chunks=(1, *self.feature_shape) if self.n else None,
             )
             for name, values in self._meta.items():
                 _write_strings(self._handle, name, values)
+            self._write_extra(self._handle)
         return self
+
+    def _write_extra(self, handle: h5py.File) -> None:
+        """Further datasets of a subclass, written on opening (none for features files)."""
 
     def write(self, index: int, array: np.ndarray) -> None:
         """Store the features of clip ``index`` (shape ``feature_shape``)."""
@@ -238,7 +248,7 @@ class FeaturesWriter:
                 f"{array.shape}, expected {self.feature_shape}"
             )
         with self._out.writing():
-            self._handle["features"][index] = array.astype(self.dtype, copy=False)
+            self._handle[self.dataset][index] = array.astype(self.dtype, copy=False)
         self._written[index] = True
 
     def write_block(self, start: int, block: np.ndarray) -> None:
@@ -254,7 +264,7 @@ class FeaturesWriter:
                 f"{self.n} clips of shape {self.feature_shape}"
             )
         with self._out.writing():
-            self._handle["features"][start:start + block.shape[0]] = block.astype(self.dtype, copy=False)
+            self._handle[self.dataset][start:start + block.shape[0]] = block.astype(self.dtype, copy=False)
         self._written[start:start + block.shape[0]] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -353,6 +353,39 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
 
 
 @cli.command()
+@click.option("--manifest", "manifest_path", required=True, type=INPUT_FILE, help="Input manifest (TSV).")
+@click.option("--extractor", required=True,
+              help="Extractor from the registry: openl3, birdnet, keras, tflite (an unknown name is refused with the list).")
+@click.option("--out", required=True, type=OUT_FILE, help="Embeddings file to write (HDF5).")
+@click.option("--weights", type=INPUT_FILE, default=None, help="openl3: the official weight file (.h5 or .h5.gz; asctool download openl3).")
+@click.option("--input-repr", type=click.Choice(["linear", "mel128", "mel256"]), default=None, help="openl3: front end [default: mel256].")
+@click.option("--content-type", type=click.Choice(["music", "env"]), default=None, help="openl3: training content of the weights [default: music].")
+@click.option("--embedding-size", type=click.Choice(["512", "6144"]), default=None, help="openl3: embedding dimensions [default: 6144].")
+@click.option("--model", "model_path", type=INPUT_FILE, default=None, help="keras/tflite: the model file (birdnet: another BirdNET .tflite).")
+@click.option("--layer", default=None, help="keras/tflite: the layer (tensor) whose output is the embedding.")
+@click.option("--sample-rate", type=int, default=None, help="keras/tflite: the model's input rate in Hz (fixed at 48000 for openl3 and birdnet).")
+@click.option("--window", type=float, default=None, help="keras/tflite: seconds of audio per window.")
+@click.option("--hop", type=float, default=None, help="Seconds between windows [default: openl3 0.1, birdnet 3, keras/tflite the window].")
+@click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes (the embeddings do not depend on it).")
+@click.option("--batch-size", default=32, type=click.IntRange(min=1), help="Windows per model call.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def embed(manifest_path, extractor, out, weights, input_repr, content_type, embedding_size, model_path, layer,
+          sample_rate, window, hop, nj, batch_size, force) -> None:
+    """Embed every clip of a manifest with a pretrained model (OpenL3, BirdNET or your own).
+
+    Writes EMB.h5: embeddings (N, T, D) float32, one row of T windows per
+    clip, with window_times and the extractor's settings. See docs/embed.md.
+    """
+    from .stages.embed import run
+
+    options = {"weights": weights, "input_repr": input_repr, "content_type": content_type,
+               "embedding_size": None if embedding_size is None else int(embedding_size), "model": model_path,
+               "layer": layer, "sample_rate": sample_rate, "window": window, "hop": hop}
+    _echo_summary(run(manifest_path, out, extractor=extractor, options=options, nj=nj, batch_size=batch_size,
+                      force=force))
+
+
+@cli.command()
 @click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
 @click.option("--model", "model_name", required=True,
               help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..artifacts import KIND_FEATURES, KIND_SCORES, open_features, read_kind, read_scores
+from ..artifacts import KIND_EMBEDDINGS, KIND_FEATURES, KIND_SCORES, open_features, read_kind, read_scores
 from ..errors import ArtifactError
 from ..manifest import read_csv_rows
 from ..runs import read_model_metadata
@@ -52,6 +52,35 @@ def _provenance_lines(attrs: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _describe_embeddings(path: Path) -> str:
+    """An embeddings file (``asctool embed``): shape, windows, extractor, provenance, counts."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        if "embeddings" not in handle or "id" not in handle or "window_times" not in handle:
+            raise ArtifactError(f"{path}: embeddings file lacks 'embeddings', 'id' or 'window_times'")
+        data, times = handle["embeddings"], handle["window_times"][()]
+        attrs = dict(handle.attrs)
+        meta = {name: handle[name].asstr()[()] if name in handle else None for name in ("scene", "device", "location")}
+        shape, dtype, n = data.shape, data.dtype, len(handle["id"])
+    try:
+        extractor = json.loads(attrs.get("extractor", "{}"))
+    except ValueError:
+        raise ArtifactError(f"{path}: attribute 'extractor' is not JSON") from None
+    span = f"{times[0]:g} .. {times[-1]:g} s" if len(times) else "none"
+    return "\n".join([
+        f"{path}: embeddings",
+        f"embeddings: shape {shape} dtype {dtype} (clips, windows, dimensions)",
+        f"window_times: {len(times)} window centres, {span}",
+        f"extractor: {json.dumps(extractor, sort_keys=True)}",
+        *_provenance_lines(attrs),
+        f"clips: {n}",
+        f"scenes: {_counts(meta['scene'])}",
+        f"devices: {_counts(meta['device'])}",
+        f"locations: {len(set(meta['location'])) if meta['location'] is not None else '-'}",
+    ])
+
+
 def run(path: str | os.PathLike) -> str:
     """A human-readable description of an artifact (HDF5, .keras, .tflite, .tsv)."""
     path = Path(path)
@@ -88,6 +117,8 @@ def run(path: str | os.PathLike) -> str:
                 f"predicted: {_counts(predicted)}",
             ]
             return "\n".join(lines)
+        if kind == KIND_EMBEDDINGS:
+            return _describe_embeddings(path)
         raise ArtifactError(f"{path}: HDF5 file is not an asctool artifact (no asctool_kind attribute)")
     if suffix == ".tsv":
         header, rows = read_csv_rows(path)
