@@ -386,6 +386,19 @@ def embed(manifest_path, extractor, out, weights, input_repr, content_type, embe
 
 
 @cli.command()
+@click.argument("model", type=click.Choice(["openl3"]))
+@click.option("--input-repr", type=click.Choice(["linear", "mel128", "mel256"]), default="mel256", help="openl3: front end of the weights.")
+@click.option("--content-type", type=click.Choice(["music", "env"]), default="music", help="openl3: training content of the weights.")
+@click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the weight file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def download(model, input_repr, content_type, out_dir, force) -> None:
+    """Download a pretrained model's published weights (only when asked; see docs/embed.md)."""
+    from .stages.download import run
+
+    _echo_summary(run(model, out_dir, input_repr=input_repr, content_type=content_type, force=force))
+
+
+@cli.command()
 @click.option("--train", "train_paths", required=True, multiple=True, type=INPUT_FILE, help="Training features (repeatable).")
 @click.option("--model", "model_name", required=True,
               help="Model name from the registry (asctool models lists them; an unknown name is refused with the list).")

@@ -350,6 +350,9 @@ class WorkerPool:
     reuse_heap : keep freed memory in the heap of the workers, and of this
         process when it runs tasks (glibc ``mallopt``; for tasks that allocate
         the same large arrays per item)
+    method : a start method to use instead of :func:`start_method`'s choice
+        (``"forkserver"``: workers that must not inherit this process's state,
+        such as an initialised TensorFlow runtime, which a fork leaves deadlocked)
     name, where : how a dead worker is reported:
         ``"<where>: a <name> worker process died (...); run with --nj 1 to see why"``
         (``where`` is typically the input file, ``name`` the stage)
@@ -368,6 +371,7 @@ class WorkerPool:
         reuse_heap: bool = False,
         name: str = "asctool",
         where: str | os.PathLike | None = None,
+        method: str | None = None,
     ) -> None:
         if nj < 1:
             raise AsctoolError(f"nj must be at least 1, got {nj}")
@@ -381,6 +385,7 @@ class WorkerPool:
         self.reuse_heap = reuse_heap
         self.name = name
         self.where = where
+        self.method = method
         self.executor: Any = None
         self.shared: Any = None
         self._free_slots: deque[int] = deque()
@@ -395,7 +400,9 @@ class WorkerPool:
         import warnings
         from concurrent.futures import ProcessPoolExecutor
 
-        if self.pin_blas:
+        if self.method is not None:
+            method = self.method
+        elif self.pin_blas:
             method = start_method()
         else:  # fork where possible: the workers keep this process's BLAS exactly as it is
             methods = multiprocessing.get_all_start_methods()

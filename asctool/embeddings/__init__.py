@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from .registry import EXTRACTORS, Extractor, ExtractorSpec, make_extractor, register
 
-from . import keras_model  # noqa: F401, E402, I001  (each registers its extractors, in CLI order)
+from . import openl3, birdnet, keras_model  # noqa: F401, E402, I001  (each registers its extractors, in CLI order)
 
 __all__ = ["EXTRACTORS", "Extractor", "ExtractorSpec", "make_extractor", "register"]

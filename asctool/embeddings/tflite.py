@@ -27,8 +27,12 @@ def load_interpreter(path: str | os.PathLike, *, threads: int | None = None):
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
+    import warnings
+
     try:
-        return Interpreter(model_path=str(path), num_threads=threads, experimental_preserve_all_tensors=True)
+        with warnings.catch_warnings():  # "intended for debugging": it is what reads an intermediate tensor
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+            return Interpreter(model_path=str(path), num_threads=threads, experimental_preserve_all_tensors=True)
     except (ValueError, RuntimeError) as exc:
         raise ArtifactError(f"{path}: cannot load the TensorFlow Lite model ({str(exc).splitlines()[0]})") from None
 

@@ -194,8 +194,10 @@ def run(
              n_samples / ex.sample_rate, len(starts), ex.window, ex.hop, ex.name)
     started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
     this_process = os.getpid()
+    # workers from a fork server: a process forked after TensorFlow started its thread
+    # pools (here, or in a notebook that called this) deadlocks in TensorFlow
     pool = WorkerPool(nj, initializer=_init_worker, initargs=(ex, n_samples, starts, batch_size), name="embed",
-                      where=manifest_path)
+                      where=manifest_path, method="forkserver")
     dim = 0
     # the workers start (on entering the pool) before this process loads a model; the
     # output is opened when the first embeddings give its size D
