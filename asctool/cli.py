@@ -241,18 +241,26 @@ def _echo_summary(summary) -> None:
 
 # --------------------------------------------------------------------------
 @cli.command()
-@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a TAU dataset (meta.csv, audio/, evaluation_setup/).")
+@click.option("--dataset-root", required=True, type=DIRECTORY, help="Root of a data set: TAU (evaluation_setup/), a DCASE evaluation set, a metadata CSV or a folder per class.")
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Folder for the manifests.")
-@click.option("--setup", default="fold1", help="Evaluation setup name (prefix of the split files).")
+@click.option("--setup", default=None, help="Evaluation setup name, prefix of the split files and manifests  [default: fold1; foldK with --fold K; all for a metadata CSV or class folders]")
 @click.option("--check-audio/--no-check-audio", default=True, help="Check that every listed audio file exists.")
 @click.option("--force", is_flag=True, help="Overwrite existing manifests.")
-@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
-def prepare(dataset_root: Path, out_dir: Path, setup: str, check_audio: bool, force: bool, classes_path) -> None:
-    """Read a TAU dataset layout and write manifests (SETUP_train/evaluate/test.tsv)."""
+@click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help="The data set's classes, one per line (default: from the data: the DCASE scenes or coarse classes when most labels are theirs, else the labels found, written to SETUP_classes.txt).")
+@click.option("--layout", type=click.Choice(["auto", "tau", "eval", "metadata", "folders"]), default="auto", help="Data set layout (docs/prepare.md).")
+@click.option("--metadata", type=INPUT_FILE, default=None, help="Metadata CSV with file name, label and fold columns (ESC-50, UrbanSound8K style; default: the one CSV in the root, meta/ or metadata/).")
+@click.option("--fold", default=None, help="Cross-validation fold to evaluate on: SETUP_train.tsv holds the other folds.")
+@click.option("--label-column", default=None, help="Label column of the metadata CSV  [default: label, category, class...]")
+@click.option("--fold-column", default=None, help="Fold column of the metadata CSV  [default: fold]")
+@click.option("--filename-column", default=None, help="File name column of the metadata CSV  [default: filename, slice_file_name...]")
+def prepare(dataset_root: Path, out_dir: Path, setup, check_audio: bool, force: bool, classes_path, layout, metadata,
+            fold, label_column, fold_column, filename_column) -> None:
+    """Read a data set layout and write manifests (SETUP_train/evaluate/test.tsv)."""
     from .stages.prepare import run
 
     _echo_summary(run(dataset_root, out_dir, setup=setup, check_audio=check_audio, force=force,
-                      classes_path=classes_path))
+                      classes_path=classes_path, layout=layout, metadata=metadata, fold=fold,
+                      label_column=label_column, fold_column=fold_column, filename_column=filename_column))
 
 
 @cli.command()
@@ -320,13 +328,27 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
     return f"{k}/{n}"
 
 
+def _check_featurize_value(ctx: click.Context, param: click.Parameter, value):
+    """--duration SECONDS|auto and --resample [HZ]: a usage error (exit 2) for anything else."""
+    if value is None:
+        return None
+    from .errors import ConfigError
+    from .stages.featurize import parse_duration, parse_resample
+
+    try:
+        return parse_duration(value) if param.name == "duration" else parse_resample(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"--{param.name} "), ctx=ctx, param=param) from None
+
+
 @cli.command()
 @click.option("--manifest", "manifest_path", type=INPUT_FILE, default=None, help="Input manifest (TSV); with --combine, checked against the shards.")
 @click.option("--out", required=True, type=OUT_FILE, help="Features file to write (HDF5).")
 @click.option("--preset", type=_RegistryChoice(_presets), default=None, help="Packaged front end (default 1a).")
 @click.option("--config", "config_path", type=INPUT_FILE, default=None, help="Front-end YAML config (instead of --preset).")
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", help="Stored precision.")
-@click.option("--resample/--no-resample", default=False, help="Resample audio at another rate instead of failing.")
+@click.option("--resample", is_flag=False, flag_value="preset", default=None, metavar="[HZ]", callback=_check_featurize_value, help="Resample clips of another rate instead of failing: to the front end's rate, or to HZ (which becomes the front end's rate).")
+@click.option("--duration", default=None, metavar="SECONDS|auto", callback=_check_featurize_value, help="Clip length of the front end (default the preset's or config's); auto: the one length of every clip of the manifest.")
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--shard", default=None, metavar="K/N", callback=_check_shard, help="Process only shard K of N (1-based, contiguous blocks of the manifest).")
 @click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
@@ -334,7 +356,7 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
               help="The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse "
                    "classes); recorded in --out for train.")
-def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shard, combine, force,
+def featurize(manifest_path, out, preset, config_path, dtype, resample, duration, nj, shard, combine, force,
               classes_path) -> None:
     """Compute model-input features (log-mel + deltas) for every clip of a manifest.
 
@@ -347,8 +369,8 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, nj, shar
     from .stages.featurize import run
 
     _echo_summary(run(
-        manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample,
-        nj=nj, shard=shard, combine=combine, force=force, classes_path=classes_path,
+        manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample or False,
+        duration=duration, nj=nj, shard=shard, combine=combine, force=force, classes_path=classes_path,
     ))
 
 
@@ -405,10 +427,12 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--out-dir", required=True, type=DIRECTORY, help="Run folder.")
 @click.option("--labels", default="scene", help="scene, coarse (packaged 3-class map) or a TSV scene<TAB>label.")
 @click.option("--valid", "valid_path", type=INPUT_FILE, default=None, help="Validation features (training side only).")
-@click.option("--valid-split", type=click.FloatRange(0.0, 0.9), default=None, help="Hold out this fraction of training locations for validation.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the profile's).")
+@click.option("--valid-split", type=click.FloatRange(0.0, 0.9), default=None, help="Hold out this fraction of training locations for validation (default: the profile's; 0: none).")
+@click.option("--epochs", "--max-epochs", "epochs", type=click.IntRange(min=1), default=None, help="Epochs, the most with early stopping (default: the profile's).")
+@click.option("--early-stopping/--no-early-stopping", default=None, help="Stop at a cycle end once validation stops improving (default: the profile's).")
+@click.option("--patience", type=click.IntRange(min=0), default=None, help="Epochs without a better validation before early stopping (default: the profile's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (default: the profile's).")
-@click.option("--profile", type=click.Choice(["paper", "demo", "dcase2020-baseline"]), default="paper", help="Training profile.")
+@click.option("--profile", type=click.Choice(["paper", "demo", "cpu", "dcase2020-baseline"]), default="paper", help="Training profile (cpu: small data on a CPU, early stopping).")
 @click.option("--width", type=click.FloatRange(min=0.01), default=None, help="Width multiplier (default: the profile's).")
 @click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra model option (e.g. base_filters=24).")
 @click.option("--augment", default="auto", cls=_RegistryHelpOption, help_text=_batch_augment_help)
@@ -460,9 +484,9 @@ def ensemble(members, out, method, weights, fit_paths, labels, force) -> None:
 
 
 @cli.command()
-@click.option("--fine", required=True, type=INPUT_FILE, help="Fine (10-class) scores.")
-@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse (3-class) scores.")
-@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the packaged DCASE 2020 map).")
+@click.option("--fine", required=True, type=INPUT_FILE, help="Fine-class scores (any K classes).")
+@click.option("--coarse", required=True, type=INPUT_FILE, help="Coarse-class scores of the same clips (any M classes, each a parent of fine ones).")
+@click.option("--hierarchy", type=INPUT_FILE, default=None, help="TSV fine<TAB>coarse (default: the label map the coarse scores carry from training, else the packaged DCASE 2020 map).")
 @click.option("--coarse-weight", type=click.FloatRange(min=0.0), default=None, show_default=False,
               help="Exponent w on the coarse scores  [default: 1.0]")
 @click.option("--choose-weight-on", nargs=2, type=INPUT_FILE, default=None, metavar="VALID_FINE.h5 VALID_COARSE.h5",
@@ -498,16 +522,17 @@ def quantize(model_path, out, mode, calibration, max_bytes, force) -> None:
 @click.option("--json", "json_path", type=OUT_FILE, default=None, help="Write the full report as JSON.")
 @click.option("--submission", type=OUT_FILE, default=None, help="Write a DCASE submission file.")
 @click.option("--groups", type=INPUT_FILE, default=None, help="YAML of device groups (default: DCASE 2020 groups).")
-@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label.")
+@click.option("--labels", default=None, help="Map the reference scenes before scoring: coarse or a TSV scene<TAB>label (default: the map the scores carry from training, if any).")
 @click.option("--plot", type=OUT_FILE, default=None, help="Write a confusion-matrix PNG.")
 @click.option("--force", is_flag=True, help="Overwrite existing --json, --submission and --plot files.")
-def score(scores_path, json_path, submission, groups, labels, plot, force) -> None:
+@click.option("--manifest", type=INPUT_FILE, default=None, help="The manifest the scores were made from: the submission lists its file names (default: audio/ID.wav).")
+def score(scores_path, json_path, submission, groups, labels, plot, force, manifest) -> None:
     """Metrics of a scores file: accuracy per device, group and class, log loss, confusion."""
     from .scoring import format_report
     from .stages.score import run
 
     report = run(scores_path, json_path=json_path, submission=submission, groups=groups, labels=labels, plot=plot,
-                 force=force)
+                 force=force, manifest=manifest)
     click.echo(format_report(report))
 
 
@@ -555,12 +580,13 @@ def models(classes: int, input_shape: tuple[int, ...]) -> None:
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed; the same draw as asctool train --valid-split with this seed.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None, help=_CLASSES_HELP)
-def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path) -> None:
+@click.option("--group-column", default=None, help="Hold out whole groups of this manifest column (e.g. a source recording) instead of locations; without either, the split is stratified by class.")
+def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force, classes_path, group_column) -> None:
     """Hold out whole recording locations of a manifest for validation (train/valid manifests)."""
     from .stages.split import run
 
     _echo_summary(run(manifest_path, out_train, out_valid, valid_split=valid_split, labels=labels, seed=seed,
-                      force=force, classes_path=classes_path))
+                      force=force, classes_path=classes_path, group_column=group_column))
 
 
 @cli.command()
@@ -572,14 +598,15 @@ def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force,
 @click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
 @click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
 @click.option("--published", type=click.Choice(["1a", "1b", "dcase2020-baseline", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task (or its baseline).")
+@click.option("--folds", default=None, metavar="K1,K2,...", help="Cross-validation: each REPORT path holds {fold}, read for every fold; the table gives mean ± std over the folds.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
-def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, force) -> None:
+def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, folds, force) -> None:
     """Write a recipe's results table from asctool score --json reports (one row each, in order)."""
     from .stages.results import run
 
     _echo_summary(run(list(reports), out, title=title, fusion_summary=fusion_summary, sizes=list(sizes),
                       published=None if published == "none" else published, budget_kb=budget_kb,
-                      size_rule=size_rule, force=force))
+                      size_rule=size_rule, folds=folds, force=force))
 
 
 @cli.command("check-size")

@@ -11,6 +11,9 @@ The *known classes* are the labels a manifest or features file may carry: the
 (:data:`COARSE_CLASSES`, the 3Class data set), or the classes a user lists in
 a ``--classes FILE`` (:func:`read_classes`). :func:`check_known_labels`
 refuses any other label (a typo such as ``airprot`` would silently add a class).
+When a data set declares no class set, :func:`infer_class_set` takes it from
+the data: the DCASE scenes or coarse classes when most labels are theirs
+(so a typo among them is still caught), else the data's own labels.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ __all__ = [
     "map_labels",
     "read_classes",
     "check_known_labels",
+    "infer_class_set",
+    "classes_text",
 ]
 
 #: The 10 scenes of TAU 2020 Mobile, in the alphabetical class order.
@@ -171,6 +176,38 @@ def read_classes(path: str | os.PathLike | None) -> list[str] | None:
     return classes
 
 
+def infer_class_set(labels: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The class set a data set's labels belong to, when none is declared.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        One label per clip; empty labels (unlabelled clips) are ignored.
+
+    Returns
+    -------
+    (label_set, classes)
+        ``("scene", SCENES)`` or ``("coarse", COARSE_CLASSES)`` when more than
+        half of the labels are DCASE scenes (coarse classes): a label outside
+        that set is then a typo to refuse. Otherwise ``("data", classes)``,
+        the sorted distinct labels: another data set's own classes (ESC-50,
+        UrbanSound8K, a folder per class). No labels at all: ``("scene", SCENES)``.
+    """
+    given = [str(v) for v in labels if str(v)]
+    in_scenes = sum(v in SCENES for v in given)
+    in_coarse = sum(v in COARSE_CLASSES for v in given)
+    if not given:
+        return "scene", SCENES
+    if 2 * max(in_scenes, in_coarse) > len(given):
+        return ("coarse", COARSE_CLASSES) if in_coarse > in_scenes else ("scene", SCENES)
+    return "data", tuple(sorted(set(given)))
+
+
+def classes_text(classes: Sequence[str]) -> str:
+    """A class set as the text of a ``--classes FILE`` (one name per line), read back by :func:`read_classes`."""
+    return "".join(f"{c}\n" for c in classes)
+
+
 def check_known_labels(labels: Sequence[str], classes: Sequence[str] | None, where: Callable[[int], str],
                        *, error: type[AsctoolError] = ManifestError) -> None:
     """Refuse a label outside the known classes, naming its row.
@@ -198,6 +235,11 @@ def check_known_labels(labels: Sequence[str], classes: Sequence[str] | None, whe
     for i, value in enumerate(given):
         if value and value not in known:
             listed = ", ".join(sorted(known)) if len(known) <= 12 else ", ".join(sorted(known)[:12]) + ", ..."
-            hint = ("" if classes is not None else
-                    "; a data set with other classes lists them, one per line, in a file given with --classes FILE")
+            if classes is not None:
+                hint = ""
+            elif infer_class_set(given)[0] == "data":  # most labels are not DCASE classes: another data set
+                hint = ("; these are not DCASE classes: declare the data set's classes with --classes FILE "
+                        "(asctool prepare writes SETUP_classes.txt)")
+            else:
+                hint = "; a data set with other classes lists them, one per line, in a file given with --classes FILE"
             raise error(f"{where(i)}: unknown label {value!r}, not one of {name} ({listed}){hint}")

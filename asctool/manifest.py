@@ -4,7 +4,9 @@ A manifest is a tab-separated file with a header and the columns
 ``id path scene device city location`` plus, for augmented rows,
 ``source_id augmentation``. ``id`` is the file stem and is unique; ``path``
 is absolute or relative to the manifest's folder; unlabelled sets leave
-``scene`` empty.
+``scene`` empty. Any further column (a data set's ``fold``, ``filename`` or
+source recording) is kept in :attr:`Clip.extra` and written back after the
+known ones, so it survives every stage that rewrites a manifest.
 """
 from __future__ import annotations
 
@@ -14,13 +16,13 @@ import json
 import logging
 import os
 import posixpath
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from .io import atomic_path, check_name, read_text
 from .errors import ManifestError
-from .labels import COARSE_CLASSES, SCENES, check_known_labels, packaged_hierarchy
+from .labels import check_known_labels, infer_class_set, packaged_hierarchy
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ __all__ = [
     "Manifest",
     "read_manifest",
     "write_manifest",
+    "column_values",
     "parse_stem",
     "location_of",
     "segment_of",
@@ -46,11 +49,16 @@ __all__ = [
 
 BASE_COLUMNS = ("id", "path", "scene", "device", "city", "location")
 AUG_COLUMNS = ("source_id", "augmentation")
+_KNOWN_COLUMNS = frozenset(BASE_COLUMNS + AUG_COLUMNS)
 
 
 @dataclass
 class Clip:
-    """One manifest row. Unknown values are empty strings."""
+    """One manifest row. Unknown values are empty strings.
+
+    ``extra`` holds the values of the columns beyond the known ones
+    (column -> value, in the file's column order), e.g. ``{"fold": "3"}``.
+    """
 
     id: str
     path: str
@@ -60,6 +68,13 @@ class Clip:
     location: str = ""
     source_id: str = ""
     augmentation: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def get(self, column: str) -> str:
+        """The value of a known or extra column ("" when this row has none)."""
+        if column in _KNOWN_COLUMNS:
+            return str(getattr(self, column))
+        return str(self.extra.get(column, ""))
 
 
 @dataclass
@@ -88,6 +103,34 @@ class Manifest:
     @property
     def is_augmented(self) -> bool:
         return any(c.source_id or c.augmentation for c in self.clips)
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column a row of this manifest has a value for: the known ones, then the extra ones."""
+        return list(BASE_COLUMNS + AUG_COLUMNS) + _extra_columns(self.clips)
+
+
+def _extra_columns(clips: Iterable[Clip]) -> list[str]:
+    """The extra columns of ``clips``, in first-seen order."""
+    seen: dict[str, None] = {}
+    for clip in clips:
+        seen.update(dict.fromkeys(clip.extra))
+    return list(seen)
+
+
+def column_values(manifest: Manifest, column: str) -> list[str]:
+    """The values of one column (known or extra) for every clip, in row order.
+
+    Raises
+    ------
+    ManifestError
+        When no row of the manifest has that column (the message lists the columns it has).
+    """
+    if column not in _KNOWN_COLUMNS and not any(column in c.extra for c in manifest.clips):
+        raise ManifestError(
+            f"{manifest.source or 'manifest'}: no column {column!r}; it has {', '.join(manifest.columns)}"
+        )
+    return [clip.get(column) for clip in manifest.clips]
 
 
 def parse_stem(stem: str) -> dict[str, str]:
@@ -184,24 +227,27 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_l
     one of ``classes`` (a user's ``--classes FILE``) or, when None, the DCASE
     scenes or coarse classes (:func:`asctool.labels.check_known_labels`).
 
+    Columns other than :data:`BASE_COLUMNS` and :data:`AUG_COLUMNS` (a
+    ``fold``, a ``filename``, a source recording) are kept, per row, in
+    :attr:`Clip.extra`.
+
     Raises
     ------
     ManifestError
         Naming the file, and ``MANIFEST:LINE`` for a bad row: an empty ``path``,
         an id that is empty, repeated or not usable in a file name (see
-        :func:`asctool.io.check_name`), a stray quote, an unknown label.
+        :func:`asctool.io.check_name`), a stray quote, an unknown label; a
+        column named twice in the header.
     """
     path = Path(path)
     header, records = read_csv_rows(path, required=("id", "path"))
-    known = {f.name for f in fields(Clip)}
-    unknown = [c for c in header if c not in known]
-    if unknown:
-        raise ManifestError(
-            f"{path}: unexpected column(s) {', '.join(unknown)}; a manifest has {', '.join(BASE_COLUMNS + AUG_COLUMNS)}"
-        )
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise ManifestError(f"{path}: column(s) {', '.join(twice)} named twice in the header")
     if not records and not allow_empty:
         raise ManifestError(f"{path}: manifest lists no clips")
-    clips = [Clip(**rec) for rec in records]
+    clips = [Clip(**{k: v for k, v in rec.items() if k in _KNOWN_COLUMNS},
+                  extra={k: v for k, v in rec.items() if k not in _KNOWN_COLUMNS}) for rec in records]
     seen: dict[str, int] = {}
     for rec, clip in zip(records, clips):
         lineno = getattr(rec, "lineno", 0)
@@ -220,12 +266,32 @@ def read_manifest(path: str | os.PathLike, *, allow_empty: bool = False, check_l
 
 
 def write_manifest(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
-    """Write a manifest TSV atomically. Augmentation columns only when used."""
+    """Write a manifest TSV atomically.
+
+    Columns: :data:`BASE_COLUMNS`, the augmentation columns when a row uses
+    them, then every extra column of the rows (first-seen order; a row
+    without one writes it empty).
+
+    Raises
+    ------
+    ManifestError
+        An id unusable as a file name or repeated; an extra column named
+        like a known one, or holding a tab or a line break in its name or a value.
+    """
     path = Path(path)
     clips = list(clips)
     columns = list(BASE_COLUMNS)
     if any(c.source_id or c.augmentation for c in clips):
         columns += list(AUG_COLUMNS)
+    extra = _extra_columns(clips)
+    for name in extra:
+        if not name or name in _KNOWN_COLUMNS or any(ch in name for ch in "\t\r\n"):
+            raise ManifestError(f"{path}: cannot write an extra column named {name!r}")
+    for clip in clips:
+        bad = next((k for k, v in clip.extra.items() if any(ch in str(v) for ch in "\t\r\n")), None)
+        if bad is not None:
+            raise ManifestError(f"{path}: clip {clip.id!r}: column {bad!r} holds a tab or a line break")
+    columns += extra
     seen: set[str] = set()
     for clip in clips:
         check_name(clip.id, what="clip id", where=path, error=ManifestError)
@@ -236,8 +302,7 @@ def write_manifest(path: str | os.PathLike, clips: Iterable[Clip]) -> Path:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             handle.write("\t".join(columns) + "\n")
             for clip in clips:
-                row = asdict(clip)
-                handle.write("\t".join(str(row[c]) for c in columns) + "\n")
+                handle.write("\t".join(clip.get(c) for c in columns) + "\n")
     return path
 
 
@@ -343,15 +408,18 @@ def _read_split(path: Path, columns: Sequence[str]) -> list[_Row]:
     return rows
 
 
-def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] | None = None) -> str:
-    """``scene`` or ``coarse``, from the first label, or ``classes`` (the user's ``--classes``);
-    every label must be in that set."""
-    first = next((r.label for rows in rows_by_file.values() for r in rows if r.label), None)
-    if first is None and classes is None:
-        return "scene"
-    label_set, known = ("coarse", COARSE_CLASSES) if first in COARSE_CLASSES else ("scene", SCENES)
+def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] | None = None
+               ) -> tuple[str, tuple[str, ...]]:
+    """The label set and its classes: ``classes`` (the user's ``--classes``: ``"classes"``), else
+    :func:`asctool.labels.infer_class_set` of the labels (``scene``, ``coarse``, or ``data``: the
+    data's own labels); every label must be in that set."""
+    labels = [r.label for rows in rows_by_file.values() for r in rows]
+    if classes is None and not any(labels):
+        return "scene", tuple(infer_class_set(())[1])
     if classes is not None:
         label_set, known = "classes", tuple(classes)
+    else:
+        label_set, known = infer_class_set(labels)
     for path, rows in rows_by_file.items():
         for row in rows:
             if row.label not in known:
@@ -361,7 +429,7 @@ def _label_set(rows_by_file: Mapping[Path, list[_Row]], classes: Sequence[str] |
                     + ("; other classes are listed, one per line, in a file given with --classes FILE)"
                        if classes is None else ")")
                 )
-    return label_set
+    return label_set, known
 
 
 def _describe(items: Sequence[str], what: str, total: int | None = None) -> str:
@@ -402,6 +470,7 @@ def _make_clip(
     stem = PurePosixPath(row.filename).stem
     path = posixpath.normpath(posixpath.join(rel_root, row.filename))
     label = row.label if keep_label else ""
+    extra = {"filename": row.filename}  # as the data set lists it: the name a submission gives
     try:
         parts = parse_stem(stem)
     except ManifestError:
@@ -414,16 +483,16 @@ def _make_clip(
                     f"{source}: line {row.lineno}: {row.filename} is labelled {row.label!r} "
                     f"but its file name says {expected!r}"
                 )
-        return Clip(stem, path, label, parts["device"], parts["city"], parts["location"])
+        return Clip(stem, path, label, parts["device"], parts["city"], parts["location"], extra=extra)
     # stems off the TAU pattern (e.g. evaluation sets): take what meta.csv knows
     if meta_row is not None and meta_row.get("identifier"):
         identifier = meta_row["identifier"]
         scene = meta_row.get("scene_label", "")
         return Clip(
             stem, path, label, meta_row.get("source_label", ""), identifier.split("-")[0],
-            f"{scene}-{identifier}" if scene else identifier,
+            f"{scene}-{identifier}" if scene else identifier, extra=extra,
         )
-    return Clip(stem, path, label)
+    return Clip(stem, path, label, extra=extra)
 
 
 def _counts(values: Iterable[str], key=None) -> dict[str, int]:
@@ -462,7 +531,10 @@ def read_tau_setup(
     classes : sequence of str, optional
         The data set's own classes (``--classes FILE``) instead of the DCASE
         scenes or coarse classes; a file name's scene field, when it is one of
-        them, must match the label.
+        them, must match the label. None: the class set comes from the data
+        (:func:`asctool.labels.infer_class_set`): the DCASE scenes or coarse
+        classes when most labels are theirs, else the labels found
+        (``label_set`` ``data``, the classes recorded as ``known_classes``).
 
     Returns
     -------
@@ -502,8 +574,8 @@ def read_tau_setup(
     labelled = {split_paths[n]: splits[n] for n in ("train", "evaluate")}
     if meta_rows is not None:
         labelled[meta_path] = list(meta_rows.values())
-    label_set = _label_set(labelled, classes)
-    hierarchy = packaged_hierarchy() if classes is None else {c: c for c in classes}
+    label_set, known = _label_set(labelled, classes)
+    hierarchy = packaged_hierarchy() if label_set in ("scene", "coarse") else {c: c for c in known}
 
     # cross-checks: meta.csv, overlaps
     if meta_rows is not None:
@@ -568,6 +640,7 @@ def read_tau_setup(
         **identity,
         "label_set": label_set,
         "classes": sorted({c.scene for c in clips["train"] + clips["evaluate"] if c.scene}),
+        **({"known_classes": list(known)} if label_set in ("classes", "data") else {}),
         "counts": counts,
         "devices": {
             name: _counts((c.device for c in cl), key=_device_key) for name, cl in clips.items()

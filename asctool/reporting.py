@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 from .errors import ArtifactError, ConfigError
 
 __all__ = ["GROUPS", "SIZE_RULES", "PUBLISHED", "size_bytes", "size_budget", "format_size_budget",
-           "results_markdown"]
+           "results_markdown", "mean_std", "fold_statistics", "folds_markdown"]
 
 #: The device groups of the table, in column order (DCASE 2020 Task 1a).
 GROUPS = ("A", "B&C", "s1-s3", "s4-s6")
@@ -170,7 +170,8 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
     ----------
     rows : sequence of (name, report)
         One table row per ``asctool score --json`` report, in this order:
-        device-group accuracies (:data:`GROUPS`, where present), overall micro
+        device-group accuracies (:data:`GROUPS`, where present; no group
+        columns when no report has a group), overall micro
         and macro accuracy (%), the normalised log loss and the clip count.
     title : str
     fusion_summary : mapping, optional
@@ -194,7 +195,9 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
         raise ConfigError(f"published figures exist for {', '.join(PUBLISHED)}, not {published!r}")
     sizes = dict(sizes or {})
     lines = [f"# {title}", ""]
-    head = ["system", "classes", *GROUPS, "all (micro)", "all (macro)", "log loss", "n"]
+    # no device group in any report (a data set without devices): no empty group columns
+    groups_shown = GROUPS if any(report.get("groups") for _, report in rows) else ()
+    head = ["system", "classes", *groups_shown, "all (micro)", "all (macro)", "log loss", "n"]
     if sizes:
         head += ["file (KB)", "params x bits (KB)"]
     lines.append("| " + " | ".join(head) + " |")
@@ -203,7 +206,7 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
         groups = report.get("groups", {})
         overall = report.get("overall", {})
         cells = [name, str(len(report.get("classes", [])))]
-        cells += [_pct(groups.get(g, {}).get("accuracy")) for g in GROUPS]
+        cells += [_pct(groups.get(g, {}).get("accuracy")) for g in groups_shown]
         cells += [_pct(overall.get("accuracy")), _pct(overall.get("macro_accuracy"))]
         log_loss = overall.get("log_loss")
         cells += ["" if log_loss is None else f"{float(log_loss):.3f}", str(report.get("n", ""))]
@@ -231,4 +234,112 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
         lines += ["", _oracle_line(fusion_summary)]
     if published is not None:
         lines += PUBLISHED[published]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# cross-validation: the same systems scored on several folds
+# --------------------------------------------------------------------------
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation of the per-fold figures.
+
+    ``std = sqrt(sum((x - mean)^2) / (K - 1))`` over the K folds (the unbiased
+    variance, Bessel's correction: the folds are a sample of the splits one
+    could draw); None for a single fold.
+    """
+    k = len(values)
+    if k == 0:
+        raise ValueError("no values")
+    mean = sum(values) / k
+    if k == 1:
+        return mean, None
+    return mean, (sum((v - mean) ** 2 for v in values) / (k - 1)) ** 0.5
+
+
+#: The figures of a report that the cross-validation table summarises: (key, where in the report).
+_CV_FIGURES = (("accuracy", "overall"), ("macro_accuracy", "overall"), ("log_loss", "overall"))
+
+
+def fold_statistics(reports: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
+                    folds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per system and figure: the per-fold values, their mean and standard deviation.
+
+    Parameters
+    ----------
+    reports : sequence of (name, per-fold reports)
+        The ``asctool score --json`` reports of one system, one per fold in
+        the order of ``folds``.
+    folds : sequence of str
+        The fold names (for messages).
+
+    Returns
+    -------
+    dict
+        ``{name: {"classes": K, "n": clips over all folds, FIGURE: {"folds": [...],
+        "mean": m, "std": s}}}`` for ``accuracy``, ``macro_accuracy`` and
+        ``log_loss`` (overall) and ``group GROUP`` (the accuracy of each device
+        group every fold reports); a figure some fold lacks is left out. See
+        :func:`mean_std`.
+    """
+    stats: dict[str, dict[str, Any]] = {}
+    for name, per_fold in reports:
+        if len(per_fold) != len(folds):
+            raise ConfigError(f"{name}: {len(per_fold)} reports for {len(folds)} folds")
+        entry: dict[str, Any] = {"classes": len(per_fold[0].get("classes", [])),
+                                 "n": sum(int(r.get("n", 0) or 0) for r in per_fold)}
+        figures = [(key, lambda r, key=key, where=where: r.get(where, {}).get(key)) for key, where in _CV_FIGURES]
+        groups = [g for g in GROUPS if all(g in r.get("groups", {}) for r in per_fold)]
+        figures += [(f"group {g}", lambda r, g=g: r["groups"][g].get("accuracy")) for g in groups]
+        for key, get in figures:
+            values = [get(r) for r in per_fold]
+            if any(v is None for v in values):
+                continue
+            mean, std = mean_std([float(v) for v in values])
+            entry[key] = {"folds": [float(v) for v in values], "mean": mean, "std": std}
+        stats[name] = entry
+    return stats
+
+
+def _pm(figure: Mapping[str, Any] | None, scale: float = 100.0, digits: int = 1) -> str:
+    if not figure:
+        return ""
+    text = f"{scale * figure['mean']:.{digits}f}"
+    return text if figure["std"] is None else f"{text} ± {scale * figure['std']:.{digits}f}"
+
+
+def folds_markdown(stats: Mapping[str, Mapping[str, Any]], folds: Sequence[str], *, title: str) -> str:
+    """The Markdown text of a cross-validation RESULTS.md.
+
+    Parameters
+    ----------
+    stats : mapping
+        :func:`fold_statistics`' result, systems in row order.
+    folds : sequence of str
+    title : str
+
+    Returns
+    -------
+    str
+        A table of mean ± standard deviation over the folds (device groups
+        reported by every fold, micro and macro accuracy in %, log loss),
+        then the micro accuracy of each fold; ends with a newline.
+    """
+    groups = [g for g in GROUPS if any(f"group {g}" in e for e in stats.values())]
+    head = ["system", "classes", *groups, "all (micro)", "all (macro)", "log loss", "n"]
+    lines = [f"# {title}", "", f"Cross-validation over {len(folds)} folds ({', '.join(folds)}): mean ± standard "
+             "deviation over the folds (sample, K - 1).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, entry in stats.items():
+        cells = [name, str(entry["classes"])] + [_pm(entry.get(f"group {g}")) for g in groups]
+        cells += [_pm(entry.get("accuracy")), _pm(entry.get("macro_accuracy")),
+                  _pm(entry.get("log_loss"), scale=1.0, digits=3), str(entry["n"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    head = ["system", *(f"fold {f}" for f in folds)]
+    lines += ["", "Micro accuracy (%) per fold:", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, entry in stats.items():
+        values = entry.get("accuracy", {}).get("folds", [])
+        lines.append("| " + " | ".join([name, *(f"{100 * v:.1f}" for v in values)]) + " |")
+    lines += ["", "Accuracies in %: micro = fraction of clips right, macro = mean of the per-class accuracies; "
+              "log loss normalised (rows sum to 1); n = clips over all folds. 3-class systems are scored "
+              "against the coarse labels."]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ Conventions
 from __future__ import annotations
 
 import io
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,8 @@ __all__ = [
     "read_groups",
     "packaged_groups",
     "reference_indices",
+    "carried_label_map",
+    "label_map_for",
     "compute_report",
     "submission_text",
     "confusion_png",
@@ -225,15 +228,59 @@ def reference_indices(
     if unknown:
         hint = ""
         if label_map is None:
-
             hierarchy = packaged_hierarchy()
             if all(s in hierarchy for s in unknown) and set(classes) <= set(hierarchy.values()):
                 hint = " (use --labels coarse to map scenes to the coarse classes)"
+            else:
+                hint = (" (for scores of coarser classes than the labels, give the map from labels to classes "
+                        "with --labels MAP.tsv, one 'label<TAB>class' per line)")
         raise MismatchError(
             f"{where}: reference label {unknown[0]!r} is not in the class list "
             f"[{', '.join(classes)}]: the class list of the scores does not match its labels{hint}"
         )
     return np.asarray([position[s] for s in scenes], dtype=np.int64)
+
+
+def carried_label_map(attrs: Mapping[str, Any], where: str | os.PathLike) -> dict[str, str] | None:
+    """The label map a scores file carries (attribute ``label_map``: the map its model was trained with).
+
+    ``asctool predict`` records the model's map (``train --labels``) and
+    ``asctool ensemble`` keeps it when every member has the same one, so that
+    ``score`` maps the reference labels without ``--labels``.
+
+    Returns
+    -------
+    dict (label -> class) or None when the file carries none.
+
+    Raises
+    ------
+    ConfigError
+        The attribute is not a JSON object of strings.
+    """
+    raw = attrs.get("label_map")
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        value = raw
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{where}: attribute 'label_map' is not a JSON object of label -> class")
+    return value
+
+
+def label_map_for(scenes: Sequence[str] | None, carried: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The carried map (:func:`carried_label_map`) when it maps every non-empty reference label, else None.
+
+    Scores whose clips are already labelled with their classes (e.g. the
+    3Class data set) are then scored as they are.
+    """
+    if carried is None or scenes is None:
+        return None
+    labels = [str(v) for v in scenes if str(v)]
+    return dict(carried) if labels and all(v in carried for v in labels) else None
 
 
 # --------------------------------------------------------------------------
@@ -268,7 +315,10 @@ def compute_report(
     devices : n device names or None ("" = unknown: left out of the per-device
         and per-group figures)
     groups : ``{group: [device, ...]}``; a group is reported when at least one
-        of its devices occurs in ``devices``.
+        of its devices occurs in ``devices`` and the clips come from two or
+        more devices (with one device, or none, a group would only repeat the
+        overall figures: a data set without device information is reported
+        per class).
 
     Returns
     -------
@@ -303,7 +353,7 @@ def compute_report(
         for device in present:
             rows = device_arr == device
             report["devices"][device] = _metrics(reference[rows], probs[rows])
-        for name, members in (groups or {}).items():
+        for name, members in (groups or {}).items() if len(present) >= 2 else ():
             rows = np.isin(device_arr, [str(m) for m in members])
             if rows.any():
                 entry = _metrics(reference[rows], probs[rows])
@@ -337,17 +387,31 @@ def _nan_to_none(value: Any) -> Any:
 # --------------------------------------------------------------------------
 # submission text and confusion plot
 # --------------------------------------------------------------------------
-def submission_text(ids: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> str:
+def submission_text(ids: Sequence[str], probs: np.ndarray, classes: Sequence[str],
+                    filenames: Mapping[str, str] | None = None) -> str:
     """The DCASE output format: tab-separated, header ``filename scene_label <classes>``.
 
-    One row per clip, in the given order: ``audio/<id>.wav``, the predicted
-    class, then the class probabilities (6 decimals).
+    One row per clip, in the given order: its file name, the predicted class,
+    then the class probabilities (6 decimals). The file name is
+    ``filenames[id]`` (the data set's own path, from a manifest) when given,
+    else ``audio/<id>.wav`` (the DCASE layout).
+
+    Raises
+    ------
+    MismatchError
+        ``filenames`` is given and lacks a clip.
     """
     probs = np.asarray(probs, dtype=np.float64)
     classes = [str(c) for c in classes]
+    if filenames is not None:
+        missing = [str(c) for c in ids if str(c) not in filenames]
+        if missing:
+            raise MismatchError(f"{len(missing)} of {len(ids)} clips are not in the manifest (e.g. {missing[0]}); "
+                                "give the manifest the scores were made from")
     lines = ["\t".join(["filename", "scene_label", *classes])]
     for clip, row in zip(ids, probs):
-        lines.append("\t".join([f"audio/{clip}.wav", classes[int(row.argmax())], *(f"{p:.6f}" for p in row)]))
+        name = filenames[str(clip)] if filenames is not None else f"audio/{clip}.wav"
+        lines.append("\t".join([name, classes[int(row.argmax())], *(f"{p:.6f}" for p in row)]))
     return "\n".join(lines) + "\n"
 
 
@@ -425,8 +489,12 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"log loss (normalised probabilities)         {_loss(overall['log_loss']):>8}",
     ]
     width = max([len(n) for n in list(report["devices"]) + list(report["groups"]) + ["device", "group"]])
+    if len(report["devices"]) < 2:  # no device information, or one device: the overall figures are its figures
+        only = next(iter(report["devices"]), None)
+        lines += ["", "no device information: figures per class below" if only is None
+                  else f"one device ({only}): its figures are the overall ones; per class below"]
     for title, table in (("device", report["devices"]), ("group", report["groups"])):
-        if not table:
+        if len(report["devices"]) < 2 or not table:
             continue
         lines += ["", f"{title:<{width}}  {'n':>6}  {'accuracy':>8}  {'log loss':>8}"]
         for name, m in table.items():

@@ -77,3 +77,21 @@ def test_a_users_own_classes(tmp_path):
     path.write_text("# nothing\n")
     with pytest.raises(ConfigError, match="lists no classes"):
         read_classes(path)
+
+
+def test_infer_class_set_takes_the_classes_from_the_data():
+    """(issue 14) DCASE labels keep the DCASE list (a typo stays a typo); other labels are the data's classes."""
+    from asctool.labels import COARSE_CLASSES, SCENES, infer_class_set
+
+    assert infer_class_set(["park", "bus", "airprot", ""]) == ("scene", SCENES)
+    assert infer_class_set(["indoor", "outdoor", "bus"]) == ("coarse", COARSE_CLASSES)
+    assert infer_class_set(["dog", "rain", "dog", "park"]) == ("data", ("dog", "park", "rain"))
+    assert infer_class_set(["", ""]) == ("scene", SCENES)
+    assert infer_class_set(["park", "dog"]) == ("data", ("dog", "park"))              # half is not most
+
+
+def test_classes_text_reads_back(tmp_path):
+    from asctool.labels import classes_text, read_classes
+
+    (tmp_path / "c.txt").write_text(classes_text(["crow, cawing", "dog"]))
+    assert read_classes(tmp_path / "c.txt") == ["crow, cawing", "dog"]

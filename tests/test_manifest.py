@@ -1,11 +1,14 @@
 """Manifests, TAU file names, CSV reading and label maps."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from asctool.errors import ManifestError
 from asctool.manifest import (
     Clip,
+    column_values,
     device_of,
     location_of,
     parse_stem,
@@ -67,9 +70,9 @@ def test_manifest_round_trip_and_checks(tmp_path):
     assert str(manifest.audio_path(clips[1])) == "/abs/x.flac"
     with pytest.raises(ManifestError, match="duplicate id"):
         write_manifest(tmp_path / "dup.tsv", [clips[0], clips[0]])
-    (tmp_path / "bad.tsv").write_text("id\tpath\tcolour\nx\tx.wav\tred\n")
-    with pytest.raises(ManifestError, match=r"unexpected column\(s\) colour"):
-        read_manifest(tmp_path / "bad.tsv")
+    (tmp_path / "twice.tsv").write_text("id\tpath\tfold\tfold\nx\tx.wav\t1\t2\n")
+    with pytest.raises(ManifestError, match=r"twice.tsv: column\(s\) fold named twice in the header"):
+        read_manifest(tmp_path / "twice.tsv")
     (tmp_path / "none.tsv").write_text("id\tpath\n")
     with pytest.raises(ManifestError, match="lists no clips"):
         read_manifest(tmp_path / "none.tsv")
@@ -125,3 +128,29 @@ def test_write_manifest_refuses_ids_unfit_for_file_names(tmp_path):
     with pytest.raises(ManifestError, match=r"out\.tsv: clip id '\.\./x' contains a path separator"):
         write_manifest(tmp_path / "out.tsv", [Clip("../x", "x.wav")])
     assert not (tmp_path / "out.tsv").exists()
+
+
+def test_extra_columns_are_kept_and_written_back(tmp_path):
+    """(issue 14) a manifest with a `fold` column was refused: "unexpected column(s) fold"."""
+    path = tmp_path / "m.tsv"
+    path.write_bytes("\ufeffid\tpath\tscene\tfold\tsrc\r\n1-100-A-0\ta/1.wav\tdog\t1\t100\r\n"
+                     "2-200-A-1\ta/2.wav\train\t2\r\n".encode("utf-8"))
+    manifest = read_manifest(path)
+    assert [c.extra for c in manifest] == [{"fold": "1", "src": "100"}, {"fold": "2", "src": ""}]
+    assert manifest.clips[0].get("fold") == "1" and manifest.clips[0].get("scene") == "dog"
+    assert column_values(manifest, "fold") == ["1", "2"] and column_values(manifest, "device") == ["", ""]
+    with pytest.raises(ManifestError, match=r"m\.tsv: no column 'take'; it has id, path, .*, fold, src"):
+        column_values(manifest, "take")
+    out = write_manifest(tmp_path / "out.tsv", manifest.clips)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id\tpath\tscene\tdevice\tcity\tlocation\tfold\tsrc"
+    assert lines[2] == "2-200-A-1\ta/2.wav\train\t\t\t\t2\t"
+    assert read_manifest(out).clips == manifest.clips
+    augmented = [replace(manifest.clips[0], id="x_pitch", source_id="1-100-A-0", augmentation="pitch")]
+    assert read_manifest(write_manifest(tmp_path / "aug.tsv", augmented)).columns[6:] == [
+        "source_id", "augmentation", "fold", "src"]
+    for bad, message in (({"scene": "x"}, "extra column named 'scene'"), ({"a\tb": "1"}, "extra column named"),
+                         ({"note": "a\tb"}, "column 'note' holds a tab")):
+        with pytest.raises(ManifestError, match=message):
+            write_manifest(tmp_path / "bad.tsv", [Clip("x", "x.wav", extra=bad)])
+    assert not (tmp_path / "bad.tsv").exists()

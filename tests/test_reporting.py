@@ -37,3 +37,25 @@ def test_size_budget_and_rules():
         "total: 189000 bytes (184.6 KB), OVER the budget of 184 KB (rule file)"
     with pytest.raises(ConfigError, match="must be positive"):
         size_budget({"x": SIZE}, budget_kb=0)
+
+
+def test_results_without_device_groups_has_no_empty_group_columns():
+    """(issue 14) a data set without devices: the table has no A, B&C, s1-s3, s4-s6 columns."""
+    plain = {"n": 6, "classes": ["dog", "rain"], "overall": {"accuracy": 0.5, "macro_accuracy": 0.5, "log_loss": 0.7},
+             "groups": {}}
+    text = results_markdown([("cnn", plain)], title="T")
+    assert text.splitlines()[2] == "| system | classes | all (micro) | all (macro) | log loss | n |"
+    assert text.splitlines()[4] == "| cnn | 2 | 50.0 | 50.0 | 0.700 | 6 |"
+    with_groups = results_markdown([("cnn", plain), ("other", REPORT)], title="T")
+    assert "| A | B&C | s1-s3 | s4-s6 |" in with_groups.splitlines()[2]
+
+
+def test_mean_std_is_the_sample_standard_deviation():
+    import statistics
+
+    from asctool.reporting import mean_std
+
+    values = [0.2, 0.5, 0.45, 0.9]
+    mean, std = mean_std(values)
+    assert mean == pytest.approx(statistics.mean(values)) and std == pytest.approx(statistics.stdev(values))
+    assert mean_std([0.3]) == (0.3, None)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from asctool.errors import ConfigError
-from asctool.splits import split_by_location
+from asctool.splits import split_by_location, validation_split
 
 
 def _clips(n_classes=3, n_locations=6, per_location=3):
@@ -50,3 +50,33 @@ def test_bad_input():
             split_by_location(locations, labels, fraction, 0)
     with pytest.raises(ConfigError, match="one of each per clip"):
         split_by_location(locations[:-1], labels, 0.1, 0)
+
+
+def test_validation_split_falls_back_to_stratified_by_class(caplog):
+    """(issue 14) clips without a location: each its own group, so the draw is stratified by class."""
+    labels = np.array([0] * 10 + [1] * 5 + [2] * 1)
+    with caplog.at_level("WARNING"):
+        mask, kind = validation_split(labels, 0.2, 0, locations=[""] * 16, where="x.h5")
+    assert kind == "stratified"
+    assert np.bincount(labels[mask], minlength=3).tolist() == [2, 1, 0]    # round(0.2 n), >= 1, never all
+    assert [r.getMessage() for r in caplog.records] == [
+        "x.h5: no clip has a recording location: the validation clips are drawn stratified by class "
+        "(give --group-column to keep clips of one recording together)"]
+    again, _ = validation_split(labels, 0.2, 0, locations=None)
+    assert np.array_equal(mask, again) and not np.array_equal(mask, validation_split(labels, 0.2, 1)[0])
+
+
+def test_validation_split_with_locations_or_groups_is_the_location_draw(caplog):
+    labels, locations = _clips()
+    with caplog.at_level("WARNING"):
+        mask, kind = validation_split(labels, 0.34, 5, locations=locations)
+    assert kind == "location" and not caplog.records
+    assert np.array_equal(mask, split_by_location(locations, labels, 0.34, 5))
+    mask, kind = validation_split(labels, 0.34, 5, locations=["x"] * len(labels), groups=locations)
+    assert kind == "group" and np.array_equal(mask, split_by_location(locations, labels, 0.34, 5))
+    partial = locations.copy()
+    partial[:3] = ""                                                         # one location of class 0 lost
+    with caplog.at_level("WARNING"):
+        mask, kind = validation_split(labels, 0.5, 0, groups=partial, group_name="src")
+    assert kind == "mixed" and "3 of 54 clips have no 'src' value" in caplog.records[-1].getMessage()
+    assert not set(partial[mask]) - {""} & set(partial[~mask]) - {""}

@@ -10,7 +10,9 @@ import pytest
 
 from asctool.artifacts import FeaturesWriter
 from asctool.errors import AsctoolError, ConfigError
-from asctool.training import PROFILES, cycle_ends, cycle_starts, learning_rate, resolve_profile
+from asctool.training import PROFILES, Schedule, cycle_ends, cycle_starts, learning_rate, resolve_profile
+from asctool.training.schedule import cycles
+from asctool.training.trainer import should_stop
 from asctool.training.batch_augment import AugmentConfig, parse_augment
 from asctool.training.data import hold_out_locations, make_clip_set, read_sources
 from asctool.training.pipeline import BatchReader, epoch_batches, steps_per_epoch
@@ -43,6 +45,45 @@ def test_learning_rate_restarts_at_cycle_starts(spe):
     assert all(a > b for a, b in zip(rates, rates[1:]))
 
 
+def test_fitted_schedule_ends_with_the_run():
+    """end_epoch: the cycle crossing the last epoch is shortened to end there, or merged when short."""
+    fit = lambda n: Schedule(end_epoch=n)   # noqa: E731
+    assert cycles(254, fit(254)) == cycles(254) and cycle_ends(254, fit(254)) == cycle_ends(254)
+    assert cycles(30, fit(20)) == [(0, 2), (2, 6), (6, 14), (14, 20)]
+    assert cycles(30, fit(15)) == [(0, 2), (2, 6), (6, 15)]      # 1 epoch left: joins the 8-epoch cycle
+    assert cycles(10, fit(15)) == [(0, 2), (2, 6), (6, 15)]      # the same cycles whatever is asked
+    assert cycle_ends(5, fit(5)) == [2, 5] and cycle_ends(5) == [2]
+    assert cycles(1, fit(1)) == [(0, 1)]
+    spe = 7
+    for n in (1, 3, 5, 15, 20, 30):
+        s = fit(n)
+        ends = cycle_ends(n, s)
+        assert ends[-1] == n
+        for end in ends:   # every cycle anneals to its minimum at its last step...
+            assert learning_rate(end * spe - 1, spe, s) < 0.1 * 0.05
+        starts = cycle_starts(n, s)
+        for start in starts:   # ... and restarts at lr_max
+            assert learning_rate(start * spe, spe, s) == pytest.approx(0.1)
+        # the cosine of eq. 5 computed independently on the last cycle
+        a, b = cycles(n, s)[-1]
+        t = np.arange((b - a) * spe)
+        expected = 1e-5 + 0.5 * (0.1 - 1e-5) * (1 + np.cos(np.pi * t / ((b - a) * spe)))
+        got = [learning_rate(a * spe + int(i), spe, s) for i in t]
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # unfitted: the doubling rule runs on past the last epoch (the old behaviour)
+    assert learning_rate(5 * spe - 1, spe) > 0.01
+
+
+def test_early_stopping_decides_only_at_cycle_ends():
+    ends = set(cycle_ends(30, Schedule(end_epoch=30)))          # 2, 6, 14, 30
+    assert not should_stop(5, 1, patience=4, cycle_end_epochs=ends)     # not a cycle end
+    assert should_stop(6, 2, patience=4, cycle_end_epochs=ends)         # 4 epochs without improvement
+    assert not should_stop(6, 3, patience=4, cycle_end_epochs=ends)     # only 3
+    assert not should_stop(14, 14, patience=0, cycle_end_epochs=ends)   # improved at the end itself
+    assert should_stop(14, 13, patience=0, cycle_end_epochs=ends)
+    assert not should_stop(6, None, patience=0, cycle_end_epochs=ends)  # no validation: never
+
+
 def test_learning_rate_rejects_bad_arguments():
     with pytest.raises(ValueError):
         learning_rate(0, 0)
@@ -52,14 +93,36 @@ def test_learning_rate_rejects_bad_arguments():
 
 def test_profiles():
     assert resolve_profile("paper", "fcnn") == {"epochs": 254, "batch_size": 32, "width": 1.0, "bn_momentum": 0.99,
-                                                "augment_auto_off": []}
+                                                "augment_auto_off": [], "early_stopping": False, "patience": 0,
+                                                "best_at_cycle_ends": False, "valid_split": None, "crop": None,
+                                                "augment_params": {}}
     assert resolve_profile("paper", "resnet")["epochs"] == 126
     demo = resolve_profile("demo", "fcnn")
     assert demo["epochs"] == 6 and demo["width"] < 0.3 and 16 <= demo["batch_size"] <= 32
     assert resolve_profile("demo", "fcnn", epochs=2, batch_size=4, width=0.5)["epochs"] == 2
     with pytest.raises(ConfigError):
         resolve_profile("fast", "fcnn")
-    assert set(PROFILES) == {"paper", "demo"}
+    assert set(PROFILES) == {"paper", "demo", "cpu"}
+    cpu = resolve_profile("cpu", "fcnn")
+    assert cpu["early_stopping"] and cpu["patience"] >= 2 and 0 < cpu["valid_split"] < 0.5
+    assert cpu["best_at_cycle_ends"] and not demo["best_at_cycle_ends"]
+    assert cpu["epochs"] in cycle_ends(cpu["epochs"]) and demo["width"] < cpu["width"] < 1
+    assert resolve_profile("cpu", "fcnn", early_stopping=False, patience=3)["early_stopping"] is False
+    assert resolve_profile("cpu", "fcnn", patience=3)["patience"] == 3
+    with pytest.raises(ConfigError, match="patience"):
+        resolve_profile("cpu", "fcnn", patience=-1)
+
+
+def test_cpu_profile_resolves_for_every_registered_model():
+    """Every model of the registry trains under the cpu profile: its defaults are complete and checked."""
+    from asctool.models import available
+
+    for name in available():
+        values = resolve_profile("cpu", name)
+        aug = parse_augment("auto", None, (128, 423, 3), auto_off=values["augment_auto_off"],
+                            auto_crop=values["crop"], params=values["augment_params"])
+        assert aug.crop == values["crop"] and aug.mixup_alpha == values["augment_params"]["mixup_alpha"], name
+        assert values["early_stopping"] and values["epochs"] >= 14, name
 
 
 def test_profiles_read_the_model_registry_entry():
@@ -101,6 +164,20 @@ def test_parse_augment_reference_choices():
     assert _auto("fcnn", (128, 423, 3), profile="demo") == demo
     only = parse_augment("mixup,crop", 20, SHAPE)
     assert only.mixup and only.crop == 20 and not only.specaugment
+
+
+def test_parse_augment_profile_crop_and_strengths():
+    """A profile's crop (any channel count, longer inputs only) and augmentation strengths."""
+    cpu = parse_augment("auto", None, (128, 461, 6), auto_crop=200, params={"freq_mask": 8, "mixup_alpha": 0.2})
+    assert cpu.crop == 200 and cpu.channel_swap and (cpu.freq_mask, cpu.time_mask, cpu.mixup_alpha) == (8, 39, 0.2)
+    assert parse_augment("auto", None, SHAPE, auto_crop=200).crop is None          # 40 frames: no crop
+    assert parse_augment("auto", 50, (128, 423, 3), auto_crop=200).crop == 50       # --crop wins
+    assert parse_augment("crop,mixup", None, (128, 423, 3), auto_crop=200).crop == 200
+    assert parse_augment("auto", None, (128, 423, 3), auto_crop=None).crop == 400   # the reference rule
+    with pytest.raises(ConfigError, match="mixup are switches"):
+        parse_augment("auto", None, SHAPE, params={"mixup": False})
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_augment("auto", None, SHAPE, params={"mixup_beta": 1})
 
 
 @pytest.mark.parametrize("spec, crop, shape", [
@@ -303,6 +380,38 @@ def test_hold_out_locations_is_disjoint_and_seeded(tmp_path):
     again, _ = hold_out_locations(clips, locations, 0.25, seed=0)
     other, _ = hold_out_locations(clips, locations, 0.25, seed=1)
     assert np.array_equal(mask, again) and not np.array_equal(mask, other)
+
+
+def test_validation_without_locations_is_stratified_by_class(tmp_path, caplog):
+    """Clips with neither a location nor a TAU id: a stratified split by class, said once."""
+    from asctool.training.data import hold_out_validation
+
+    path = tmp_path / "plain.h5"
+    scenes = [CLASSES[i % 4] for i in range(22)]      # 6, 6, 5, 5 clips per class
+    with FeaturesWriter(path, n=22, feature_shape=SHAPE, config=CONFIG, ids=[f"clip{i}" for i in range(22)],
+                        scenes=scenes) as writer:
+        for i in range(22):
+            writer.write(i, np.zeros(SHAPE))
+    sources = read_sources([path], "training")
+    clips, _ = make_clip_set(sources, None, None, labels_name="scene")
+    with caplog.at_level("WARNING", logger="asctool"):
+        mask, info = hold_out_validation(clips, sources, 0.2, seed=0)
+    assert info == {"valid_split_by": "class"}
+    warnings = [r for r in caplog.records if "stratified by class" in r.getMessage()]
+    assert len(warnings) == 1 and "plain.h5" in warnings[0].getMessage()
+    # round(0.2 * 6) = 1, round(0.2 * 5) = 1 per class
+    assert [int(mask[clips.labels == k].sum()) for k in range(4)] == [1, 1, 1, 1]
+    again, _ = hold_out_validation(clips, sources, 0.2, seed=0)
+    assert np.array_equal(mask, again)
+    many, _ = hold_out_validation(clips, sources, 0.5, seed=0)
+    assert [int(many[clips.labels == k].sum()) for k in range(4)] == [3, 3, 2, 2]
+    # with locations: the location split, unchanged
+    located = make_features(tmp_path / "a.h5", 80)
+    lsources = read_sources([located], "training")
+    lclips, _ = make_clip_set(lsources, None, None, labels_name="scene")
+    lmask, linfo = hold_out_validation(lclips, lsources, 0.25, seed=0)
+    expected, held = hold_out_locations(lclips, np.asarray(lsources[0].locations), 0.25, seed=0)
+    assert np.array_equal(lmask, expected) and linfo == {"valid_locations": held}
 
 
 def test_classes_recorded_in_a_features_file_are_the_known_ones(tmp_path):

@@ -220,14 +220,8 @@ def preset_config(name: str) -> dict[str, Any]:
     return validate_config(_preset_raw(name), f"preset {name}")
 
 
-def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a YAML front-end configuration.
-
-    The file holds any of the keys of :data:`CONFIG_KEYS` and optionally
-    ``base: 1a`` or ``base: 1b``; keys it leaves out are taken from that preset
-    (``1a`` when ``base`` is absent). Errors name the file and the key.
-    """
-    path = Path(path)
+def _config_raw(path: Path) -> dict[str, Any]:
+    """The keys of a YAML config merged over its ``base`` preset, not yet validated."""
     raw = _read_yaml(path)
     if raw is None:
         raw = {}
@@ -244,13 +238,53 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         )
     merged = _preset_raw(str(base))
     merged.update(raw)
-    return validate_config(merged, str(path))
+    return merged
 
 
-def resolve_config(preset: str | None = None, config_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The configuration of ``--preset`` or ``--config`` (preset 1a when neither)."""
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a YAML front-end configuration.
+
+    The file holds any of the keys of :data:`CONFIG_KEYS` and optionally
+    ``base: 1a`` or ``base: 1b``; keys it leaves out are taken from that preset
+    (``1a`` when absent). Errors name the file and the key.
+    """
+    path = Path(path)
+    return validate_config(_config_raw(path), str(path))
+
+
+def resolve_config(preset: str | None = None, config_path: str | os.PathLike | None = None, *,
+                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The configuration of ``--preset`` or ``--config`` (preset 1a when neither).
+
+    Parameters
+    ----------
+    preset : name of a packaged preset (:data:`PRESETS`)
+    config_path : YAML config instead of a preset (see :func:`load_config`)
+    overrides : keys set from the command line (``featurize --duration``:
+        ``duration`` in s; ``--resample HZ``: ``sr`` in Hz), applied before
+        validation, so that ``fmax: null`` follows a new ``sr`` and every
+        check (enough samples for ``n_fft``, frames left after the deltas)
+        applies to the new values; messages then name the source and the
+        overrides (``preset 1a with duration 0.01: key 'duration' ...``).
+
+    Raises
+    ------
+    ConfigError
+        both a preset and a config file, an unknown preset or key, a value out
+        of range (see :func:`validate_config`).
+    """
     if preset is not None and config_path is not None:
         raise ConfigError(f"{config_path}: give either a config file or a preset ({preset}), not both")
     if config_path is not None:
-        return load_config(config_path)
-    return preset_config(preset or "1a")
+        raw, source = _config_raw(Path(config_path)), str(config_path)
+    else:
+        name = preset or "1a"
+        raw, source = _preset_raw(name), f"preset {name}"
+    if overrides:
+        unknown = [k for k in overrides if k not in _CHECKS]
+        if unknown:
+            raise ConfigError(f"unknown front-end key {unknown[0]!r} (known keys: {', '.join(CONFIG_KEYS)})")
+        raw.update(overrides)
+        source += " with " + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in overrides.items())
+    return validate_config(raw, source)

@@ -473,7 +473,8 @@ def fit_duration(
     if length < minimum:
         raise AudioError(
             f"{path}: {length / sr:.3f} s long, the front end needs {n_samples / sr:g} s "
-            f"(shorter clips are zero-padded only down to {minimum / sr:.3f} s, pad_tolerance {pad_tolerance:g})"
+            f"(shorter clips are zero-padded only down to {minimum / sr:.3f} s, pad_tolerance {pad_tolerance:g}; "
+            "asctool featurize --duration SECONDS|auto sets the length)"
         )
     out = np.zeros((*y.shape[:-1], n_samples), dtype=y.dtype)
     out[..., :length] = y

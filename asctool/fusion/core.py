@@ -58,7 +58,7 @@ LOG_FLOOR = 1e-7
 #: attributes of the file are not method names.
 _RESERVED = ("method", "members", "weights", "fit", "classes", "fine", "coarse", "hierarchy", "coarse_weight",
              "coarse_weight_selection", "asctool_kind", "schema_version", "asctool_version", "created", "command",
-             "inputs")
+             "inputs", "label_map")
 
 
 def _add(registry: Registry, name: str, entry: Any) -> None:

@@ -251,7 +251,7 @@ def run(
             out_rows.append(Clip(
                 id=out_id, path=_relative(out_path, out_manifest), scene=row.scene, device=row.device,
                 city=row.clip.city or parsed_city, location=row.location, source_id=row.id,
-                augmentation=method + (f":{variant}" if variant else ""),
+                augmentation=method + (f":{variant}" if variant else ""), extra=dict(row.clip.extra),
             ))
     if not tasks:
         why = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in plan.skipped.items()) or "none selected"

@@ -21,7 +21,7 @@ from ..fusion import (ENSEMBLE_METHODS, get_ensemble_method, join_all, merge_met
                       refuse_overwriting_inputs, refuse_same_files, refuse_shared_ids)
 from ..io import claim_outputs, locked_outputs
 from ..labels import resolve_label_map
-from ..scoring import accuracy, log_loss, reference_indices
+from ..scoring import accuracy, carried_label_map, label_map_for, log_loss, reference_indices
 
 __all__ = ["run"]
 
@@ -106,11 +106,17 @@ def run(
     claim_outputs([out], force=force)
     label_map = resolve_label_map(labels)
     joined = _load_joined(members)
+    carried = {json.dumps(carried_label_map(m.attrs, m.path), sort_keys=True) for m in joined}
+    carried_map = json.loads(carried.pop()) if len(carried) == 1 else None  # the members' common training map
+    if labels is None:
+        label_map = label_map_for(joined[0].scenes, carried_map)
     classes = joined[0].classes
     scenes = merge_meta(joined[0], joined[1:], "scenes")
     devices = merge_meta(joined[0], joined[1:], "devices")
     probs = [s.scores.astype(np.float64) for s in joined]
     attrs: dict[str, Any] = {"method": method, "members": json.dumps([str(m) for m in members])}
+    if carried_map is not None:
+        attrs["label_map"] = json.dumps(carried_map)
     summary: dict[str, Any] = {"out": str(out), "method": method, "clips": len(joined[0]),
                                "members": [str(m) for m in members]}
     if entry.fit is None:

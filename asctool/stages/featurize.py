@@ -25,7 +25,8 @@ from ..frontend import FrontEnd, fit_duration, match_channels, resolve_config
 from ..io import claim_outputs, locked_outputs
 from ..parallel import WorkerPool
 
-__all__ = ["run", "parse_shard", "shard_range"]
+__all__ = ["run", "parse_shard", "shard_range", "parse_duration", "parse_resample", "uniform_duration",
+           "adjustment_line"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,99 @@ def shard_range(n_clips: int, k: int, n: int) -> range:
     so combining shards 1..N in order gives the manifest order back.
     """
     return range((k - 1) * n_clips // n, k * n_clips // n)
+
+
+def parse_duration(value: float | str | None) -> float | str | None:
+    """``--duration``: seconds (a positive number) or ``"auto"``; None keeps the front end's.
+
+    Raises
+    ------
+    ConfigError
+        anything else (``--duration must be a number of seconds or auto, got 'x'``).
+    """
+    if value is None or value == "auto":
+        return value
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"--duration must be a positive number of seconds or auto, got {value!r}")
+    return seconds
+
+
+def parse_resample(value: bool | int | str | None) -> bool | int:
+    """``--resample``: False (off), True or ``"preset"`` (to the front end's rate) or a rate in Hz.
+
+    A rate in Hz also sets the front end's ``sr`` (its ``fmax: null`` follows).
+
+    Raises
+    ------
+    ConfigError
+        a rate that is not an integer of at least 1000 Hz.
+    """
+    if value is None or value is False:
+        return False
+    if value is True or value == "preset":
+        return True
+    try:
+        rate = int(str(value))
+    except ValueError:
+        rate = 0
+    if rate < 1000:
+        raise ConfigError(f"--resample takes no value (the front end's rate) or a rate in Hz >= 1000, got {value!r}")
+    return rate
+
+
+#: Clips whose lengths differ by at most this (s) count as one length for ``--duration auto``.
+AUTO_TOLERANCE = 1e-3
+
+
+def uniform_duration(paths: Sequence[str], where: str | os.PathLike) -> float:
+    """The one length of the clips ``paths`` in seconds (``featurize --duration auto``).
+
+    Reads only the headers (frames / sample rate of each file).
+
+    Raises
+    ------
+    AudioError
+        a clip differs from the first by more than :data:`AUTO_TOLERANCE`:
+        one line naming both files and their lengths; a missing or
+        unreadable file.
+    """
+    if not paths:
+        raise AudioError(f"{where}: no clips to take --duration auto from")
+    first_path, first = None, None
+    for path in paths:
+        info = audio_info(path)
+        seconds = info.frames / info.samplerate
+        if first is None:
+            first_path, first = path, seconds
+        elif abs(seconds - first) > AUTO_TOLERANCE:
+            raise AudioError(
+                f"{where}: --duration auto needs clips of one length, but {path} lasts {seconds:.3f} s and "
+                f"{first_path} {first:.3f} s (give --duration SECONDS: longer clips are cut, shorter ones "
+                "zero-padded within pad_tolerance)"
+            )
+    return round(first, 6)
+
+
+def adjustment_line(counts: Mapping[str, int], n_clips: int, config: Mapping[str, Any],
+                    source_rates: Sequence[int] = ()) -> str | None:
+    """The one line that says how many clips were resampled, downmixed, padded and cut (None: none was)."""
+    parts = []
+    if counts.get("resampled"):
+        rates = "/".join(str(r) for r in sorted(set(source_rates)))
+        parts.append(f"{counts['resampled']} resampled{f' from {rates} Hz' if rates else ''} to {config['sr']} Hz")
+    if counts.get("downmixed"):
+        parts.append(f"{counts['downmixed']} downmixed to mono")
+    if counts.get("padded"):
+        parts.append(f"{counts['padded']} zero-padded to {config['duration']:g} s")
+    if counts.get("cut"):
+        parts.append(f"{counts['cut']} cut to {config['duration']:g} s")
+    if not parts:
+        return None
+    return f"of {n_clips} clips: " + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------
@@ -177,7 +271,8 @@ def run(
     preset: str | None = None,
     config_path: str | os.PathLike | None = None,
     dtype: str = "float16",
-    resample: bool = False,
+    resample: bool | int | str = False,
+    duration: float | str | None = None,
     nj: int = 1,
     shard: str | Sequence[int] | None = None,
     combine: Sequence[str | os.PathLike] = (),
@@ -194,7 +289,14 @@ def run(
     preset : ``"1a"`` or ``"1b"`` (default ``"1a"``)
     config_path : YAML front-end config instead of a preset
     dtype : ``"float16"`` or ``"float32"`` storage
-    resample : resample clips at another rate instead of failing
+    resample : resample clips at another rate instead of failing: True
+        (``--resample``) to the front end's ``sr``, or a rate in Hz
+        (``--resample 16000``), which also becomes the front end's ``sr``
+    duration : clip length in seconds for the front end (``--duration 5``;
+        longer clips are cut, shorter ones zero-padded within
+        ``pad_tolerance``), ``"auto"`` for the one length of every clip of
+        the manifest (read from the headers; clips of different lengths are
+        an error naming one), or None for the preset's or config's
     nj : worker processes (1: compute in this process)
     shard : ``"K/N"``: only the K-th of N contiguous blocks of the manifest
     combine : shard files to combine into ``out`` (virtual dataset) instead
@@ -207,8 +309,9 @@ def run(
     Returns
     -------
     summary : dict with the output path, clip count, feature shape, dtype,
-        time taken (wall and CPU) and counts of resampled, downmixed, padded
-        and cut clips.
+        time taken (wall and CPU), the front end's ``duration`` (s) and ``sr``
+        (Hz), and counts of resampled, downmixed, padded and cut clips (also
+        logged as one line, :func:`adjustment_line`).
     """
     out = Path(out)
     if combine:
@@ -216,6 +319,9 @@ def run(
             raise ConfigError("--shard cannot be used with --combine")
         if classes_path is not None:
             raise ConfigError("--classes is given when featurizing the shards; --combine keeps their classes")
+        if duration is not None or parse_resample(resample) not in (False, True):
+            raise ConfigError("--duration and --resample HZ are given when featurizing the shards; "
+                              "--combine keeps their front end")
         return _combine(combine, out, manifest_path=manifest_path, preset=preset, config_path=config_path,
                         force=force)
     if manifest_path is None:
@@ -224,7 +330,14 @@ def run(
         raise ConfigError(f"--dtype must be float16 or float32, got {dtype!r}")
     if nj < 1:
         raise ConfigError(f"--nj must be at least 1, got {nj}")
-    config = resolve_config(preset, config_path)
+    duration = parse_duration(duration)
+    resample = parse_resample(resample)
+    overrides: dict[str, Any] = {}
+    if resample not in (False, True):
+        overrides["sr"] = resample
+    if isinstance(duration, float):
+        overrides["duration"] = duration
+    config = resolve_config(preset, config_path, overrides=overrides)
     _check_output(out, force, [manifest_path, config_path])
 
     from ..artifacts import FeaturesWriter
@@ -242,6 +355,11 @@ def run(
         extra_attrs["shard"] = f"{k}/{n}"
         if not rows:
             log.warning("%s: shard %d/%d of %d clips is empty", manifest_path, k, n, len(manifest))
+    if duration == "auto":  # over the whole manifest, so that every shard gets the same length
+        overrides["duration"] = uniform_duration([str(manifest.audio_path(c)) for c in manifest.clips],
+                                                 manifest_path)
+        config = resolve_config(preset, config_path, overrides=overrides)
+        log.info("%s: --duration auto: every clip lasts %g s", manifest_path, overrides["duration"])
     clips = [manifest.clips[i] for i in rows]
     paths = [str(manifest.audio_path(clip)) for clip in clips]
     front = FrontEnd(config)
@@ -250,6 +368,7 @@ def run(
     nj = min(nj, max(1, len(tasks)))
     inputs = [manifest_path] + [p for p in (config_path, classes_path) if p is not None]
     counts = {"resampled": 0, "downmixed": 0, "padded": 0, "cut": 0}
+    source_rates: set[int] = set()
     started, cpu_started, worker_cpu = time.perf_counter(), time.process_time(), 0.0
     dtype_size = np.dtype(dtype).itemsize
     # forked workers write each task's features into a shared-memory slot of this size
@@ -270,6 +389,8 @@ def run(
             writer.write_block(start, block)
             for kind, path, change in notes:
                 counts[kind] += 1
+                if kind == "resampled":
+                    source_rates.add(change)
                 if counts[kind] == 1:
                     _first_note(kind, path, change, config)
             advance(block.shape[0])
@@ -278,9 +399,9 @@ def run(
     seconds = time.perf_counter() - started
     # CPU of this process plus the work done in worker processes (not their start-up)
     cpu_seconds = time.process_time() - cpu_started + worker_cpu
-    for kind in counts:
-        if counts[kind] > 1:
-            log.info("%d clips %s in all", counts[kind], kind)
+    adjusted = adjustment_line(counts, len(clips), config, sorted(source_rates))
+    if adjusted is not None:  # one line for the whole run (the first clip of each kind is named at -v)
+        log.warning("%s: %s", manifest_path, adjusted)
     rate = len(clips) / seconds if seconds > 0 else float("inf")
     log.info("%s: %d clips, features %s %s, %.1f s (%.1f clips/s, %s)", out, len(clips),
              "x".join(map(str, front.feature_shape)), dtype, seconds, rate,
@@ -288,7 +409,7 @@ def run(
     summary: dict[str, Any] = {
         "out": str(out), "clips": len(clips), "feature_shape": list(front.feature_shape), "dtype": dtype,
         "seconds": round(seconds, 3), "clips_per_second": round(rate, 1), "cpu_seconds": round(cpu_seconds, 3),
-        **counts,
+        "duration": config["duration"], "sr": config["sr"], **counts,
     }
     if shard is not None:
         summary["shard"] = extra_attrs["shard"]
@@ -296,16 +417,14 @@ def run(
 
 
 def _first_note(kind: str, path: str, change: int, config: Mapping[str, Any]) -> None:
-    """Log the first clip of each kind of adjustment (one message per run, not per clip)."""
+    """Name the first clip of each kind of adjustment (debug: the run's one line counts them all)."""
     if kind == "resampled":
-        log.warning("%s: resampling %d Hz to %d Hz (shown once; the summary counts the resampled clips)",
-                    path, change, config["sr"])
+        log.debug("%s: resampled %d Hz to %d Hz (the first one)", path, change, config["sr"])
     elif kind == "downmixed":
-        log.warning("%s: averaging the channels to mono (this front end is mono); "
-                    "every multi-channel clip is downmixed, this warning is shown once", path)
+        log.debug("%s: channels averaged to mono, this front end is mono (the first one)", path)
     elif kind == "padded":
-        log.warning("%s: %d samples short of %g s, zero-padded at the end (shown once; the summary counts them)",
-                    path, change, config["duration"])
+        log.debug("%s: %d samples short of %g s, zero-padded at the end (the first one)", path, change,
+                  config["duration"])
     else:
-        log.info("%s: longer than %g s, cut to its first %g s (shown once)", path, config["duration"],
-                 config["duration"])
+        log.debug("%s: longer than %g s, cut to its first %g s (the first one)", path, config["duration"],
+                  config["duration"])

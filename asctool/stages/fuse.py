@@ -17,24 +17,38 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..artifacts import Scores, check_same_classes, read_scores, write_scores
-from ..errors import ConfigError
+from ..errors import ConfigError, MismatchError
 from ..fusion import (DEFAULT_WEIGHT_GRID, check_weight, get_fusion_method, join_scores, merge_meta, oracle_gating,
                       parent_index, parse_weight_grid, refuse_overwriting_inputs, refuse_same_files,
                       refuse_shared_ids, select_coarse_weight)
 from ..io import claim_outputs, locked_outputs
-from ..scoring import accuracy, log_loss, reference_indices
+from ..scoring import accuracy, carried_label_map, log_loss, reference_indices
 
 __all__ = ["run"]
 
 log = logging.getLogger(__name__)
 
 
-def _hierarchy(hierarchy: str | os.PathLike | None) -> tuple[dict[str, str], str]:
+def _hierarchy(hierarchy: str | os.PathLike | None, f: Scores, c: Scores) -> tuple[dict[str, str], str]:
+    """The fine -> coarse map: ``--hierarchy FILE``; else the map the coarse scores carry (their model's
+    ``train --labels``) when it gives every fine class a parent; else the packaged DCASE 2020 map, when
+    the fine classes are its scenes."""
     from ..labels import packaged_hierarchy, read_label_map
 
-    if hierarchy is None:
-        return packaged_hierarchy(), "the packaged DCASE 2020 hierarchy"
-    return read_label_map(hierarchy), str(hierarchy)
+    if hierarchy is not None:
+        return read_label_map(hierarchy), str(hierarchy)
+    carried = carried_label_map(c.attrs, c.path)
+    if carried is not None and all(k in carried for k in f.classes):
+        return carried, f"the label map {c.path} carries (its model's --labels)"
+    packaged = packaged_hierarchy()
+    outside = [k for k in f.classes if k not in packaged]
+    if outside and not set(f.classes) & (set(packaged) | set(packaged.values())):  # (DCASE classes: checked below)
+        raise MismatchError(
+            f"{f.path}: fine class(es) {', '.join(outside[:5])}{', ...' if len(outside) > 5 else ''} are not "
+            "DCASE 2020 scenes, and the coarse scores carry no label map that covers them: give each fine class "
+            "its coarse class with --hierarchy FILE (a TSV fine<TAB>coarse)"
+        )
+    return packaged, "the packaged DCASE 2020 hierarchy"
 
 
 def _load_pair(fine: Path, coarse: Path) -> tuple[Scores, Scores]:
@@ -69,12 +83,14 @@ def run(
 
     Parameters
     ----------
-    fine : fine-class (e.g. 10-scene) scores
-    coarse : coarse-class (e.g. 3-class) scores of the same clips, any row order
+    fine : fine-class scores (K classes, e.g. the 10 DCASE scenes)
+    coarse : coarse-class scores (M classes, e.g. 3) of the same clips, any row order
     out : scores file to write (fine classes, clips in the order of ``fine``)
     method : a registered fusion method (``two-stage``: p(fine) proportional
         to p_fine * p_coarse(parent) ** coarse_weight)
-    hierarchy : TSV ``fine<TAB>coarse``; default the packaged DCASE 2020 map.
+    hierarchy : TSV ``fine<TAB>coarse``; default the label map the coarse
+        scores carry (their model's ``train --labels``) when it covers the
+        fine classes, else the packaged DCASE 2020 map (for DCASE scenes only).
         It must give every fine class one parent among the coarse classes.
     coarse_weight : exponent ``w`` on the coarse probabilities (>= 0; 1 is the
         reference system's fusion, 0 is the fine stage alone). None means 1,
@@ -100,7 +116,9 @@ def run(
     ConfigError
         Bad options, an unknown method, choosing the weight on the fused scores.
     MismatchError
-        Different clips, a hierarchy that does not fit the class lists.
+        Different clips, a hierarchy that does not fit the class lists; no
+        ``hierarchy`` for fine classes that are not DCASE scenes (the message
+        names ``--hierarchy FILE``).
     """
     fine, coarse, out = Path(fine), Path(coarse), Path(out)
     fuse = get_fusion_method(method).func
@@ -111,8 +129,8 @@ def run(
     valid_paths = [Path(p) for p in (choose_weight_on or ())]
     refuse_overwriting_inputs(out, [fine, coarse, *valid_paths])
     claim_outputs([out], force=force, inputs=[hierarchy])
-    mapping, hierarchy_name = _hierarchy(hierarchy)
     f, c = _load_pair(fine, coarse)
+    mapping, hierarchy_name = _hierarchy(hierarchy, f, c)
     parents = parent_index(f.classes, c.classes, mapping, hierarchy_name=hierarchy_name, coarse_name=str(coarse),
                            fine_name=str(fine))
     unused = [k for i, k in enumerate(c.classes) if i not in set(parents.tolist())]

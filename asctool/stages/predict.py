@@ -8,6 +8,7 @@ scores file.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -133,7 +134,8 @@ def _write(out: Path, config, ids, scores, scenes, devices, inputs, extra) -> di
     scores = np.clip(scores, 0.0, None)
     scores /= np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
     write_scores(out, ids=ids, scores=scores, classes=classes, scenes=scenes, devices=devices,
-                 inputs=inputs, extra_attrs=extra)
+                 inputs=inputs,
+                 extra_attrs={**extra, **({"label_map": json.dumps(config["label_map"])} if config.get("label_map") else {})})
     summary: dict[str, Any] = {"out": str(out), "clips": n, "classes": classes}
     if scenes is not None:
         mapping = config.get("label_map") or {}

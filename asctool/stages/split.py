@@ -1,9 +1,12 @@
 """``asctool split``: a training manifest -> training and validation manifests, by location.
 
 The held-out locations are those ``asctool train --valid-split`` would hold out
-for the same clips (both call :func:`asctool.splits.split_by_location`): for
+for the same clips (both call :func:`asctool.splits.validation_split`): for
 each class, ``round(fraction * n)`` of its ``n`` recording locations go to the
 validation manifest, so no location is on both sides (docs/reference.md 7.3).
+With ``--group-column COLUMN`` the groups are that column's values instead (a
+source recording, a fold); clips with neither are drawn stratified by class,
+said once on the log.
 """
 from __future__ import annotations
 
@@ -17,24 +20,22 @@ import numpy as np
 from ..errors import ConfigError, ManifestError
 from ..io import claim_outputs, locked_outputs
 from ..labels import map_labels, read_classes, resolve_label_map
-from ..manifest import Clip, location_of, read_manifest, write_manifest
-from ..splits import split_by_location
+from ..manifest import Clip, column_values, location_of, read_manifest, write_manifest
+from ..splits import validation_split
 
 __all__ = ["run"]
 
 log = logging.getLogger(__name__)
 
 
-def _location(clip: Clip, path: Path) -> str:
+def _location(clip: Clip) -> str:
+    """The clip's location: its column, else parsed from a TAU file stem, else "" (none)."""
     if clip.location:
         return clip.location
     try:
         return location_of(clip.id)
     except ManifestError:
-        raise ConfigError(
-            f"{path}: clip {clip.id} has no location and its id is not a TAU file stem; "
-            "the split needs recording locations"
-        ) from None
+        return ""
 
 
 def _rebased(clips: list[Clip], source_dir: Path, out: Path) -> list[Clip]:
@@ -49,7 +50,7 @@ def _rebased(clips: list[Clip], source_dir: Path, out: Path) -> list[Clip]:
 @locked_outputs("out_train", "out_valid")  # one writer per output (docs/reliability.md)
 def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_valid: str | os.PathLike, *,
         valid_split: float = 0.1, labels: str = "scene", seed: int = 0, force: bool = False,
-        classes_path: str | os.PathLike | None = None) -> dict:
+        classes_path: str | os.PathLike | None = None, group_column: str | None = None) -> dict:
     """Split a manifest into training and validation manifests by recording location.
 
     Parameters
@@ -75,18 +76,25 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
         scene must be one of them, or (by default) of the DCASE scenes or
         coarse classes; with a ``labels`` TSV and no ``classes_path``, of the
         scenes the TSV maps.
+    group_column : str, optional
+        A column (known or extra, e.g. ``fold`` or a source recording) whose
+        values are held out whole instead of the locations.
+
+    Without locations (and without ``group_column``) the validation clips
+    are drawn stratified by class (:func:`asctool.splits.validation_split`).
 
     Returns
     -------
     dict
-        ``train`` and ``valid`` (paths and clip counts) and the held-out
-        ``valid_locations``.
+        ``train`` and ``valid`` (paths and clip counts), ``split`` (``location``,
+        ``group``, ``stratified`` or ``mixed``) and the held-out
+        ``valid_locations`` (or ``valid_groups``).
 
     Raises
     ------
     ConfigError
-        A bad fraction or ``labels``, a clip without location, or no class with
-        two locations to split.
+        A bad fraction or ``labels``, or no class with two locations (groups,
+        clips) to split.
     ManifestError
         A clip without scene label; a scene outside the known classes (naming ``MANIFEST:LINE``).
     MismatchError
@@ -108,23 +116,39 @@ def run(manifest_path: str | os.PathLike, out_train: str | os.PathLike, out_vali
     unlabelled = [c.id for c in manifest if not c.scene]
     if unlabelled:
         raise ManifestError(f"{path}: clip {unlabelled[0]} has no scene label; the split is made class by class")
-    locations = np.array([_location(c, path) for c in manifest], dtype=object)
+    if group_column is not None:
+        try:
+            keys = np.array(column_values(manifest, group_column), dtype=object)
+        except ManifestError as exc:
+            raise ConfigError(f"--group-column {group_column}: {exc}") from None
+    else:
+        keys = np.array([_location(c) for c in manifest], dtype=object)
     scenes = np.array([c.scene for c in manifest], dtype=object)
     classes = scenes if mapping is None else map_labels(scenes, mapping, path)
-    mask = split_by_location(locations, classes.astype(str), float(valid_split), int(seed))
+    mask, kind = validation_split(classes.astype(str), float(valid_split), int(seed),
+                                  locations=None if group_column is not None else keys,
+                                  groups=keys if group_column is not None else None,
+                                  group_name=group_column or "group", where=str(path))
     if not mask.any():
-        raise ConfigError(f"{path}: no class has two recording locations to split")
-    held = sorted(set(locations[mask].tolist()))
+        unit = {"location": "recording locations", "group": f"values of {group_column}"}.get(kind, "clips")
+        raise ConfigError(f"{path}: no class has two {unit} to split")
+    held = sorted(set(keys[mask].tolist()) - {""})
     train = [c for c, v in zip(manifest, mask) if not v]
     valid = [c for c, v in zip(manifest, mask) if v]
     write_manifest(out_train, _rebased(train, manifest.root, out_train))
     write_manifest(out_valid, _rebased(valid, manifest.root, out_valid))
-    log.info("%s: %d clips from %d locations; %s: %d clips", out_valid, len(valid), len(held), out_train, len(train))
-    return {
+    log.info("%s: %d clips (%s split); %s: %d clips", out_valid, len(valid), kind, out_train, len(train))
+    summary = {
         "train": {"path": str(out_train), "clips": len(train)},
         "valid": {"path": str(out_valid), "clips": len(valid)},
         "valid_split": float(valid_split),
         "labels": labels,
         "seed": int(seed),
-        "valid_locations": held,
+        "split": kind,
     }
+    if group_column is not None:
+        summary["group_column"] = group_column
+        summary["valid_groups"] = held
+    else:
+        summary["valid_locations"] = held
+    return summary

@@ -26,7 +26,7 @@ from ..io import claim_outputs, locked_outputs
 from ..labels import read_classes, resolve_label_map
 from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
-from ..training.data import clip_locations, hold_out_locations, make_clip_set, read_sources
+from ..training.data import hold_out_validation, make_clip_set, read_sources
 from ..training.pipeline import steps_per_epoch
 from ..training.schedule import Schedule, cycle_ends
 from ..training.trainer import fit, parse_model_options, resolve_profile
@@ -84,15 +84,14 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None
             )
         valid, _ = make_clip_set(vsources, mapping, classes, labels_name=labels, known=known)
     elif valid_split:
-        locations = np.concatenate([clip_locations(s) for s in sources])
-        mask, held = hold_out_locations(clips, locations, float(valid_split), seed)
+        mask, split_info = hold_out_validation(clips, sources, float(valid_split), seed)
         if not mask.any() or mask.all():
             raise ConfigError(
                 f"--valid-split {valid_split}: cannot hold out locations of "
                 f"{', '.join(str(s.path) for s in sources)} (every class needs at least 2 locations)"
             )
         valid, clips = clips.subset(mask), clips.subset(~mask)
-        info["valid_locations"] = held
+        info.update(split_info)
     return sources, clips, valid, classes, mapping, info
 
 
@@ -118,6 +117,8 @@ def run(
     augment: str | None = "auto",
     crop: int | None = None,
     classes_path: str | os.PathLike | None = None,
+    early_stopping: bool | None = None,
+    patience: int | None = None,
     grid: bool = False,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
@@ -137,10 +138,12 @@ def run(
     valid_path : path, optional
         Validation features (from the training side, other locations).
     valid_split : float, optional
-        Hold out this fraction of each class's recording locations instead.
+        Hold out this fraction of each class's recording locations instead
+        (by class when the clips have no location). None: the profile's
+        (``cpu``: 0.2; others: no validation); 0: no validation.
     epochs, batch_size, width : optional
         Override the profile's values.
-    profile : {"paper", "demo"}
+    profile : {"paper", "demo", "cpu"}
     model_options : ``KEY=VALUE`` strings or a dict
         Extra builder options (e.g. ``base_filters=24``).
     snapshots : int
@@ -164,6 +167,11 @@ def run(
         The data set's own scenes, one per line (``--classes FILE``); default:
         the classes each features file records (``featurize --classes``), else
         the DCASE scenes or coarse classes. A scene outside them is an error.
+    early_stopping : bool, optional
+        Stop at the first cycle end ``patience`` epochs after the best
+        validation epoch (``epochs`` is then the maximum); default: the profile's.
+    patience : int, optional
+        Epochs without improvement before early stopping (default: the profile's).
     grid : bool
         mlp on embeddings: choose learning rate x weight decay on validation
         (:mod:`asctool.training.frames`, which trains the mlp and the linear back-ends).
@@ -194,8 +202,10 @@ def run(
     from ..training.frames import route, train_shallow
 
     if route(train_paths[0], model_name) is not None:  # mlp on embedding frames, linear back-ends
-        if snapshots or distribute != "none" or crop is not None or width is not None or augment not in ("auto", "none"):
-            raise ConfigError(f"--snapshots, --distribute, --crop, --width and --augment: not for {model_name}")
+        if (snapshots or distribute != "none" or crop is not None or width is not None or augment not in ("auto", "none")
+                or early_stopping is not None or patience is not None):
+            raise ConfigError(f"--snapshots, --distribute, --crop, --width, --augment, --early-stopping and --patience: "
+                              f"not for {model_name}")
         return train_shallow(train_paths, model_name, out_dir, labels=labels, valid_path=valid_path,
                              valid_split=valid_split, epochs=epochs, batch_size=batch_size, profile=profile,
                              model_options=model_options, seed=seed, force=force, resume=resume,
@@ -211,11 +221,17 @@ def run(
         raise ConfigError("--option width=...: use --width")
     check_options(model_name, options)  # names and values (the builder checks them after config.json is written)
     known = read_classes(classes_path)
+    resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width,
+                               early_stopping=early_stopping, patience=patience)
+    if valid_split is None and valid_path is None:
+        valid_split = resolved["valid_split"]
     sources, clips, valid, classes, mapping, info = _prepare_data(train_paths, valid_path, valid_split,
                                                                   labels, seed, known)
     if known is not None:
         info["known_classes"] = known
-    resolved = resolve_profile(profile, model_name, epochs=epochs, batch_size=batch_size, width=width)
+    if resolved["early_stopping"] and valid is None:
+        raise ConfigError("early stopping needs validation data: give --valid FILE or --valid-split F "
+                          "(or --no-early-stopping)")
     if "width" in model_spec.defaults:
         options_all = {"width": resolved["width"], **options}
     else:
@@ -223,10 +239,11 @@ def run(
             log.warning("model %s has no width option; --width %s ignored", model_name, resolved["width"])
         options_all = dict(options)
     input_shape = tuple(int(s) for s in clips.feature_shape)
-    aug = parse_augment(augment, crop, input_shape, auto_off=resolved["augment_auto_off"])
+    aug = parse_augment(augment, crop, input_shape, auto_off=resolved["augment_auto_off"],
+                        auto_crop=resolved["crop"], params=resolved["augment_params"])
     batch = min(resolved["batch_size"], len(clips))
     spe = steps_per_epoch(len(clips), batch)
-    schedule = Schedule()
+    schedule = Schedule(end_epoch=resolved["epochs"])   # the last cycle ends with the run
     snap_epochs = set(cycle_ends(resolved["epochs"], schedule)) if snapshots else set()
 
     config: dict[str, Any] = {
@@ -244,6 +261,9 @@ def run(
         "batch_size": batch,
         "width": resolved["width"],
         "bn_momentum": resolved["bn_momentum"],
+        "early_stopping": resolved["early_stopping"],
+        "patience": resolved["patience"] if resolved["early_stopping"] else None,
+        "best_at_cycle_ends": resolved["best_at_cycle_ends"],
         "snapshots": int(snapshots),
         "seed": int(seed),
         "augment_option": augment,

@@ -7,7 +7,7 @@ cheap.
 """
 from __future__ import annotations
 
-from .schedule import Schedule, cycle_ends, cycle_starts, learning_rate
+from .schedule import Schedule, cycle_ends, cycle_starts, cycles, learning_rate
 from .trainer import PROFILES, fit, resolve_profile
 
-__all__ = ["fit", "PROFILES", "resolve_profile", "Schedule", "learning_rate", "cycle_starts", "cycle_ends"]
+__all__ = ["fit", "PROFILES", "resolve_profile", "Schedule", "learning_rate", "cycles", "cycle_starts", "cycle_ends"]

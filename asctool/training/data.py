@@ -21,7 +21,7 @@ from ..labels import check_known_labels
 from ..manifest import location_of
 
 __all__ = ["SourceInfo", "ClipSet", "read_sources", "make_clip_set",
-           "hold_out_locations", "clip_locations"]
+           "hold_out_locations", "clip_locations", "hold_out_validation"]
 
 log = logging.getLogger(__name__)
 
@@ -194,22 +194,14 @@ def make_clip_set(sources: Sequence[SourceInfo], mapping: dict[str, str] | None,
 
 
 def clip_locations(source: SourceInfo) -> np.ndarray:
-    """Recording location of every clip: the ``location`` dataset, else parsed from the TAU id.
-
-    Raises
-    ------
-    ConfigError
-        When a clip has no location and its id is not a TAU file stem.
-    """
+    """Recording location of every clip: the ``location`` dataset, else parsed from the TAU id, else ""
+    (no location: :func:`hold_out_locations` draws such clips stratified by class)."""
     locations = np.asarray(source.locations, dtype=object).copy()
     for i in np.flatnonzero(locations == ""):
         try:
             locations[i] = location_of(str(source.ids[i]))
         except ManifestError:
-            raise ConfigError(
-                f"{source.path}: clip {source.ids[i]} has no recording location; "
-                "--valid-split needs locations (or give --valid FILE)"
-            ) from None
+            pass
     return locations
 
 
@@ -221,7 +213,8 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     ``asctool split`` stage makes on a manifest) on the clips' class indices:
     for each class, ``round(fraction * n)`` of its ``n`` locations (at least
     one when it has two or more, none when it has only one) go to validation;
-    no location is on both sides.
+    no location is on both sides. Clips without a location ("") are drawn
+    stratified by class (:func:`asctool.splits.validation_split`, said once).
 
     Parameters
     ----------
@@ -235,5 +228,33 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     -------
     (mask, held_out) : boolean mask of validation clips, and the held-out locations (sorted).
     """
-    mask = splits.split_by_location(locations, clips.labels, fraction, seed)
-    return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()))
+    mask, _ = splits.validation_split(clips.labels, fraction, seed, locations=locations)
+    return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})
+
+
+def hold_out_validation(clips: ClipSet, sources: Sequence[SourceInfo], fraction: float,
+                        seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Validation clips by recording location, or by class when the clips carry no location.
+
+    The draw of :func:`asctool.splits.validation_split` on the clips'
+    locations (:func:`clip_locations`): whole locations held out; clips
+    without one drawn stratified by class, announced by one warning that
+    names the first file lacking locations.
+
+    Returns
+    -------
+    (mask, info) : boolean mask of validation clips, and what to record in
+        ``config.json``: ``{"valid_locations": [...]}``, or
+        ``{"valid_split_by": "class"}`` when no clip has a location
+        (``"mixed"`` when some have).
+    """
+    per_source = [clip_locations(s) for s in sources]
+    locations = np.concatenate(per_source)
+    where = next((str(s.path) for s, locs in zip(sources, per_source) if (locs == splits.NO_GROUP).any()), "")
+    mask, kind = splits.validation_split(clips.labels, fraction, seed, locations=locations, where=where)
+    if kind == "stratified":
+        return mask, {"valid_split_by": "class"}
+    held = sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})
+    if kind == "mixed":
+        return mask, {"valid_split_by": "mixed", "valid_locations": held}
+    return mask, {"valid_locations": held}

@@ -6,13 +6,22 @@ the first cycle lasts 2 epochs and each cycle is twice as long as the one
 before: epochs [0, 2), [2, 6), [6, 14), [14, 30), [30, 62), [62, 126),
 [126, 254). Because the rate depends only on the global step (and the number
 of steps per epoch), a resumed run continues at exactly the same position.
+
+Fitted to the run (``end_epoch``): the cycle that would run past the run's
+last epoch is shortened to end with it, so the rate reaches ``lr_min`` at the
+last step whatever the number of epochs; a shortened cycle of less than half
+the length of the cycle before it is merged into that one instead (a run of 15
+epochs ends with the cycle [6, 15), not with a 1-epoch cycle [14, 15)). Runs
+of 2, 6, 14, ..., 254 epochs are unchanged. Early stopping
+(:mod:`asctool.training.trainer`) stops only at a cycle end, so a run always
+ends with the rate at its minimum.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["Schedule", "cycle_starts", "cycle_ends", "learning_rate"]
+__all__ = ["Schedule", "cycles", "cycle_starts", "cycle_ends", "learning_rate"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,11 @@ class Schedule:
         Each cycle is this many times longer than the previous one.
     momentum : float
         SGD momentum (recorded with the schedule; not used by it).
+    end_epoch : int or None
+        The run's number of epochs: the last cycle is fitted to end there
+        (see the module docstring). None: cycles follow the doubling rule
+        past any number of epochs (a run that stops mid-cycle stops with a
+        high rate).
     """
 
     lr_max: float = 0.1
@@ -38,10 +52,48 @@ class Schedule:
     first_cycle: int = 2
     cycle_mult: int = 2
     momentum: float = 0.9
+    end_epoch: int | None = None
 
     def to_dict(self) -> dict:
         """The parameters as a plain dict (for ``config.json``)."""
         return asdict(self)
+
+
+def cycles(epochs: int, schedule: Schedule = Schedule()) -> list[tuple[int, int]]:
+    """The cycles that start before ``epochs``, as ``(first epoch, end epoch)`` pairs.
+
+    Parameters
+    ----------
+    epochs : int
+        Number of epochs to cover.
+    schedule : Schedule
+        Schedule parameters; with ``end_epoch`` the last cycle ends at it and
+        no cycle starts after it.
+
+    Returns
+    -------
+    list of (int, int)
+        ``[(0, 2), (2, 6), (6, 14), ...]`` for the default schedule; with
+        ``end_epoch=15``: ``[(0, 2), (2, 6), (6, 15)]``; with ``end_epoch=20``:
+        ``[(0, 2), (2, 6), (6, 14), (14, 20)]``.
+    """
+    if schedule.first_cycle < 1 or schedule.cycle_mult < 1:
+        raise ValueError(f"first_cycle and cycle_mult must be positive, got {schedule}")
+    end = schedule.end_epoch
+    if end is not None and end < 1:
+        raise ValueError(f"end_epoch must be positive, got {end}")
+    out: list[tuple[int, int]] = []
+    start, length = 0, schedule.first_cycle
+    while start < (epochs if end is None else end):
+        stop = start + length
+        if end is not None and stop >= end:
+            stop = end
+            if out and 2 * (stop - start) < out[-1][1] - out[-1][0]:
+                out[-1] = (out[-1][0], stop)   # a short remainder joins the cycle before it
+                break
+        out.append((start, stop))
+        start, length = stop, length * schedule.cycle_mult
+    return [(a, b) for a, b in out if a < epochs]
 
 
 def cycle_starts(epochs: int, schedule: Schedule = Schedule()) -> list[int]:
@@ -59,26 +111,17 @@ def cycle_starts(epochs: int, schedule: Schedule = Schedule()) -> list[int]:
     list of int
         ``[0, 2, 6, 14, ...]`` for the default schedule.
     """
-    starts, start, length = [], 0, schedule.first_cycle
-    while start < epochs:
-        starts.append(start)
-        start += length
-        length *= schedule.cycle_mult
-    return starts
+    return [start for start, _ in cycles(epochs, schedule)]
 
 
 def cycle_ends(epochs: int, schedule: Schedule = Schedule()) -> list[int]:
     """Epoch counts at which a cycle ends (``2, 6, 14, ...``), up to ``epochs``.
 
     An epoch count ``e`` in the list means: after ``e`` complete epochs the
-    learning rate has just reached its minimum (a snapshot point).
+    learning rate has just reached its minimum (a snapshot point, and the
+    only points where early stopping may stop a run).
     """
-    ends, end, length = [], 0, schedule.first_cycle
-    while end + length <= epochs:
-        end += length
-        ends.append(end)
-        length *= schedule.cycle_mult
-    return ends
+    return [stop for _, stop in cycles(epochs, schedule) if stop <= epochs]
 
 
 def learning_rate(step: int, steps_per_epoch: int, schedule: Schedule = Schedule()) -> float:
@@ -99,16 +142,17 @@ def learning_rate(step: int, steps_per_epoch: int, schedule: Schedule = Schedule
     float
         ``lr_min + (lr_max - lr_min) * (1 + cos(pi * t / T)) / 2`` where ``T``
         is the length of the current cycle in steps and ``t`` the steps since
-        it started: ``lr_max`` at the first step of every cycle, approaching
-        ``lr_min`` at its last step.
+        it started (Loshchilov & Hutter, SGDR, ICLR 2017, eq. 5): ``lr_max``
+        at the first step of every cycle, approaching ``lr_min`` at its last
+        step. Steps past a fitted schedule's ``end_epoch`` stay in its last
+        cycle's final position.
     """
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}")
     if step < 0:
         raise ValueError(f"step must be non-negative, got {step}")
-    start, length = 0, schedule.first_cycle * steps_per_epoch
-    while step >= start + length:
-        start += length
-        length *= schedule.cycle_mult
-    t = (step - start) / length
+    epoch = step // steps_per_epoch
+    start, stop = cycles(epoch + 1, schedule)[-1]
+    length = (stop - start) * steps_per_epoch
+    t = min(step - start * steps_per_epoch, length - 1) / length
     return schedule.lr_min + 0.5 * (schedule.lr_max - schedule.lr_min) * (1.0 + math.cos(math.pi * t))

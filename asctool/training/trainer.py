@@ -9,10 +9,22 @@ epoch). Every ``.keras`` it writes carries the model metadata
 stage that validates options and writes ``config.json`` is
 :mod:`asctool.stages.train`.
 
+Early stopping (:func:`should_stop`, the ``cpu`` profile): after each epoch
+the validation accuracy is compared with the best so far (ties: the lower
+validation loss; with ``best_at_cycle_ends`` only cycle-end epochs compete)
+and the best epoch is exported to ``model.keras`` at once; at
+a cycle end of the schedule the run stops when the best epoch lies
+``patience`` epochs back, so ``model.keras`` holds the best epoch's weights
+and the run ends with the learning rate at its minimum. Epochs are numbered
+from 1 everywhere (log, ``history.tsv``, ``checkpoint/epoch-NNNN.keras``,
+``best_epoch``, ``stopped_epoch``, ``model_epoch``).
+
 A killed run continues with ``--resume`` at the epoch after its last
 checkpoint; the learning rate is a pure function of the global step and the
 shuffling, augmentation and dropout draws are seeded by (seed, epoch), so the
-resumed run ends exactly where an uninterrupted one would.
+resumed run ends exactly where an uninterrupted one would; the early-stopping
+state (best accuracy, loss and epoch, the epoch it stopped at) is part of
+``state.json``, so it continues exactly too.
 """
 from __future__ import annotations
 
@@ -32,21 +44,27 @@ from ..runs import embed_keras_metadata, model_metadata, write_history, write_js
 from .batch_augment import AugmentConfig
 from .data import ClipSet
 from .pipeline import eval_dataset, train_dataset
-from .schedule import Schedule, learning_rate
+from .schedule import Schedule, cycle_ends, learning_rate
 
-__all__ = ["fit", "PROFILES", "resolve_profile", "parse_model_options", "SimulatedKill"]
+__all__ = ["fit", "PROFILES", "resolve_profile", "parse_model_options", "should_stop", "SimulatedKill"]
 
 log = logging.getLogger(__name__)
 
-#: Training profiles: ``paper`` is the reference system, ``demo`` a quick CPU run.
+#: Training profiles: ``paper`` is the reference system, ``demo`` a smoke test on a CPU,
+#: ``cpu`` training to convergence on a small data set on a CPU (docs/train.md, "Profiles").
+_NO_EARLY_STOP = {"early_stopping": False, "patience": 0, "best_at_cycle_ends": False, "valid_split": None,
+                  "crop": None, "augment_params": {}}
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {"batch_size": 32, "epochs": 254, "width": 1.0, "bn_momentum": 0.99,
-              "augment_auto_off": ()},
+              "augment_auto_off": (), **_NO_EARLY_STOP},
     "demo": {"batch_size": 16, "epochs": 6, "width": 0.125, "bn_momentum": 0.9,
-             "augment_auto_off": ("specaugment", "mixup")},
+             "augment_auto_off": ("specaugment", "mixup"), **_NO_EARLY_STOP},
+    "cpu": {"batch_size": 16, "epochs": 30, "width": 0.25, "bn_momentum": 0.9, "augment_auto_off": (),
+            "early_stopping": True, "patience": 8, "best_at_cycle_ends": True, "valid_split": 0.2, "crop": 200,
+            "augment_params": {"freq_mask": 8, "time_mask": 20, "mixup_alpha": 0.2}},
     # the DCASE 2020 Task 1a baseline's MLP (Adam 1e-3: asctool.training.frames.FRAME_PROFILES)
     "dcase2020-baseline": {"batch_size": 64, "epochs": 200, "width": 1.0, "bn_momentum": 0.99,
-                           "augment_auto_off": ()},
+                           "augment_auto_off": (), **_NO_EARLY_STOP},
 }
 # bn_momentum: the moving-average momentum of every batch normalisation layer.
 # 0.99 is the Keras default the reference used over ~100,000 steps; a demo run
@@ -55,6 +73,16 @@ PROFILES: dict[str, dict[str, Any]] = {
 # mixup regularise for long runs on large sets; on the demo data (240 clips,
 # 6 epochs) they cost accuracy (evaluate split 0.21 with them, 0.38 with the crop
 # only, one seed each; see docs/train.md). --augment NAMES turns them back on.
+# epochs: with early_stopping, the most epochs a run may take; patience: the run
+# stops at the first cycle end at least this many epochs after its best one.
+# best_at_cycle_ends: only cycle-end epochs (learning rate at its minimum) may become
+# model.keras; on a small validation set the accuracy of a high-rate epoch is mostly noise.
+# valid_split: the validation fraction used when neither --valid nor --valid-split
+# is given (None: no validation). crop: the --augment auto crop in frames for any
+# input longer than it (None: the reference rule, 400 frames of 3-channel input).
+# augment_params: batch-augmentation strengths (SpecAugment mask widths, mixup
+# alpha) replacing the registry's reference values. The cpu values and the
+# evidence for them: docs/train.md, "Profiles".
 
 
 class SimulatedKill(BaseException):
@@ -62,8 +90,9 @@ class SimulatedKill(BaseException):
 
 
 def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
-                    batch_size: int | None = None, width: float | None = None) -> dict[str, Any]:
-    """Effective epochs, batch size and width: the profile's, overridden where given.
+                    batch_size: int | None = None, width: float | None = None,
+                    early_stopping: bool | None = None, patience: int | None = None) -> dict[str, Any]:
+    """Effective training settings: the profile's, overridden where given.
 
     The model's registry entry may override profile values
     (``training_defaults``, e.g. 126 epochs for ``resnet`` under ``paper``) and
@@ -72,16 +101,20 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
 
     Parameters
     ----------
-    profile : {"paper", "demo"}
+    profile : {"paper", "demo", "cpu"}
     model : str
         Registry name of the model.
-    epochs, batch_size, width : optional overrides.
+    epochs, batch_size, width, early_stopping, patience : optional overrides.
 
     Returns
     -------
-    dict with ``epochs``, ``batch_size``, ``width``, ``bn_momentum`` and
-    ``augment_auto_off`` (augmentations that ``--augment auto`` leaves out:
-    the profile's, then the model's).
+    dict with ``epochs`` (the maximum with early stopping), ``batch_size``,
+    ``width``, ``bn_momentum``, ``augment_auto_off`` (augmentations that
+    ``--augment auto`` leaves out: the profile's, then the model's),
+    ``early_stopping``, ``patience`` (epochs), ``best_at_cycle_ends``
+    (only cycle-end epochs may become ``model.keras``), ``valid_split`` (default
+    validation fraction or None), ``crop`` (the ``auto`` crop in frames, None
+    for the reference rule) and ``augment_params`` (augmentation strengths).
 
     Raises
     ------
@@ -109,9 +142,17 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
         "width": float(width if width is not None else values["width"]),
         "bn_momentum": float(values["bn_momentum"]),
         "augment_auto_off": auto_off,
+        "early_stopping": bool(early_stopping if early_stopping is not None else values["early_stopping"]),
+        "patience": int(patience if patience is not None else values["patience"]),
+        "best_at_cycle_ends": bool(values["best_at_cycle_ends"]),
+        "valid_split": values["valid_split"],
+        "crop": values["crop"],
+        "augment_params": dict(values["augment_params"]),
     }
     if resolved["epochs"] < 1 or resolved["batch_size"] < 1 or not resolved["width"] > 0:
         raise ConfigError(f"epochs, batch size and width must be positive, got {resolved}")
+    if resolved["patience"] < 0:
+        raise ConfigError(f"--patience {resolved['patience']}: must be >= 0")
     return resolved
 
 
@@ -197,14 +238,40 @@ def _strategy(distribute: str):
 # --------------------------------------------------------------------------
 # the training callback
 # --------------------------------------------------------------------------
+def _improves(row: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
+    """Whether an epoch's validation beats the best so far: higher accuracy, or equal accuracy and lower loss."""
+    best = state["best_val_accuracy"]
+    if best is None or row["val_accuracy"] > best:
+        return True
+    best_loss = state.get("best_val_loss")
+    return row["val_accuracy"] == best and best_loss is not None and row["val_loss"] < best_loss
+
+
+def should_stop(done: int, best_epoch: int | None, *, patience: int, cycle_end_epochs: set[int]) -> bool:
+    """Early stopping: stop after ``done`` epochs?
+
+    Only at the end of a learning-rate cycle (the rate is at its minimum, so
+    the last weights are as annealed as the best ones), and only when the best
+    validation epoch (1-based) lies at least ``patience`` epochs back. Inside a
+    cycle the validation accuracy drops after every restart by design, so a
+    per-epoch rule would stop at the first restart. A run whose best epoch is
+    the cycle end itself goes on, whatever the patience (0 included).
+    """
+    return (best_epoch is not None and done in cycle_end_epochs and done > best_epoch
+            and done - best_epoch >= patience)
+
+
 def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: int, schedule: Schedule,
                    snapshot_epochs: set[int], has_valid: bool, advance, interrupt_at_step: int | None,
-                   metadata: Mapping[str, Any]):
+                   metadata: Mapping[str, Any], early_stopping: bool = False, patience: int = 0,
+                   best_at_cycle_ends: bool = False):
     import keras
+
+    stop_points = set(cycle_ends(epochs, schedule))
 
     class RunCallback(keras.callbacks.Callback):
         """Sets the learning rate every batch and stops on a NaN or Inf loss; checkpoints, logs and
-        keeps the best each epoch."""
+        keeps the best each epoch; stops early at a cycle end when validation no longer improves."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -240,8 +307,9 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
 
         def on_epoch_end(self, epoch, logs=None):
             logs = dict(logs or {})
+            done = epoch + 1   # epochs are numbered from 1 everywhere: log, history, checkpoint, state
             row = {
-                "epoch": epoch,
+                "epoch": done,
                 "lr": learning_rate(epoch * spe, spe, schedule),
                 "loss": float(logs.get("loss", float("nan"))),
                 "accuracy": float(logs.get("accuracy", float("nan"))),
@@ -249,23 +317,28 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
                 "val_accuracy": float(logs["val_accuracy"]) if "val_accuracy" in logs else None,
             }
             state["history"].append(row)
-            message = (f"epoch {epoch + 1}/{epochs} lr {row['lr']:.5f} loss {row['loss']:.4f} "
+            message = (f"epoch {done}/{epochs} lr {row['lr']:.5f} loss {row['loss']:.4f} "
                        f"accuracy {row['accuracy']:.4f}")
             if has_valid:
                 message += f" val_loss {row['val_loss']:.4f} val_accuracy {row['val_accuracy']:.4f}"
-                if state["best_val_accuracy"] is None or row["val_accuracy"] > state["best_val_accuracy"]:
-                    state["best_val_accuracy"] = row["val_accuracy"]
-                    state["best_epoch"] = epoch
+                if (not best_at_cycle_ends or done in stop_points) and _improves(row, state):
+                    state.update(best_val_accuracy=row["val_accuracy"], best_val_loss=row["val_loss"],
+                                 best_epoch=done)
                     _export_model(self.model, run_dir / "model.keras", metadata)
                     message += " (best)"
             log.info("%s (%.1f s)", message, time.perf_counter() - self.started)
-            done = epoch + 1
             if done in snapshot_epochs:
                 snap = run_dir / "snapshots" / f"epoch-{done:04d}.weights.h5"
                 snap.parent.mkdir(exist_ok=True)
                 with atomic_path(snap, suffix=".weights.h5") as tmp, _quiet_numpy_copy_warning():
                     self.model.save_weights(tmp)   # Keras wants the .weights.h5 suffix
                 state["snapshots"].append(snap.name)
+            if early_stopping and done < epochs and should_stop(done, state["best_epoch"], patience=patience,
+                                                                cycle_end_epochs=stop_points):
+                state["stopped_epoch"] = done
+                self.model.stop_training = True
+                log.info("early stopping after epoch %d (a cycle end): val_accuracy has not improved since "
+                         "epoch %d (patience %d)", done, state["best_epoch"], patience)
             checkpoint = run_dir / "checkpoint" / f"epoch-{done:04d}.keras"
             checkpoint.parent.mkdir(exist_ok=True)
             _save_checkpoint(self.model, checkpoint)
@@ -341,9 +414,14 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
                 metrics=["accuracy"],
             )
     # history rows of epochs not covered by the checkpoint (a kill between files) are dropped
-    state["history"] = [row for row in state["history"] if row["epoch"] < first_epoch]
+    state["history"] = [row for row in state["history"] if row["epoch"] <= first_epoch]
     has_valid = valid is not None
-    if first_epoch < epochs:
+    early = bool(config.get("early_stopping"))
+    if early and not has_valid:
+        raise ConfigError("early stopping needs validation data: give --valid FILE or --valid-split F "
+                          "(or --no-early-stopping)")
+    stopped = state.get("stopped_epoch")
+    if first_epoch < epochs and not stopped:
         data = train_dataset(clips, batch_size=config["batch_size"], seed=seed, first_epoch=first_epoch,
                              epochs=epochs, augment=aug, num_classes=len(classes))
         valid_data = (eval_dataset(valid, batch_size=config["batch_size"], num_classes=len(classes))
@@ -352,9 +430,13 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
             callback = _make_callback(run_dir=out_dir, state=state, spe=spe, epochs=epochs, seed=seed,
                                       schedule=schedule, snapshot_epochs=snap_epochs, has_valid=has_valid,
                                       advance=advance, interrupt_at_step=interrupt_at_step,
-                                      metadata=metadata)
+                                      metadata=metadata, early_stopping=early,
+                                      patience=int(config.get("patience") or 0),
+                                      best_at_cycle_ends=bool(config.get("best_at_cycle_ends")))
             model.fit(data, epochs=epochs, initial_epoch=first_epoch, steps_per_epoch=spe,
                       validation_data=valid_data, callbacks=[callback], shuffle=False, verbose=0)
+    elif stopped:
+        log.info("run %s stopped early after epoch %d; finalising", out_dir, stopped)
     else:
         log.info("run %s already completed its %d epochs; finalising", out_dir, epochs)
 
@@ -364,6 +446,8 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
         "out_dir": str(out_dir),
         "model": str(out_dir / "model.keras"),
         "epochs": epochs,
+        "epochs_run": int(state["epoch"]),
+        "stopped_epoch": state.get("stopped_epoch"),
         "steps": int(state["steps"]),
         "steps_per_epoch": spe,
         "classes": classes,
@@ -397,6 +481,10 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
     if has_valid:
         summary["best_epoch"] = state["best_epoch"]
         summary["best_val_accuracy"] = state["best_val_accuracy"]
+    # the epoch whose weights model.keras holds (None: a snapshot average)
+    summary["model_epoch"] = state["model_epoch"] = (
+        None if summary.get("snapshots_averaged") else state["best_epoch"] if has_valid else int(state["epoch"]))
+    write_json(out_dir / "state.json", state)
     write_history(out_dir / "history.tsv", state["history"])
     log.info("wrote %s", summary["model"])
     return summary

@@ -44,6 +44,7 @@ set -Eeuo pipefail
 recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 conf_file="$recipe_dir/conf/$system.yaml"
 invocation="$(printf '%q ' "$0" "$@")"
+recipe_args=("$@")   # --folds runs the recipe again per fold with these
 start_time=$SECONDS
 
 # shellcheck source-path=SCRIPTDIR source=../utils/read_conf.sh
@@ -77,6 +78,8 @@ option work_dir "exp/$system" DIR "folder for db/, data/ and exp/"
 option data_dir "" DIR "data folder [WORK_DIR/data]"
 option exp "" DIR "experiment folder [WORK_DIR/exp]"
 option setup fold1 NAME "evaluation setup"
+option folds "" LIST "cross-validation: comma-separated folds (e.g. 1,2,3,4,5); each fold runs every stage in DATA_DIR/foldK and EXP/foldK, RESULTS.md gives mean ± std"
+option fold "" K "one fold of a metadata-CSV layout: asctool prepare --fold K (set by --folds)"
 if has augment; then
   option augmentations "" LIST "quoted list of augment methods, or none [profile's]"
   option simulate_rooms "" N "simulated rooms for reverb methods [profile's]"
@@ -102,11 +105,14 @@ option seed 0 N "random seed"
 option force false "" "rerun stages whose outputs exist (passes --force to them)"
 # settings a conf file gives (options too)
 setting preset "" NAME "front end of asctool featurize"
+option duration "" SECONDS "clip length of the front end: seconds or auto (featurize --duration) [the preset's]"
+option resample "" HZ "resample clips of another rate: preset (to the front end's rate) or a rate in Hz (featurize --resample)"
 setting groups "" LIST "model groups (empty: one unnamed group)"
 setting synth_opts "" ARGS "more asctool synth options for the demo data"
 setting fusion "" DIR "two-stage fusion of the ensembles fusion_fine and fusion_coarse into exp/DIR"
 setting fusion_fine "" DIR "fine (10-class) member of the fusion"
 setting fusion_coarse "" DIR "coarse (3-class) member of the fusion"
+setting fusion_weight "" W "coarse weight of the fusion: a number, or valid (chosen on validation scores; needs a split stage) [1]"
 setting published none TASK "RESULTS.md ends with the published figures of this task (1a, 1b or none)"
 setting train_profile "" NAME "asctool train --profile [the recipe's profile]"
 setting linear_probe false BOOL "also train a linear probe (logreg on clip log-mel band mean and std) as a RESULTS.md row"
@@ -277,6 +283,13 @@ if has quantize; then
   max_bytes=$((max_kb * 1024))
 fi
 if has featurize && [ -z "$preset" ]; then die_usage "no front end: set preset in $conf_file"; fi
+case "$fusion_weight" in
+  ''|valid) ;;
+  *) [[ $fusion_weight =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--fusion-weight must be a number or valid, not '$fusion_weight'" ;;
+esac
+if [ "$fusion_weight" = valid ] && ! has split; then
+  die_usage "--fusion-weight valid chooses the weight on validation scores: the system needs a split stage"
+fi
 if [ "$linear_probe" = true ] && ! has featurize; then die_usage "--linear-probe true needs a featurize stage"; fi
 if has embed; then
   [ -n "$extractor" ] || die_usage "no extractor: set extractor in $conf_file"
@@ -385,6 +398,28 @@ if [ -n "$fusion" ]; then
   fi
   add_system "$fusion" "$exp/$fusion/scores_evaluate.h5" "$exp/$fusion/report_evaluate.json" "$fused_label"
 fi
+valid_scores_of() {  # valid_scores_of SYSTEM: valid_scores, its scores on the split's validation set
+  local i run="${1%/*}" kind=""
+  [[ $1 == */* ]] && kind="${1#*/}"
+  for i in "${!ens_dirs[@]}"; do
+    if [ "${ens_dirs[$i]}" = "$1" ]; then
+      [ -z "${ens_fit[$i]}" ] || die_usage "--fusion-weight valid: ensemble $1 is fitted on the validation scores, so it has none of its own (fuse models or unfitted ensembles)"
+      valid_scores="$exp/$1/scores_valid.h5"
+      return 0
+    fi
+  done
+  [ "$kind" = "$final" ] || die_usage "--fusion-weight valid: $1 has no validation scores (only ${final:-keras} models are scored on the validation set)"
+  valid_scores="$exp/$run/scores_valid${kind:+_$kind}.h5"
+}
+fuse_opts=()
+if [ -n "$fusion" ] && [ "$fusion_weight" = valid ]; then
+  valid_scores_of "$fusion_fine"
+  fuse_opts=(--choose-weight-on "$valid_scores")
+  valid_scores_of "$fusion_coarse"
+  fuse_opts+=("$valid_scores")
+elif [ -n "$fusion_weight" ]; then
+  fuse_opts=(--coarse-weight "$fusion_weight")
+fi
 
 read -ra synth_args <<<"$synth_opts"
 # Every asctool stage refuses to overwrite an existing output without --force. A stage whose
@@ -404,6 +439,11 @@ if [ -n "$crop" ]; then train_opts+=(--crop "$crop"); fi
 if [ -n "$batch_size" ]; then train_opts+=(--batch-size "$batch_size"); fi
 
 # ---- the stages (each uses $n, its number) ----
+set_classes_opt() {  # classes_opt: --classes FILE when prepare wrote the data's own class set (not DCASE's)
+  classes_opt=()
+  if [ -f "$data_dir/${setup}_classes.txt" ]; then classes_opt=(--classes "$data_dir/${setup}_classes.txt"); fi
+}
+
 stage_synth() {
   if [ "$synthesize" = true ] \
       && run_stage "$n" "synthesize the demo dataset in $data_root${synth_opts:+ ($synth_opts)}" "$data_root/meta.csv"; then
@@ -414,23 +454,28 @@ stage_synth() {
 }
 
 stage_prepare() {
-  if run_stage "$n" "prepare manifests from $data_root" "$train_tsv" "$eval_tsv"; then
+  local fold_opt=()
+  if [ -n "$fold" ]; then fold_opt=(--fold "$fold"); fi
+  if run_stage "$n" "prepare manifests from $data_root${fold:+, fold $fold}" "$train_tsv" "$eval_tsv"; then
     "${cpu_cmd[@]}" "$exp/log/prepare.log" \
-      asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" --force
+      asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" "${fold_opt[@]}" --force
   fi
 }
 
 stage_split() {  # validation from the training side: whole locations, the draw of train --valid-split
+  local classes_opt
   if run_stage "$n" "hold out $valid_split of the training locations per $split_label class for validation" \
       "$data_dir/train_sub.tsv" "$data_dir/valid.tsv"; then
+    set_classes_opt
     "${cpu_cmd[@]}" "$exp/log/split.log" \
       asctool split --manifest "$train_tsv" --out-train "$data_dir/train_sub.tsv" --out-valid "$data_dir/valid.tsv" \
-      --valid-split "$valid_split" --labels "$split_label" --seed "$seed" --force
+      --valid-split "$valid_split" --labels "$split_label" --seed "$seed" "${classes_opt[@]}" --force
   fi
 }
 
 stage_augment() {  # offline augmentation (sources checked against the evaluation locations)
-  local method out_tsv method_opts
+  local method out_tsv method_opts classes_opt
+  set_classes_opt
   for method in "${methods[@]}"; do
     out_tsv="$data_dir/aug_$method.tsv"
     if run_stage "$n" "augment $method" "$out_tsv"; then
@@ -444,19 +489,26 @@ stage_augment() {  # offline augmentation (sources checked against the evaluatio
       "${cpu_cmd[@]}" "$exp/log/augment_$method.log" \
         asctool augment "$method" --manifest "$source_tsv" --out-dir "$data_dir/aug/$method" \
         --out-manifest "$out_tsv" --exclude-locations "$eval_tsv" "${method_opts[@]}" \
-        --nj "$nj" --seed "$seed" "${force_opt[@]}"
+        --nj "$nj" --seed "$seed" "${classes_opt[@]}" "${force_opt[@]}"
     fi
   done
 }
 
 stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
-  local set shards j
+  local set shards j feat_opts=() classes_opt
   in_range "$n" || return 0
+  set_classes_opt
+  if [ -n "$duration" ]; then feat_opts+=(--duration "$duration"); fi
+  case "$resample" in
+    '') ;;
+    preset) feat_opts+=(--resample) ;;
+    *) feat_opts+=(--resample "$resample") ;;
+  esac
   for set in "${feature_sets[@]}"; do
-    if run_stage "$n" "featurize $set ($nj shards, preset $preset)" "$feats/$set.h5"; then
+    if run_stage "$n" "featurize $set ($nj shards, preset $preset${feat_opts[*]:+ ${feat_opts[*]}})" "$feats/$set.h5"; then
       "${cpu_cmd[@]}" JOB=1:"$nj" "$exp/log/featurize_$set.JOB.log" \
         asctool featurize --manifest "$(manifest_of "$set")" --out "$feats/$set/shard.JOB.h5" \
-        --preset "$preset" --shard "JOB/$nj" --force
+        --preset "$preset" "${feat_opts[@]}" "${classes_opt[@]}" --shard "JOB/$nj" --force
       shards=()
       for ((j = 1; j <= nj; j++)); do shards+=(--combine "$feats/$set/shard.$j.h5"); done
       "${cpu_cmd[@]}" "$exp/log/featurize_$set.combine.log" \
@@ -559,14 +611,16 @@ stage_predict() {  # every model (Keras, and TFLite when quantised) on the evalu
 }
 
 stage_combine() {  # ensembles per group, then the two-stage fusion
-  local i j dir tag members fit lab_opts
+  local i j dir tag members fit lab_opts valid_members
   for i in "${!ens_dirs[@]}"; do
     dir="${ens_dirs[$i]}"
     members=()
     fit=()
+    valid_members=()
     for j in "${!run_names[@]}"; do
       [ "${run_group[$j]}" = "${ens_group[$i]}" ] || continue
       members+=("$exp/${run_names[$j]}/scores_evaluate${final:+_$final}.h5")
+      valid_members+=("$exp/${run_names[$j]}/scores_valid${final:+_$final}.h5")
       if [ -n "${ens_fit[$i]}" ]; then fit+=(--fit "$exp/${run_names[$j]}/scores_valid${final:+_$final}.h5"); fi
     done
     mapfile -t lab_opts < <(label_opts_of "$(gval "${ens_group[$i]}" labels)")
@@ -579,11 +633,21 @@ stage_combine() {  # ensembles per group, then the two-stage fusion
         asctool ensemble "${members[@]}" --method "${ens_methods[$i]}" "${fit[@]}" "${lab_opts[@]}" \
         --out "$exp/$dir/scores_evaluate.h5" "${force_opt[@]}"
     fi
+    if [ "$fusion_weight" = valid ] && { [ "$dir" = "$fusion_fine" ] || [ "$dir" = "$fusion_coarse" ]; } \
+        && run_stage "$n" "${ens_methods[$i]} ensemble on the validation set (for the fusion weight)" \
+        "$exp/$dir/scores_valid.h5"; then
+      "${cpu_cmd[@]}" "$exp/log/ensemble_${tag:-$dir}_valid.log" \
+        asctool ensemble "${valid_members[@]}" --method "${ens_methods[$i]}" "${lab_opts[@]}" \
+        --out "$exp/$dir/scores_valid.h5" "${force_opt[@]}"
+    fi
   done
-  if [ -n "$fusion" ] && run_stage "$n" "two-stage fusion (joined by clip id)" "$exp/$fusion/scores_evaluate.h5"; then
+  local weight_note="${fusion_weight:+, coarse weight $fusion_weight}"
+  if [ "$fusion_weight" = valid ]; then weight_note=", coarse weight chosen on the validation scores"; fi
+  if [ -n "$fusion" ] && run_stage "$n" "two-stage fusion (joined by clip id$weight_note)" "$exp/$fusion/scores_evaluate.h5"; then
     "${cpu_cmd[@]}" --stdout "$exp/$fusion/fuse.json" "$exp/log/fuse.log" \
       asctool fuse --fine "$exp/$fusion_fine/scores_evaluate.h5" \
-      --coarse "$exp/$fusion_coarse/scores_evaluate.h5" --out "$exp/$fusion/scores_evaluate.h5" "${force_opt[@]}"
+      --coarse "$exp/$fusion_coarse/scores_evaluate.h5" "${fuse_opts[@]}" --out "$exp/$fusion/scores_evaluate.h5" \
+      "${force_opt[@]}"
   fi
 }
 
@@ -635,6 +699,12 @@ stage_cam() {  # class activation maps: the first model of each of cam_groups; -
 }
 
 # ---- run ----
+if [ -n "$folds" ]; then   # cross-validation: this recipe once per fold, then mean ± std
+  # shellcheck source-path=SCRIPTDIR source=../utils/folds.sh
+  . "$recipe_dir/utils/folds.sh"
+  run_folds
+  exit 0
+fi
 mkdir -p "$exp/log" "$data_dir"
 printf '%s  %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$invocation" >>"$exp/invocation.txt"
 log "$invocation"

@@ -21,7 +21,7 @@ from asctool import parallel
 from asctool.artifacts import open_features
 from asctool.audio import read_audio, write_audio
 from asctool.cli import cli
-from asctool.frontend import FrontEnd, fit_duration, match_channels, preset_config
+from asctool.frontend import FrontEnd, fit_duration, match_channels, preset_config, resolve_config
 from asctool.manifest import Clip, write_manifest
 from asctool.stages.featurize import run as featurize
 from asctool.stages.featurize import shard_range
@@ -222,7 +222,7 @@ def test_audio_rules_via_cli(tmp_path):
     resampled = _invoke("--manifest", tmp_path / "rate" / "m.tsv", "--out", tmp_path / "rate" / "f.h5", "--resample")
     assert resampled.exit_code == 0, resampled.output
     assert json.loads(resampled.stdout)["resampled"] == 1
-    assert resampled.stderr.count("resampling 48000 Hz to 44100 Hz") == 1
+    assert resampled.stderr.count("of 2 clips: 1 resampled from 48000 Hz to 44100 Hz") == 1
 
     (tmp_path / "junk.wav").write_bytes(b"RIFF not really audio")
     write_manifest(tmp_path / "junk.tsv", [Clip(id="junk", path="junk.wav"), Clip(id="gone", path="gone.wav")])
@@ -246,7 +246,9 @@ def test_stereo_downmix_warns_once_and_short_clips_are_padded(tmp_path):
     manifest = _manifest(tmp_path, files)
     result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--dtype", "float32")
     assert result.exit_code == 0, result.output
-    assert result.stderr.count("averaging the channels to mono") == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(lines) == 1, result.stderr   # one line for the run, whatever the number of clips
+    assert lines[0].endswith("m.tsv: of 5 clips: 3 downmixed to mono, 1 zero-padded to 10 s, 1 cut to 10 s"), lines
     summary = json.loads(result.stdout)
     assert (summary["downmixed"], summary["padded"], summary["cut"]) == (3, 1, 1)
     front = FrontEnd(preset_config("1a"))
@@ -376,3 +378,131 @@ def test_own_classes_are_declared_once_and_recorded(tmp_path):
     assert result.exit_code == 0, result.output
     with open_features(tmp_path / "all.h5") as f:
         assert f.classes == ["beach", "cave", "forest"]
+
+
+# --------------------------------------------------------------------------
+# any clip length and rate: --duration SECONDS|auto, --resample [HZ]
+# --------------------------------------------------------------------------
+def _frames(seconds: float, sr: int, hop: int = 1024, delta_width: int = 2) -> int:
+    """Time frames of the model input: centred STFT frames (1 + samples // hop) less 2 x 2N for the deltas."""
+    return 1 + round(seconds * sr) // hop - 4 * delta_width
+
+
+def _warnings(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+
+
+def test_duration_5_and_resample_to_the_preset_rate(tmp_path):
+    files = {"a16": (_tone(5.0, 16000, seed=1), 16000), "b22": (_tone(5.0, 22050, seed=2), 22050),
+             "c16": (_tone(5.0, 16000, seed=3), 16000)}
+    manifest = _manifest(tmp_path, files)
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "5", "--resample",
+                     "--dtype", "float32")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert _frames(5, 44100) == 208
+    assert summary["feature_shape"] == [128, 208, 3] and (summary["duration"], summary["sr"]) == (5.0, 44100)
+    assert (summary["resampled"], summary["padded"], summary["cut"]) == (3, 0, 0)
+    assert _warnings(result) == [f"WARNING asctool.stages.featurize: {manifest}: of 3 clips: "
+                                 "3 resampled from 16000/22050 Hz to 44100 Hz"]
+    config = dict(preset_config("1a"), duration=5.0)
+    with open_features(tmp_path / "f.h5") as f:
+        assert f.shape == (3, 128, 208, 3) and f.config == config
+        y, _ = read_audio(tmp_path / "b22.wav", sr=44100, resample_to=True)
+        assert y.shape == (1, 220500)
+        np.testing.assert_array_equal(f.features[1], FrontEnd(config)(y))
+
+
+def test_duration_auto_and_resample_to_16khz(tmp_path):
+    files = {"a": (_tone(4.0, 16000, seed=1), 16000), "b": (_tone(4.0, 22050, seed=2), 22050),
+             "c": (_tone(4.0, 16000, seed=3), 16000), "d": (_tone(4.0, 16000, seed=4), 16000)}
+    manifest = _manifest(tmp_path, files)
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "auto", "--resample", "16000")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["feature_shape"] == [128, _frames(4, 16000), 3] == [128, 55, 3]
+    assert (summary["duration"], summary["sr"], summary["resampled"]) == (4.0, 16000, 1)
+    assert _warnings(result) == [f"WARNING asctool.stages.featurize: {manifest}: of 4 clips: "
+                                 "1 resampled from 22050 Hz to 16000 Hz"]
+    with open_features(tmp_path / "f.h5") as f:
+        assert f.config["sr"] == 16000 and f.config["fmax"] == 8000.0 and f.config["duration"] == 4.0
+        assert f.shape == (4, 128, 55, 3)
+    # shards take the length of the whole manifest, and combine into the same file
+    for k in (1, 2):
+        shard = _invoke("--manifest", manifest, "--out", tmp_path / f"s{k}.h5", "--duration", "auto",
+                        "--resample", "16000", "--shard", f"{k}/2")
+        assert shard.exit_code == 0, shard.output
+    combined = _invoke("--manifest", manifest, "--out", tmp_path / "c.h5", "--combine", tmp_path / "s1.h5",
+                       "--combine", tmp_path / "s2.h5")
+    assert combined.exit_code == 0, combined.output
+    with open_features(tmp_path / "c.h5") as c, open_features(tmp_path / "f.h5") as f:
+        np.testing.assert_array_equal(c.features[:], f.features[:])
+
+
+def test_duration_cuts_and_pads_and_counts_them_on_one_line(tmp_path):
+    files = {"five": (_tone(5.0, 16000, seed=1), 16000), "four": (_tone(4.0, 16000, seed=2), 16000),
+             "more": (_tone(5.0, 16000, seed=3), 16000)}
+    manifest = _manifest(tmp_path, files)
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "4.2",
+                     "--resample", "16000", "--dtype", "float32")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["padded"], summary["cut"], summary["resampled"]) == (1, 2, 0)
+    assert summary["feature_shape"] == [128, _frames(4.2, 16000), 3]
+    assert _warnings(result) == [f"WARNING asctool.stages.featurize: {manifest}: of 3 clips: "
+                                 "1 zero-padded to 4.2 s, 2 cut to 4.2 s"]
+    config = resolve_config("1a", overrides={"duration": 4.2, "sr": 16000})
+    front = FrontEnd(config)
+    y, _ = read_audio(tmp_path / "four.wav")
+    padded = np.zeros((1, 67200), np.float32)
+    padded[:, :64000] = y
+    with open_features(tmp_path / "f.h5") as f:
+        np.testing.assert_array_equal(f.features[1], front(padded))
+        y, _ = read_audio(tmp_path / "five.wav")
+        np.testing.assert_array_equal(f.features[0], front(y[:, :67200]))
+
+
+def test_duration_auto_refuses_clips_of_two_lengths(tmp_path):
+    files = {"a": (_tone(5.0, 22050), 22050), "b": (_tone(5.0, 22050), 22050), "c": (_tone(4.0, 22050), 22050)}
+    manifest = _manifest(tmp_path, files)
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "auto", "--resample")
+    _one_line_error(result, "m.tsv", "--duration auto needs clips of one length", "c.wav lasts 4.000 s",
+                    "a.wav 5.000 s", "give --duration SECONDS")
+    _no_leftovers(tmp_path, "f.h5")
+
+
+def test_duration_and_resample_usage_errors(tmp_path):
+    manifest = _manifest(tmp_path, {"a": (_tone(4.0, 16000), 16000)})
+    for args, needle in [(["--duration", "abc"], "positive number of seconds or auto"),
+                         (["--duration", "0"], "positive number"),
+                         (["--resample", "12"], "rate in Hz >= 1000")]:
+        result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", *args)
+        assert result.exit_code == 2 and needle in result.stderr, result.output
+    # a length the front end cannot use: one line naming the override
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "0.3", "--resample", "16000")
+    _one_line_error(result, "preset 1a with sr 16000, duration 0.3", "key 'delta_width'")
+    result = _invoke("--out", tmp_path / "c.h5", "--combine", tmp_path / "x.h5", "--duration", "4")
+    _one_line_error(result, "--combine keeps their front end")
+    _no_leftovers(tmp_path, "f.h5")
+
+
+def test_train_and_predict_on_4s_16khz_features(tmp_path):
+    from asctool.stages.predict import run as predict
+    from asctool.stages.train import run as train
+
+    classes = ("bus", "park")
+    files = {f"c{i}": (_tone(4.0, 16000, seed=i % 2), 16000) for i in range(12)}
+    manifest = _manifest(tmp_path, files)  # scenes alternate bus, park; one location per clip
+    summary = featurize(manifest, tmp_path / "f.h5", duration="auto", resample=16000)
+    assert summary["feature_shape"] == [128, 55, 3]
+    run = train([tmp_path / "f.h5"], "fcnn", tmp_path / "run", profile="demo", epochs=1, batch_size=4,
+                valid_split=0.25, seed=0)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["input_shape"] == [128, 55, 3] and run  # the model takes the features' shape
+    scores = predict(tmp_path / "run" / "model.keras", tmp_path / "f.h5", tmp_path / "s.h5")
+    assert scores["clips"] == 12
+    from asctool.artifacts import read_scores
+
+    s = read_scores(tmp_path / "s.h5")
+    assert s.scores.shape == (12, 2) and tuple(s.classes) == classes
+    np.testing.assert_allclose(s.scores.sum(axis=1), 1.0, rtol=1e-5)

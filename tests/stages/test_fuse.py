@@ -138,7 +138,9 @@ def test_cli_fuse(tmp_path, hierarchy):
     result = CliRunner().invoke(cli, ["fuse", "--fine", str(fine), "--coarse", str(coarse), "--out",
                                       str(tmp_path / "x.h5")])
     assert result.exit_code == 1
-    assert "the packaged DCASE 2020 hierarchy: no parent for fine class(es) a1, a2, b1, b2" in result.output
+    assert ("fine class(es) a1, a2, b1, b2 are not DCASE 2020 scenes, and the coarse scores carry no label map "
+            "that covers them: give each fine class its coarse class with --hierarchy FILE") in result.output
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_fuse_refuses_an_unknown_method(tmp_path, hierarchy):
@@ -196,3 +198,28 @@ def test_inf_or_empty_scores_are_refused(tmp_path, hierarchy):
     with pytest.raises(ArtifactError, match=r"empty\.h5: scores file holds no clips"):
         run(fine, empty, tmp_path / "out.h5", hierarchy=hierarchy)
     assert not (tmp_path / "out.h5").exists()
+
+
+def test_fuse_any_classes_with_the_map_the_coarse_scores_carry(tmp_path):
+    """(issue 14) non-DCASE classes: the coarse model's training map is the hierarchy; else say --hierarchy."""
+    from asctool.artifacts import write_scores
+
+    rng = np.random.default_rng(3)
+    ids = [f"c{i}" for i in range(6)]
+    fine_classes = ["cat", "car", "dog", "rain", "wind"]
+    mapping = {"dog": "animal", "cat": "animal", "rain": "nature", "wind": "nature", "car": "urban"}
+    p5, p3 = rng.dirichlet(np.ones(5), size=6), rng.dirichlet(np.ones(3), size=6)
+    fine = write_scores(tmp_path / "fine.h5", ids=ids, scores=p5, classes=fine_classes)
+    coarse = write_scores(tmp_path / "coarse.h5", ids=ids, scores=p3, classes=["animal", "nature", "urban"],
+                          extra_attrs={"label_map": json.dumps(mapping)})
+    run(fine, coarse, tmp_path / "out.h5")
+    parents = [0, 2, 0, 1, 1]
+    expected = p5 * p3[:, parents]
+    np.testing.assert_allclose(read_scores(tmp_path / "out.h5").scores, expected / expected.sum(1, keepdims=True),
+                               atol=1e-6)
+    bare = write_scores(tmp_path / "bare.h5", ids=ids, scores=p3, classes=["animal", "nature", "urban"])
+    with pytest.raises(MismatchError, match=r"fine\.h5: fine class\(es\) cat, car, dog, rain, wind are not DCASE 2020 "
+                                            r"scenes.*--hierarchy FILE"):
+        run(fine, bare, tmp_path / "out2.h5")
+    text = CliRunner().invoke(cli, ["fuse", "--help"]).output
+    assert "10-class" not in text and "3-class" not in text and "any K classes" in text

@@ -222,6 +222,29 @@ def test_a_corrupted_tflite_is_refused_by_its_size_json_checksum(run, tmp_path):
     load_runner(lite)
 
 
+def test_scores_carry_the_label_map_the_model_was_trained_with(run, tmp_path):
+    """(issue 14) so that score (and fuse) map the reference labels without --labels."""
+    import zipfile
+
+    from asctool.runs import embed_keras_metadata
+    from asctool.scoring import carried_label_map
+    from asctool.stages.score import run as score
+
+    mapping = {c: c for c in CLASSES}          # a map to the same classes keeps the model's outputs meaningful
+    mapped = tmp_path / "mapped.keras"
+    with zipfile.ZipFile(run["run"] / "model.keras") as source, zipfile.ZipFile(mapped, "w") as target:
+        for item in source.infolist():
+            if item.filename != "asctool.json":
+                target.writestr(item, source.read(item.filename))
+    embed_keras_metadata(mapped, {**read_model_metadata(run["run"] / "model.keras"), "label_map": mapping})
+    predict(mapped, run["test"], tmp_path / "s.h5")
+    scores = read_scores(tmp_path / "s.h5")
+    assert carried_label_map(scores.attrs, scores.path) == mapping
+    assert score(tmp_path / "s.h5")["labels"] == "the map the scores carry (their model's --labels)"
+    predict(run["run"] / "model.keras", run["test"], tmp_path / "plain.h5")
+    assert "label_map" not in read_scores(tmp_path / "plain.h5").attrs
+
+
 # --------------------------------------------------------------------------
 # embeddings (mlp on frames) and linear back-ends (RUN/model.json)
 # --------------------------------------------------------------------------

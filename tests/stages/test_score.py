@@ -201,3 +201,77 @@ def test_classes_written_as_an_hdf5_string_array_are_accepted(tmp_path):
         report = json.loads((tmp_path / f"{name}.json").read_text())
         assert report["overall"] == reference["overall"] and report["class_order"] == CLASSES
         assert report["groups"] == reference["groups"] and report["confusion"] == reference["confusion"]
+
+
+# --------------------------------------------------------------------------
+# issue 14: data sets beyond DCASE
+# --------------------------------------------------------------------------
+from asctool.artifacts import write_scores  # noqa: E402
+
+ANIMALS = {"dog": "animal", "cat": "animal", "rain": "nature", "wind": "nature", "car": "urban"}
+
+
+def _coarse_scores(path, *, carry: bool):
+    """5-to-3-class scores of clips labelled with the fine classes; the map they were trained with when ``carry``."""
+    scenes = ["dog", "cat", "rain", "wind", "car", "dog"]
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1],
+                      [0.1, 0.2, 0.7], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1]])   # classes animal, nature, urban
+    return write_scores(path, ids=[f"c{i}" for i in range(6)], scores=probs, classes=["animal", "nature", "urban"],
+                        scenes=scenes, extra_attrs={"label_map": json.dumps(ANIMALS)} if carry else None)
+
+
+def test_coarse_scores_use_the_map_they_carry(tmp_path):
+    """(issue 14) without --labels: "reference label 'dog' is not in the class list"; the scores carry the map."""
+    report = score(_coarse_scores(tmp_path / "s.h5", carry=True))
+    # references animal, animal, nature, nature, urban, animal; predicted animal, nature, nature, urban, urban, nature
+    assert report["overall"]["accuracy"] == pytest.approx(3 / 6)
+    assert report["labels"] == "the map the scores carry (their model's --labels)"
+    assert report["classes"]["animal"] == {"n": 3, "accuracy": pytest.approx(1 / 3)}
+    with pytest.raises(MismatchError, match="reference label 'car' is not in the class list"):
+        score(_coarse_scores(tmp_path / "t.h5", carry=True), labels="scene")      # an explicit --labels wins
+
+
+def test_coarse_scores_without_a_map_hint_labels(tmp_path):
+    scores = _coarse_scores(tmp_path / "s.h5", carry=False)
+    result = CliRunner().invoke(cli, ["score", str(scores)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert ("reference label 'car' is not in the class list [animal, nature, urban]: the class list of the scores "
+            "does not match its labels (for scores of coarser classes than the labels, give the map from labels "
+            "to classes with --labels MAP.tsv, one 'label<TAB>class' per line)") in result.output
+    (tmp_path / "map.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in ANIMALS.items()))
+    assert score(scores, labels=tmp_path / "map.tsv")["overall"]["accuracy"] == pytest.approx(3 / 6)
+
+
+@pytest.mark.parametrize("devices, line", [
+    (None, "no device information: figures per class below"),
+    ([""] * 6, "no device information: figures per class below"),
+    (["a"] * 6, "one device (a): its figures are the overall ones; per class below"),
+])
+def test_no_device_information_reports_per_class_without_empty_groups(tmp_path, devices, line):
+    """(issue 14) score printed a device-group table with only "A" when there was no device information."""
+    report = score(_write(tmp_path / "s.h5", devices=devices))
+    assert report["groups"] == {}
+    text = scoring.format_report(report)
+    assert line in text.splitlines()
+    assert "group " not in text and "\nA " not in text and "\ndevice " not in text
+    assert "\nclass " in text and "tram" in text
+
+
+def test_submission_lists_the_manifests_file_names(tmp_path):
+    """(issue 14) --submission wrote audio/<id>.wav instead of the manifest's path."""
+    scores = _write(tmp_path / "s.h5", scenes=None)
+    manifest = tmp_path / "m.tsv"
+    rows = "".join(f"c{i}\t../data/audio/fold{i % 2}/c{i}.wav\t\t{'' if i == 2 else f'audio/fold{i % 2}/c{i}.wav'}\n"
+                   for i in range(1, 7))
+    manifest.write_text("id\tpath\tscene\tfilename\n" + rows)
+    score(scores, submission=tmp_path / "out.csv", manifest=manifest)
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines[1:]] == [
+        "audio/fold1/c1.wav", "../data/audio/fold0/c2.wav", "audio/fold1/c3.wav", "audio/fold0/c4.wav",
+        "audio/fold1/c5.wav", "audio/fold0/c6.wav"]
+    manifest.write_text("id\tpath\nc1\tc1.wav\n")
+    with pytest.raises(MismatchError, match=r"s\.h5: 5 of 6 clips are not in the manifest \(e\.g\. c2\)"):
+        score(scores, submission=tmp_path / "out2.csv", manifest=manifest)
+    assert not (tmp_path / "out2.csv").exists()
+    with pytest.raises(ConfigError, match="--manifest names the submission's file names"):
+        score(scores, manifest=manifest)

@@ -100,10 +100,10 @@ def test_locations_from_tau_ids_and_errors(tmp_path):
     assert len(run(src, tmp_path / "t.tsv", tmp_path / "v.tsv", valid_split=0.2)["valid_locations"]) == 2
     with pytest.raises(AsctoolError, match="already exists"):
         run(src, tmp_path / "t.tsv", tmp_path / "v.tsv", valid_split=0.2)
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("id\tpath\tscene\nclip1\ta.wav\tbus\nclip2\tb.wav\tbus\n")
-    with pytest.raises(ConfigError, match="clip1 has no location"):
-        run(bad, tmp_path / "t2.tsv", tmp_path / "v2.tsv")
+    lone = tmp_path / "lone.tsv"
+    lone.write_text("id\tpath\tscene\nclip1\ta.wav\tbus\n")
+    with pytest.raises(ConfigError, match="lone.tsv: no class has two clips to split"):
+        run(lone, tmp_path / "t2.tsv", tmp_path / "v2.tsv")
     single = write_manifest(tmp_path / "one.tsv", locations=1)
     with pytest.raises(ConfigError, match="no class has two recording locations"):
         run(single, tmp_path / "t3.tsv", tmp_path / "v3.tsv")
@@ -136,3 +136,77 @@ def test_bad_seed_and_impossible_outputs_write_nothing(tmp_path, one_line_error,
                    f"{src / 't.tsv'}: cannot be written: {src} is not a folder")
     one_line_error(CliRunner().invoke(cli, [*base, "--out-train", str(src), "--force"]), "in.tsv: is also an input")
     assert tree(tmp_path) == before
+
+
+# --------------------------------------------------------------------------
+# clips without recording locations (issue 14: ESC-50 / UrbanSound8K style data)
+# --------------------------------------------------------------------------
+def _no_location_manifest(path: Path, per_class=(10, 6, 4), extra: bool = True) -> Path:
+    """Clips with no location and ids off the TAU pattern; a ``fold`` and a ``source`` column."""
+    rows = ["id\tpath\tscene\tfold\tsource" if extra else "id\tpath\tscene"]
+    for c, n in zip(("dog", "rain", "siren"), per_class):
+        for i in range(n):
+            rows.append(f"{c}{i}\taudio/{c}{i}.wav\t{c}" + (f"\t{i % 2 + 1}\t{c}-rec{i // 2}" if extra else ""))
+    path.write_text("\r\n".join(rows) + "\r\n")
+    return path
+
+
+def test_split_without_locations_falls_back_to_a_stratified_split_said_once(tmp_path, caplog):
+    """(issue 14) `asctool split` refused clips without a recording location; now stratified by class."""
+    src = _no_location_manifest(tmp_path / "in.tsv", extra=False)
+    (tmp_path / "classes.txt").write_text("dog\nrain\nsiren\n")
+    with caplog.at_level("WARNING"):
+        summary = run(src, tmp_path / "t.tsv", tmp_path / "v.tsv", valid_split=0.25,
+                      classes_path=tmp_path / "classes.txt")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "no clip has a recording location" in warnings[0]
+    assert "stratified by class" in warnings[0] and "--group-column" in warnings[0]
+    assert summary["split"] == "stratified" and summary["valid_locations"] == []
+    valid = read_manifest(tmp_path / "v.tsv")
+    train = read_manifest(tmp_path / "t.tsv")
+    per_class = {c: sum(v.scene == c for v in valid) for c in ("dog", "rain", "siren")}
+    assert per_class == {"dog": round(0.25 * 10), "rain": round(0.25 * 6), "siren": 1}   # at least one, never all
+    assert set(valid.ids) | set(train.ids) == set(read_manifest(src).ids)
+    assert not set(valid.ids) & set(train.ids)
+
+
+def test_split_by_a_group_column_keeps_groups_whole_and_extra_columns(tmp_path):
+    src = _no_location_manifest(tmp_path / "in.tsv")
+    (tmp_path / "classes.txt").write_text("dog\nrain\nsiren\n")
+    summary = run(src, tmp_path / "t.tsv", tmp_path / "v.tsv", valid_split=0.4, group_column="source",
+                  classes_path=tmp_path / "classes.txt", seed=2)
+    assert summary["split"] == "group" and summary["group_column"] == "source"
+    valid, train = read_manifest(tmp_path / "v.tsv"), read_manifest(tmp_path / "t.tsv")
+    held = {c.extra["source"] for c in valid}
+    assert held == set(summary["valid_groups"]) and not held & {c.extra["source"] for c in train}
+    # dog has 5 recordings (2 clips each), rain 3, siren 2: round(0.4 * n), at least one, never all
+    assert sorted(sum(g.startswith(c) for g in held) for c in ("dog", "rain", "siren")) == [1, 1, 2]
+    assert valid.clips[0].extra.keys() == {"fold", "source"}                 # the extra columns travel
+    assert (tmp_path / "v.tsv").read_text().splitlines()[0] == "id\tpath\tscene\tdevice\tcity\tlocation\tfold\tsource"
+    with pytest.raises(ConfigError, match=r"--group-column take: .*in.tsv: no column 'take'"):
+        run(src, tmp_path / "t2.tsv", tmp_path / "v2.tsv", group_column="take", classes_path=tmp_path / "classes.txt")
+    cli_args = ["split", "--manifest", str(src), "--out-train", str(tmp_path / "t3.tsv"), "--out-valid",
+                str(tmp_path / "v3.tsv"), "--group-column", "fold", "--valid-split", "0.5",
+                "--classes", str(tmp_path / "classes.txt")]
+    done = CliRunner().invoke(cli, cli_args)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["valid_groups"] in (["1"], ["2"])           # one of the two folds, whole
+
+
+def test_training_side_without_locations_is_stratified(tmp_path):
+    """(issue 14) `train --valid-split` refused clips without a recording location (clip_locations raised)."""
+    src = _no_location_manifest(tmp_path / "in.tsv", extra=False)
+    clips = list(read_manifest(src))
+    source = SourceInfo(src, len(clips), (1, 1, 1), np.dtype(np.float16), {},
+                        np.array([c.id for c in clips], dtype=object), np.array([c.scene for c in clips], dtype=object),
+                        np.array(["" for _ in clips], dtype=object))
+    clip_set, classes = make_clip_set([source], None, None, labels_name="scene", known=["dog", "rain", "siren"])
+    locations = clip_locations(source)
+    assert list(locations) == [""] * len(clips)
+    mask, held = hold_out_locations(clip_set, locations, 0.25, 0)
+    assert held == [] and int(mask.sum()) == 2 + 2 + 1                        # round(2.5), round(1.5), 1
+    assert np.bincount(clip_set.labels[mask], minlength=3).tolist() == [2, 2, 1]
+    (tmp_path / "classes.txt").write_text("dog\nrain\nsiren\n")
+    stage = run(src, tmp_path / "t.tsv", tmp_path / "v.tsv", valid_split=0.25, classes_path=tmp_path / "classes.txt")
+    assert set(read_manifest(tmp_path / "v.tsv").ids) == {clips[i].id for i in np.flatnonzero(mask)}  # same draw
+    assert stage["split"] == "stratified"

@@ -216,7 +216,7 @@ def test_valid_file_and_coarse_labels(tmp_path):
     summary = _train([train_path], "fcnn", tmp_path / "run", labels="coarse", valid_path=valid_path,
                      profile="demo", epochs=1, batch_size=8)
     assert summary["classes"] == ["indoor", "outdoor", "transportation"]
-    assert summary["n_valid"] == 8 and summary["steps"] == 2 and summary["best_epoch"] == 0
+    assert summary["n_valid"] == 8 and summary["steps"] == 2 and summary["best_epoch"] == 1
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["label_map"]["tram"] == "transportation" and config["valid"] == str(valid_path)
     row = (tmp_path / "run" / "history.tsv").read_text().splitlines()[1].split("\t")
@@ -332,6 +332,181 @@ def test_own_classes_recorded_by_featurize_are_known_to_train(tmp_path):
                      epochs=1, batch_size=8)
     assert summary["classes"] == ["beach", "cave"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["known_classes"] == ["beach", "cave"]
+
+
+# --------------------------------------------------------------------------
+# early stopping, the cpu profile (issue 14, item 1) and epoch numbering
+# --------------------------------------------------------------------------
+#: the validation accuracy each epoch reports (1-based), peaking at epoch 2
+PEAK_AT_2 = {1: 0.5, 2: 0.75, 3: 0.25, 4: 0.5, 5: 0.625, 6: 0.5}
+
+
+def _peak_at_epoch_2(monkeypatch):
+    """Validation that peaks at epoch 2 of 6: the trainer's callback sees :data:`PEAK_AT_2`.
+
+    Training, the checkpoints, the best-model export and the stopping rule run
+    as they are; only the measured validation accuracy is replaced, so that
+    the peak does not depend on how a tiny model happens to learn.
+    """
+    from asctool.training import trainer
+
+    real = trainer._make_callback
+
+    def make(**kwargs):
+        callback = real(**kwargs)
+        on_epoch_end = callback.on_epoch_end
+
+        def patched(epoch, logs=None):
+            return on_epoch_end(epoch, {**(logs or {}), "val_accuracy": PEAK_AT_2.get(epoch + 1, 0.0)})
+
+        callback.on_epoch_end = patched
+        return callback
+
+    monkeypatch.setattr(trainer, "_make_callback", make)
+
+
+EARLY_KW = dict(profile="cpu", epochs=14, patience=4, batch_size=8, seed=5, augment="none")
+
+
+def _early_run(data, valid, folder, **kwargs):
+    """A cpu-profile run of at most 14 epochs (cycle ends 2, 6, 14)."""
+    return _train([data], "fcnn", folder, valid_path=valid, **{**EARLY_KW, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def early(tmp_path_factory):
+    root = tmp_path_factory.mktemp("early")
+    data = make_features(root / "train.h5", 24, seed=0)
+    valid = make_features(root / "valid.h5", 8, seed=1, city="oslo")
+    return {"root": root, "data": data, "valid": valid}
+
+
+def test_early_stopping_restores_the_best_epoch(early, monkeypatch):
+    """A run whose validation peaks at epoch 2 of 6 saves epoch 2's weights (issue 14).
+
+    It stops at the cycle end 6 (4 epochs after the best, patience 4) of at
+    most 14; model.keras holds the weights after epoch 2, checked against the
+    checkpoint of a second, identical run killed after epoch 2.
+    """
+    from asctool.models import load_model
+    from asctool.training.trainer import SimulatedKill
+
+    root = early["root"]
+    _peak_at_epoch_2(monkeypatch)
+    summary = _early_run(early["data"], early["valid"], root / "a")
+    rows = [line.split("\t") for line in (root / "a" / "history.tsv").read_text().splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    val = [float(r[5]) for r in rows]
+    assert val == [PEAK_AT_2[e] for e in range(1, 7)]
+    assert summary["best_epoch"] == summary["model_epoch"] == 2 and summary["stopped_epoch"] == 6
+    assert summary["epochs_run"] == 6 and summary["epochs"] == 14 and summary["steps"] == 6 * 3
+    state = json.loads((root / "a" / "state.json").read_text())
+    assert state["model_epoch"] == 2 and state["stopped_epoch"] == 6 and state["best_epoch"] == 2
+    config = json.loads((root / "a" / "config.json").read_text())
+    assert config["early_stopping"] is True and config["patience"] == 4 and config["epochs"] == 14
+    assert "early stopping after epoch 6" in (root / "a" / "train.log").read_text()
+    assert sorted(p.name for p in (root / "a" / "checkpoint").iterdir()) == ["epoch-0006.keras"]
+
+    spe = summary["steps_per_epoch"]
+    with pytest.raises(SimulatedKill):
+        _early_run(early["data"], early["valid"], root / "b", _interrupt_at_step=2 * spe)
+    # the checkpoint is numbered like history.tsv: epoch-0002 holds the epoch history numbers 2
+    assert sorted(p.name for p in (root / "b" / "checkpoint").iterdir()) == ["epoch-0002.keras"]
+    last_row = (root / "b" / "history.tsv").read_text().splitlines()[-1].split("\t")
+    assert last_row[0] == "2" and float(last_row[5]) == val[1]
+    best = load_model(root / "a" / "model.keras").get_weights()
+    epoch2 = load_model(root / "b" / "checkpoint" / "epoch-0002.keras").get_weights()
+    last = load_model(root / "a" / "last.keras").get_weights()
+    assert len(best) == len(epoch2)
+    for x, y in zip(best, epoch2):
+        np.testing.assert_array_equal(x, y)
+    assert any(not np.array_equal(x, y) for x, y in zip(best, last))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_the_early_stopping_state(early, monkeypatch):
+    """Killed mid-epoch 4 and resumed: the same history, stop, best epoch and weights; a stopped run stays stopped."""
+    from asctool.models import load_model
+    from asctool.training.trainer import SimulatedKill
+
+    root = early["root"]
+    _peak_at_epoch_2(monkeypatch)
+    if not (root / "a" / "model.keras").is_file():
+        _early_run(early["data"], early["valid"], root / "a")
+    reference = json.loads((root / "a" / "state.json").read_text())
+    spe = reference["steps"] // reference["epoch"]
+    with pytest.raises(SimulatedKill):
+        _early_run(early["data"], early["valid"], root / "c", _interrupt_at_step=3 * spe + 2)
+    assert json.loads((root / "c" / "state.json").read_text())["epoch"] == 3
+    summary = _early_run(early["data"], early["valid"], root / "c", resume=True)
+    assert summary["stopped_epoch"] == 6 and summary["model_epoch"] == 2
+    assert (root / "c" / "history.tsv").read_text() == (root / "a" / "history.tsv").read_text()
+    for name in ("model.keras", "last.keras"):
+        for x, y in zip(load_model(root / "a" / name).get_weights(), load_model(root / "c" / name).get_weights()):
+            np.testing.assert_array_equal(x, y)
+    again = _early_run(early["data"], early["valid"], root / "c", resume=True)   # stopped: finalised only
+    assert again["epochs_run"] == 6 and again["steps"] == summary["steps"]
+    assert "stopped early after epoch 6; finalising" in (root / "c" / "train.log").read_text()
+
+
+def test_cpu_profile_defaults_and_split_by_class(tmp_path, caplog):
+    """Under --profile cpu: a validation split when none is given (by class without locations)."""
+    path = tmp_path / "plain.h5"
+    scenes = [CLASSES[i % 4] for i in range(40)]
+    with FeaturesWriter(path, n=40, feature_shape=SHAPE, config=CONFIG, ids=[f"clip{i}" for i in range(40)],
+                        scenes=scenes) as writer:
+        rng = np.random.default_rng(0)
+        for i, scene in enumerate(scenes):
+            x = rng.normal(0.3, 0.15, SHAPE)
+            x[CLASSES.index(scene) * 8:(CLASSES.index(scene) + 1) * 8] += 0.6
+            writer.write(i, x)
+    with caplog.at_level("WARNING", logger="asctool"):
+        summary = _train([path], "fcnn", tmp_path / "run", profile="cpu", epochs=2, batch_size=8)
+    assert sum("stratified by class" in r.getMessage() for r in caplog.records) == 1
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["valid_split"] == 0.2 and config["valid_split_by"] == "class" and summary["n_valid"] == 8
+    assert config["early_stopping"] and config["width"] == 0.25 and config["schedule"]["end_epoch"] == 2
+    assert config["augment"]["mixup"] and config["augment"]["mixup_alpha"] != 0.4 and config["crop"] is None
+    assert summary["epochs_run"] == 2 and summary["model_epoch"] == summary["best_epoch"]
+
+
+def test_early_stopping_options(tmp_path, one_line_error, tree):
+    path = make_features(tmp_path / "a.h5", 16)
+    before = tree(tmp_path)
+    one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", "--profile", "cpu",
+                        "--valid-split", "0"),
+                   "early stopping needs validation data: give --valid FILE or --valid-split F")
+    one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", "--early-stopping"),
+                   "early stopping needs validation data")
+    one_line_error(_cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", "--patience", "-1"),
+                   "--patience", code=2)
+    assert tree(tmp_path) == before
+    result = _cli("--train", path, "--model", "fcnn", "--out-dir", tmp_path / "run", "--profile", "cpu",
+                  "--max-epochs", "1", "--no-early-stopping", "--valid-split", "0", "--batch-size", "8")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["epochs"] == 1 and config["early_stopping"] is False and config["n_valid"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, channels, width", [("fcnn", 3, 0.05), ("small_fcnn", 6, 0.1), ("fsfcnn", 3, 0.03),
+                                                   ("fsfcnn_s", 3, 0.05), ("resnet", 3, 0.1), ("mobnet", 6, 0.25)])
+def test_every_model_trains_under_the_cpu_profile(tmp_path, name, channels, width):
+    """Early stopping, the fitted schedule and the profile's augmentations work for every registry model."""
+    from asctool.models import available
+
+    assert name in available()
+    shape = (SHAPE[0], SHAPE[1], channels)
+    path = make_features(tmp_path / "a.h5", 32, shape=shape)
+    summary = _train([path], name, tmp_path / "run", profile="cpu", epochs=14, patience=0, batch_size=8,
+                     width=width)
+    rows = [r.split("\t") for r in (tmp_path / "run" / "history.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == summary["epochs_run"] and summary["epochs_run"] in (6, 14)
+    # only cycle ends (2, 6, 14) compete; patience 0: stop at 6 unless epoch 6 beat epoch 2
+    assert summary["model_epoch"] == summary["best_epoch"] and summary["best_epoch"] in (2, 6, 14)
+    assert (summary["stopped_epoch"] == 6) == (summary["best_epoch"] == 2)
+    val = {int(r[0]): (float(r[5]), -float(r[4])) for r in rows}
+    assert summary["best_epoch"] == max((e for e in (2, 6, 14) if e in val), key=lambda e: (val[e], -e))
 
 
 # --------------------------------------------------------------------------

@@ -128,7 +128,8 @@ def _restore(values: Mapping[str, Any]) -> AugmentConfig:
 
 
 def parse_augment(spec: str | None, crop: int | None, input_shape: tuple[int, int, int], *,
-                  auto_off: Sequence[str] = ()) -> AugmentConfig:
+                  auto_off: Sequence[str] = (), auto_crop: int | None = None,
+                  params: Mapping[str, Any] | None = None) -> AugmentConfig:
     """Resolve ``--augment`` and ``--crop`` into an :class:`AugmentConfig`.
 
     Parameters
@@ -150,6 +151,13 @@ def parse_augment(spec: str | None, crop: int | None, input_shape: tuple[int, in
         the demo profile's ``specaugment, mixup``) and the model's (e.g.
         ``specaugment`` for ``resnet``), see
         :func:`asctool.training.resolve_profile`.
+    auto_crop : int or None
+        The profile's crop (e.g. ``cpu``): ``auto`` and a bare ``crop`` use
+        this many frames, for any channel count, when the input is longer
+        (``auto`` leaves shorter inputs uncropped). None: the reference rule above.
+    params : mapping, optional
+        Augmentation strengths replacing the registry's reference values
+        (e.g. ``{"mixup_alpha": 0.2}``); keys of the :class:`AugmentConfig` layout.
 
     Raises
     ------
@@ -167,7 +175,12 @@ def parse_augment(spec: str | None, crop: int | None, input_shape: tuple[int, in
     if text == "auto":
         values: dict[str, Any] = {e.key: bool(e.auto(tuple(input_shape))) and e.name not in auto_off
                                   for e in REGISTRY.values()}
-        default_crop = REFERENCE_CROP if channels == 3 and time > REFERENCE_CROP and "crop" not in auto_off else None
+        if auto_crop is None:
+            default_crop = REFERENCE_CROP if channels == 3 and time > REFERENCE_CROP else None
+        else:
+            default_crop = int(auto_crop) if time > int(auto_crop) else None
+        if "crop" in auto_off:
+            default_crop = None
         values["crop"] = default_crop if crop is None else int(crop) or None
     else:
         names = [] if text == "none" else [n.strip() for n in text.split(",") if n.strip()]
@@ -180,8 +193,13 @@ def parse_augment(spec: str | None, crop: int | None, input_shape: tuple[int, in
         if crop and "crop" not in names:
             raise ConfigError(f"--crop {crop}: 'crop' is not among --augment {spec}")
         values = {e.key: e.name in names for e in REGISTRY.values()}
-        values["crop"] = (REFERENCE_CROP if crop is None else int(crop) or None) if "crop" in names else None
-    config = AugmentConfig(**values)
+        bare = REFERENCE_CROP if auto_crop is None else int(auto_crop)
+        values["crop"] = (bare if crop is None else int(crop) or None) if "crop" in names else None
+    extra = dict(params or {})
+    reserved = sorted(set(extra) & ({"crop"} | {e.key for e in REGISTRY.values()}))
+    if reserved:
+        raise ConfigError(f"augmentation strengths: {', '.join(reserved)} are switches, not strengths")
+    config = AugmentConfig(**values, **extra)
     if config.crop is not None and not 0 < config.crop < time:
         raise ConfigError(
             f"crop of {config.crop} frames: must be shorter than the input ({time} frames); "
