@@ -173,6 +173,8 @@ class FeaturesWriter:
     dtype : "float16" or "float32"
     inputs : files recorded in provenance
     extra_attrs : further root attributes (e.g. ``shard``)
+    columns : further per-clip numeric datasets, name -> array of length ``n``
+        (e.g. ``pseudo-label``'s ``confidence1``)
 
     Use as a context manager; ``write(i, array)`` stores clip ``i``. If the
     block raises, or not every clip was written, nothing appears at ``path``.
@@ -198,6 +200,7 @@ class FeaturesWriter:
         dtype: str = "float16",
         inputs: Sequence[str | os.PathLike] = (),
         extra_attrs: Mapping[str, Any] | None = None,
+        columns: Mapping[str, Any] | None = None,
     ) -> None:
         if dtype not in ("float16", "float32"):
             raise ArtifactError(f"{path}: dtype must be float16 or float32, got {dtype!r}")
@@ -212,6 +215,10 @@ class FeaturesWriter:
             if len(values) != self.n:
                 raise ArtifactError(f"{path}: {name} has {len(values)} entries, expected {self.n}")
         check_unique_ids(self._meta["id"], self.path)
+        self._columns = {str(k): np.asarray(v) for k, v in (columns or {}).items()}
+        for name, values in self._columns.items():
+            if name in (self.dataset, "id", *_META_FIELDS) or values.shape[:1] != (self.n,):
+                raise ArtifactError(f"{path}: column {name!r} is reserved or has not {self.n} entries")
         self._attrs = provenance_attrs(self.kind, inputs)
         self._attrs[self.config_attr] = json.dumps(dict(config), sort_keys=True)
         self._attrs.update(extra_attrs or {})
@@ -233,6 +240,8 @@ class FeaturesWriter:
             )
             for name, values in self._meta.items():
                 _write_strings(self._handle, name, values)
+            for name, values in self._columns.items():
+                self._handle.create_dataset(name, data=values)
             self._write_extra(self._handle)
         return self
 
@@ -394,21 +403,14 @@ class EmbeddingsFile(FeaturesFile):
 
 
 def open_embeddings(path: str | os.PathLike, *, allow_empty: bool = False) -> EmbeddingsFile:
-    """Open an embeddings file (``asctool embed``) read-only, after checking it.
-
-    Raises
-    ------
-    ArtifactError
-        Not an embeddings file; ``embeddings`` not (N, T, D) numbers; ``id``, ``window_times`` or
-        ``extractor`` missing or not matching; duplicate ids; no clips (unless ``allow_empty``).
-        NaN or Inf values are found by :meth:`EmbeddingsFile.batches`, which reads them.
-    """
+    """Open an embeddings file (``asctool embed``) read-only; :class:`ArtifactError` (one line) when it is
+    not one, ``embeddings`` is not (N, T, D) numbers, ``id``/``window_times``/``extractor`` are missing or do
+    not match, an id repeats or (unless ``allow_empty``) it holds no clips. NaN/Inf: see ``batches``."""
     path = Path(path)
     handle = _open_checked(path, KIND_EMBEDDINGS)
     try:
-        for name in ("embeddings", "id", "window_times"):
-            if name not in handle:
-                raise ArtifactError(f"{path}: embeddings file lacks the '{name}' dataset")
+        for name in (n for n in ("embeddings", "id", "window_times") if n not in handle):
+            raise ArtifactError(f"{path}: embeddings file lacks the '{name}' dataset")
         data = _dataset(handle, "embeddings", path, 3, False)  # (N, T, D)
         ids, meta = _clip_meta(handle, path)
         times = np.asarray(_dataset(handle, "window_times", path, 1, False)[()], dtype=np.float64)

@@ -445,6 +445,13 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
               help="The data set's own scenes, one per line (default: those featurize --classes recorded, "
                    "else the DCASE scenes or coarse classes).")
+@click.option("--unlabelled", "unlabelled_paths", multiple=True, type=INPUT_FILE, help="Features without scene labels (repeatable): target-device clips for --adversarial / --tri-training.")
+@click.option("--adversarial", type=click.Choice(["whole", "time"]), default=None, help="Domain classifier behind a gradient reversal layer: on the pooled clip or every time frame.")
+@click.option("--domain", type=click.Choice(["device", "source", "set"]), default="device", show_default=True, help="Domain labels: device, device a vs the rest, labelled vs unlabelled.")
+@click.option("--grl-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Gradient reversal weight alpha.")
+@click.option("--grl-ramp", is_flag=True, help="Raise alpha from 0 with the DANN ramp 2/(1+exp(-10p))-1.")
+@click.option("--tri-training", is_flag=True, help="Train two labellers F1, F2 too (then asctool pseudo-label).")
+@click.option("--orthogonality", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Weight lambda of the labellers' orthogonality penalty.")
 @click.option("--grid", is_flag=True, help="mlp on embeddings: choose learning rate x weight decay {1e-5,1e-4,1e-3}^2 on validation.")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
@@ -501,6 +508,20 @@ def fuse(fine, coarse, hierarchy, coarse_weight, choose_weight_on, weight_grid, 
 
     _echo_summary(run(fine, coarse, out, method=method, hierarchy=hierarchy, coarse_weight=coarse_weight,
                       choose_weight_on=choose_weight_on or None, weight_grid=weight_grid, force=force))
+
+
+@cli.command("pseudo-label")
+@click.option("--model", "model", required=True, type=click.Path(exists=True, path_type=Path), help="Run folder trained with --tri-training (or its labellers.keras).")
+@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features of the unlabelled clips.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True, help="Both labellers' probability of the agreed class must exceed it.")
+@click.option("--out", required=True, type=OUT_FILE, help="Features file of the kept clips to write (scene = pseudo-label).")
+@click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def pseudo_label(model, features_path, threshold, out, batch_size, force) -> None:
+    """Tri-training: label the clips on which the run's two labellers agree, both confidently."""
+    from .stages.pseudo_label import run
+
+    _echo_summary(run(model, features_path, out, threshold=threshold, batch_size=batch_size, force=force))
 
 
 @cli.command()

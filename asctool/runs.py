@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 MODEL_METADATA_KEYS = ("model", "classes", "labels", "label_map", "frontend_config", "input_shape")
 #: Files and folders train writes into a run folder (removed by ``--force``).
 RUN_FILES = ("config.json", "model.keras", "last.keras", "history.tsv", "train.log", "state.json",
-             "checkpoint", "snapshots")
+             "checkpoint", "snapshots", "labellers.keras", "labellers-last.keras")
 #: Columns of ``history.tsv``.
 HISTORY_COLUMNS = ("epoch", "lr", "loss", "accuracy", "val_loss", "val_accuracy")
 

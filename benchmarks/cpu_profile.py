@@ -195,6 +195,8 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
     valid_ids = set(ids[np.isin(locations, config.get("valid_locations") or [])].tolist())
     return {"variant": name, "seed": seed, "seconds": round(seconds, 1), "epochs": summary["epochs"],
             "n_train": summary["n_train"], "n_valid": summary["n_valid"], "selection": selection,
+            "evaluate_by_epoch": {str(e): by_epoch[e] for e in sorted(by_epoch)},
+            "val_accuracy": [row["val_accuracy"] for row in history],
             "probe": probe_accuracy(train_path, valid_ids, evaluate_path)}
 
 

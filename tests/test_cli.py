@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from asctool import __version__, artifacts
 from asctool.cli import cli
 
-COMMANDS = ["prepare", "synth", "augment", "featurize", "train", "predict", "ensemble",
+COMMANDS = ["prepare", "synth", "augment", "featurize", "train", "predict", "pseudo-label", "ensemble",
             "fuse", "quantize", "score", "cam", "inspect", "models"]
 
 

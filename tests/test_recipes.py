@@ -459,6 +459,36 @@ def test_recipe_1b_end_to_end(tmp_path):
         assert size["mode"] == "dynamic" and size["bytes"] == (exp / model / "model.tflite").stat().st_size
 
 
+def test_recipe_unlabelled_commands(tmp_path):
+    """TEMPLATE/unlabelled.sh: the unlabelled set prepared without labels, five systems side by side."""
+    recipe = RECIPES / "TEMPLATE" / "unlabelled.sh"
+    one = subprocess.run(["bash", str(recipe), "--data-root", "x"], capture_output=True, text=True, cwd=tmp_path)
+    assert one.returncode == 2 and "give both --data-root and --unlabelled-root" in one.stderr
+    done, calls = _fake_run(tmp_path, recipe, "--work-dir", "w")
+    assert done.returncode == 0, done.stderr
+    assert "prepare --dataset-root w/db/unlabelled --out-dir w/data/unlabelled --layout eval --force" in calls
+    feats = "w/data/feats"
+    common = "--model fcnn --profile demo --epochs 12 --batch-size 8 --crop 128 --seed 0"
+    unl = f"--unlabelled {feats}/unlabelled.h5 --domain device --grl-weight 1.0 --grl-ramp"
+    expected = [
+        f"train {common} --out-dir w/exp/plain --force --train {feats}/train.h5",
+        f"train {common} --out-dir w/exp/adversarial_time --force --train {feats}/train.h5 {unl} --adversarial time",
+        f"train {common} --out-dir w/exp/adversarial_whole --force --train {feats}/train.h5 {unl} --adversarial whole",
+        f"train {common} --out-dir w/exp/tri_training_phase1 --force --train {feats}/train.h5 --tri-training "
+        "--orthogonality 1.0",
+        "pseudo-label --model w/exp/tri_training_phase1 --features w/data/feats/unlabelled.h5 --threshold 0.5 "
+        "--out w/exp/tri_training_pseudo.h5 --force",
+        f"train {common} --out-dir w/exp/tri_training --force --train {feats}/train.h5 --train "
+        "w/exp/tri_training_pseudo.h5",
+        f"train {common} --out-dir w/exp/tri_training_adversarial --force --train {feats}/train.h5 --train "
+        f"w/exp/tri_training_adversarial_pseudo.h5 {unl} --adversarial time",
+    ]
+    for line in expected:
+        assert line in calls, line
+    results = [c for c in calls if c.startswith("results")]
+    assert len(results) == 1 and "tri_training_adversarial=w/exp/tri_training_adversarial/score.json" in results[0]
+
+
 CALLS_BASELINE_DEMO = """\
 embed --manifest w/data/fold1_evaluate.tsv --extractor birdnet --hop 1 --out w/data/emb/evaluate.h5 --nj 1
 embed --manifest w/data/fold1_train.tsv --extractor birdnet --hop 1 --out w/data/emb/train.h5 --nj 1

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ArtifactError
-from . import layers  # noqa: F401  (registers the custom layers)
+from . import grl, layers  # noqa: F401  (register the custom layers)
 from . import fcnn, fsfcnn, fsfcnn_s, mlp, mobnet, resnet, small_fcnn  # noqa: F401  (each registers one architecture)
 from .complexity import complexity, summary_table
 from .registry import available, build, check_options, parse_input_shape, register, spec

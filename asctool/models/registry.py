@@ -55,6 +55,11 @@ class ModelSpec:
     augment_auto_off : tuple of str
         Batch augmentations that ``--augment auto`` leaves out for this model
         (e.g. ``("specaugment",)``), on top of the profile's.
+    feature_map : str
+        Name of the layer whose output is the model's last feature map
+        ``(batch, freq', time', channels)``, before global pooling: where a
+        domain classifier or the tri-training labellers attach
+        (:mod:`asctool.training.adversarial`).
     inputs : {"features", "embeddings"}
         What the model reads: features ``(freq, time, channels)``, or one
         embedding frame ``(dims,)`` (``asctool embed``; trained frame by frame,
@@ -67,6 +72,7 @@ class ModelSpec:
     defaults: dict
     training_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     augment_auto_off: tuple[str, ...] = ()
+    feature_map: str = "features_out"
     inputs: str = "features"
 
 
@@ -81,6 +87,7 @@ def register(
     *,
     training_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     augment_auto_off: Sequence[str] = (),
+    feature_map: str = "features_out",
     inputs: str = "features",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding a builder to the registry under ``name``.
@@ -96,6 +103,9 @@ def register(
         ``{"paper": {"epochs": 126}}`` (see :data:`asctool.training.PROFILES`).
     augment_auto_off : sequence of str
         Batch augmentations that ``--augment auto`` leaves out for this model.
+    feature_map : str
+        The layer holding the last feature map before global pooling
+        (default ``features_out``); domain heads attach there.
     inputs : {"features", "embeddings"}
         What the model reads (see :class:`ModelSpec`).
 
@@ -116,7 +126,7 @@ def register(
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         REGISTRY.add(name, ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off),
-                                     inputs))
+                                     str(feature_map), inputs))
         return builder
 
     return decorate

@@ -119,6 +119,13 @@ def run(
     classes_path: str | os.PathLike | None = None,
     early_stopping: bool | None = None,
     patience: int | None = None,
+    unlabelled_paths: Sequence[str | os.PathLike] = (),
+    adversarial: str | None = None,
+    domain: str = "device",
+    grl_weight: float = 1.0,
+    grl_ramp: bool = False,
+    tri_training: bool = False,
+    orthogonality: float = 1.0,
     grid: bool = False,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
@@ -172,6 +179,21 @@ def run(
         validation epoch (``epochs`` is then the maximum); default: the profile's.
     patience : int, optional
         Epochs without improvement before early stopping (default: the profile's).
+    unlabelled_paths : sequence of path
+        Features files without scene labels (``--unlabelled``), for the domain
+        classifier and the tri-training labellers (docs/adversarial.md).
+    adversarial : {"whole", "time"}, optional
+        Add a domain classifier behind a gradient reversal layer on the
+        backbone's feature map: on the pooled clip representation or on every frame.
+    domain : {"device", "source", "set"}
+        The domain labels: device, device ``a`` vs the rest, labelled vs unlabelled.
+    grl_weight : float
+        α of the gradient reversal; ``grl_ramp``: raised from 0 with the DANN ramp.
+    tri_training : bool
+        Train two labellers F1, F2 beside the backbone's head (phase 1 of
+        tri-training; ``asctool pseudo-label`` then uses ``RUN/labellers.keras``).
+    orthogonality : float
+        λ of the labellers' orthogonality penalty.
     grid : bool
         mlp on embeddings: choose learning rate x weight decay on validation
         (:mod:`asctool.training.frames`, which trains the mlp and the linear back-ends).
@@ -197,15 +219,23 @@ def run(
         raise ConfigError(f"--snapshots {snapshots}: must be >= 0")
     if int(seed) < 0:
         raise ConfigError(f"--seed {seed}: must be >= 0")
-    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
+    unlabelled_paths = [Path(p) for p in unlabelled_paths]
+    if unlabelled_paths or adversarial is not None or tri_training:
+        from ..training import adversarial as _adv
+
+        _adv.check_options(unlabelled=unlabelled_paths, adversarial=adversarial, domain=domain,
+                           grl_weight=grl_weight, grl_ramp=grl_ramp, tri_training=tri_training,
+                           orthogonality=orthogonality)
+    claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path, *unlabelled_paths])
     check_run_dir(out_dir, resume=resume, force=force)
     from ..training.frames import route, train_shallow
 
     if route(train_paths[0], model_name) is not None:  # mlp on embedding frames, linear back-ends
         if (snapshots or distribute != "none" or crop is not None or width is not None or augment not in ("auto", "none")
-                or early_stopping is not None or patience is not None):
-            raise ConfigError(f"--snapshots, --distribute, --crop, --width, --augment, --early-stopping and --patience: "
-                              f"not for {model_name}")
+                or early_stopping is not None or patience is not None or unlabelled_paths or adversarial
+                or tri_training):
+            raise ConfigError(f"--snapshots, --distribute, --crop, --width, --augment, --early-stopping, --patience, "
+                              f"--unlabelled, --adversarial and --tri-training: not for {model_name}")
         return train_shallow(train_paths, model_name, out_dir, labels=labels, valid_path=valid_path,
                              valid_split=valid_split, epochs=epochs, batch_size=batch_size, profile=profile,
                              model_options=model_options, seed=seed, force=force, resume=resume,
@@ -229,6 +259,14 @@ def run(
                                                                   labels, seed, known)
     if known is not None:
         info["known_classes"] = known
+    adversarial_setup = None
+    if unlabelled_paths or adversarial is not None or tri_training:
+        clips, facts = _adv.attach_unlabelled(clips, sources, unlabelled_paths, num_classes=len(classes),
+                                              adversarial=adversarial, domain=domain)
+        adversarial_setup = {"unlabelled": [str(p) for p in unlabelled_paths], "head": adversarial,
+                             "domain": domain if adversarial else None, "grl_weight": float(grl_weight),
+                             "grl_ramp": bool(grl_ramp), "tri_training": bool(tri_training),
+                             "orthogonality": float(orthogonality) if tri_training else 0.0, **facts}
     if resolved["early_stopping"] and valid is None:
         raise ConfigError("early stopping needs validation data: give --valid FILE or --valid-split F "
                           "(or --no-early-stopping)")
@@ -275,6 +313,8 @@ def run(
         "schedule": schedule.to_dict(),
         "steps_per_epoch": spe,
         "n_train": len(clips),
+        **({"adversarial": adversarial_setup,
+            "train_targets": len(adversarial_setup["domains"]) * (len(classes) + 1)} if adversarial_setup else {}),
         "n_valid": 0 if valid is None else len(valid),
         "distribute": distribute,
         "out_dir": str(out_dir),

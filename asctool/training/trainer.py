@@ -186,6 +186,11 @@ def _export_model(model, path: Path, metadata: Mapping[str, Any]) -> None:
     """Save ``model``'s architecture and weights (no optimizer) with its metadata to ``path`` atomically."""
     import keras
 
+    if hasattr(model, "export_parts"):   # a training graph (training.adversarial): its deployable parts
+        for part, target in model.export_parts(path):
+            _export_model(part, target, metadata)
+        return
+
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     with atomic_path(path) as tmp, _quiet_numpy_copy_warning():
@@ -401,9 +406,17 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
     else:
         tf.config.experimental.enable_op_determinism()
     strategy = _strategy(config["distribute"])
+    if config.get("adversarial"):
+        from . import adversarial  # noqa: F401  (registers the training graph's class for --resume)
     with strategy.scope():
         if state.get("checkpoint") and first_epoch > 0:
             model = keras.saving.load_model(out_dir / "checkpoint" / state["checkpoint"], compile=True)
+        elif config.get("adversarial"):   # unlabelled data, domain classifier, labellers (training.adversarial)
+            from .adversarial import build_training_model
+
+            model = build_training_model(config, options_all)
+            _set_bn_momentum(model, config["bn_momentum"])
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr_max, momentum=schedule.momentum))
         else:
             freq, _, channels = config["input_shape"]
             model = build(config["model"], len(classes), (freq, None, channels), **options_all)
@@ -423,7 +436,7 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
     stopped = state.get("stopped_epoch")
     if first_epoch < epochs and not stopped:
         data = train_dataset(clips, batch_size=config["batch_size"], seed=seed, first_epoch=first_epoch,
-                             epochs=epochs, augment=aug, num_classes=len(classes))
+                             epochs=epochs, augment=aug, num_classes=config.get("train_targets", len(classes)))
         valid_data = (eval_dataset(valid, batch_size=config["batch_size"], num_classes=len(classes))
                       if has_valid else None)
         with progress((epochs - first_epoch) * spe, "training") as advance:
