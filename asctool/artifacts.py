@@ -11,6 +11,10 @@ features file (``asctool_kind = "features"``)
     attribute ``config``: the front-end configuration as JSON
     attribute ``classes`` (optional): JSON list of the declared label set
     (``featurize --classes FILE``); absent: the DCASE scenes or coarse classes
+embeddings file (``asctool_kind = "embeddings"``, written by ``asctool embed``)
+    ``embeddings`` (N, T, D) float32: T windows of D dimensions per clip
+    ``window_times`` (T,) seconds; ``id``, ``scene``, ``device``, ``location`` as above
+    attribute ``extractor``: the extractor's settings as JSON
 scores file (``asctool_kind = "scores"``)
     ``scores`` (N, K) float32 probabilities, rows sum to 1
     ``id`` and, where known, ``scene`` and ``device``
@@ -37,30 +41,11 @@ from .io import atomic_path
 from .provenance import SCHEMA_VERSION, provenance_attrs
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "KIND_FEATURES",
-    "KIND_SCORES",
-    "KIND_EMBEDDINGS",
-    "atomic_path",
-    "provenance_attrs",
-    "FeaturesWriter",
-    "FeaturesFile",
-    "open_features",
-    "combine_features",
-    "Scores",
-    "write_scores",
-    "read_scores",
-    "check_same_ids",
-    "align_ids",
-    "check_same_classes",
-    "check_same_config",
-    "config_diff",
-    "check_probabilities",
-    "read_kind",
-    "check_unique_ids",
-    "first_nonfinite",
-    "check_finite_features",
-    "nonfinite_message",
+    "SCHEMA_VERSION", "KIND_FEATURES", "KIND_SCORES", "KIND_EMBEDDINGS", "EmbeddingsFile",
+    "open_embeddings", "atomic_path", "provenance_attrs", "FeaturesWriter", "FeaturesFile", "open_features",
+    "combine_features", "Scores", "write_scores", "read_scores", "check_same_ids", "align_ids",
+    "check_same_classes", "check_same_config", "config_diff", "check_probabilities", "read_kind",
+    "check_unique_ids", "first_nonfinite", "check_finite_features", "nonfinite_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,6 +75,13 @@ def _read_strings(group: h5py.Group, name: str, path=None) -> np.ndarray | None:
     if name not in group:
         return None
     return np.asarray(_dataset(group, name, path or group.file.filename, 1, True).asstr()[()], dtype=object)
+
+
+def _clip_meta(handle: h5py.File, path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``id`` and the metadata columns of a features or embeddings file ("" where a column is absent)."""
+    ids = _read_strings(handle, "id", path)
+    empty = np.array([""] * len(ids), dtype=object)
+    return ids, {name: _read_strings(handle, name, path) if name in handle else empty for name in _META_FIELDS}
 
 
 def _class_list(value: Any, path: Path) -> list[str]:
@@ -312,6 +304,7 @@ class FeaturesFile:
     locations: np.ndarray
     config: dict[str, Any]
     classes: list[str] | None = None  # the declared label set (featurize --classes), if any
+    _remake = ("features", "featurize")  # what the values are, and the stage that makes them again
 
     @property
     def features(self) -> h5py.Dataset:
@@ -359,7 +352,7 @@ class FeaturesFile:
             self.features.read_direct(view, np.s_[start:stop], np.s_[0:stop - start])
             bad = first_nonfinite(view)
             if bad is not None:
-                raise ArtifactError(nonfinite_message(self.path, self.ids[start + bad], start + bad))
+                raise ArtifactError(nonfinite_message(self.path, self.ids[start + bad], start + bad, self._remake))
             yield start, view
 
     @property
@@ -388,11 +381,7 @@ def open_features(path: str | os.PathLike) -> FeaturesFile:
     try:
         if "features" not in handle or "id" not in handle:
             raise ArtifactError(f"{path}: features file lacks the 'features' or 'id' dataset")
-        ids = _read_strings(handle, "id", path)
-        meta = {}
-        for name in _META_FIELDS:
-            values = _read_strings(handle, name, path)
-            meta[name] = np.array([""] * len(ids), dtype=object) if values is None else values
+        ids, meta = _clip_meta(handle, path)
         try:
             config = json.loads(handle.attrs["config"])
         except (KeyError, ValueError):
@@ -408,6 +397,54 @@ def open_features(path: str | os.PathLike) -> FeaturesFile:
         handle.close()
         raise
     return FeaturesFile(path, handle, ids, meta["scene"], meta["device"], meta["location"], config, classes)
+
+
+@dataclass
+class EmbeddingsFile(FeaturesFile):
+    """An embeddings file opened read-only: a :class:`FeaturesFile` whose clips are (T, D) and whose
+    ``config`` is the ``extractor`` attribute; ``features`` (alias ``embeddings``) is the dataset (N, T, D),
+    ``window_times`` (T,) the windows' times in seconds; ``batches`` reads and checks them as for features."""
+
+    window_times: np.ndarray | None = None
+    _remake = ("embeddings", "embed")
+
+    @property
+    def features(self) -> h5py.Dataset:
+        return self.handle["embeddings"]
+
+    embeddings = features
+
+
+def open_embeddings(path: str | os.PathLike, *, allow_empty: bool = False) -> EmbeddingsFile:
+    """Open an embeddings file (``asctool embed``) read-only; :class:`ArtifactError` (one line) when it is
+    not one, ``embeddings`` is not (N, T, D) numbers, ``id``/``window_times``/``extractor`` are missing or do
+    not match, an id repeats or (unless ``allow_empty``) it holds no clips. NaN/Inf: see ``batches``."""
+    path = Path(path)
+    handle = _open_checked(path, KIND_EMBEDDINGS)
+    try:
+        for name in (n for n in ("embeddings", "id", "window_times") if n not in handle):
+            raise ArtifactError(f"{path}: embeddings file lacks the '{name}' dataset")
+        data = _dataset(handle, "embeddings", path, 3, False)  # (N, T, D)
+        ids, meta = _clip_meta(handle, path)
+        times = np.asarray(_dataset(handle, "window_times", path, 1, False)[()], dtype=np.float64)
+        try:
+            extractor = json.loads(handle.attrs["extractor"])
+        except (KeyError, ValueError, TypeError):
+            extractor = None
+        if not isinstance(extractor, dict):
+            raise ArtifactError(f"{path}: embeddings file has no 'extractor' attribute holding a JSON object")
+        if data.shape[0] != len(ids) or data.shape[1] != len(times):
+            raise ArtifactError(f"{path}: embeddings of shape {data.shape} do not match {len(ids)} ids "
+                                f"and {len(times)} window times")
+        if not len(ids) and not allow_empty:
+            raise ArtifactError(f"{path}: embeddings file holds no clips")
+        check_unique_ids(ids, path)
+        classes = _class_list(handle.attrs["classes"], path) if "classes" in handle.attrs else None
+    except BaseException:
+        handle.close()
+        raise
+    return EmbeddingsFile(path, handle, ids, meta["scene"], meta["device"], meta["location"], extractor,
+                          classes, times)
 
 
 def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
@@ -612,10 +649,11 @@ def check_finite_features(f: "FeaturesFile", *, batch: int = 64) -> None:
         pass
 
 
-def nonfinite_message(path: str | os.PathLike, clip: str, row: int) -> str:
-    """The one-line refusal of features holding NaN or Inf."""
-    return (f"{path}: features of clip {clip} (row {row}) contain NaN or Inf; "
-            "refusing to use them (featurize the clip again)")
+def nonfinite_message(path: str | os.PathLike, clip: str, row: int,
+                      remake: tuple[str, str] = ("features", "featurize")) -> str:
+    """The one-line refusal of features (or, with ``remake``, embeddings) holding NaN or Inf."""
+    return (f"{path}: {remake[0]} of clip {clip} (row {row}) contain NaN or Inf; "
+            f"refusing to use them ({remake[1]} the clip again)")
 
 
 def check_unique_ids(ids: Sequence[str], where: str | os.PathLike) -> None:

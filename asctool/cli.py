@@ -455,7 +455,7 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--early-stopping/--no-early-stopping", default=None, help="Stop at a cycle end once validation stops improving (default: the profile's).")
 @click.option("--patience", type=click.IntRange(min=0), default=None, help="Epochs without a better validation before early stopping (default: the profile's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size (default: the profile's).")
-@click.option("--profile", type=click.Choice(["paper", "demo", "cpu"]), default="paper", help="Training profile (cpu: small data on a CPU, early stopping).")
+@click.option("--profile", type=click.Choice(["paper", "demo", "cpu", "dcase2020-baseline"]), default="paper", help="Training profile (cpu: small data on a CPU, early stopping).")
 @click.option("--width", type=click.FloatRange(min=0.01), default=None, help="Width multiplier (default: the profile's).")
 @click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra model option (e.g. base_filters=24).")
 @click.option("--augment", default="auto", cls=_RegistryHelpOption, help_text=_batch_augment_help)
@@ -475,6 +475,7 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--orthogonality", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="Weight lambda of the labellers' orthogonality penalty.")
 @click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file (asctool tag) of every training and validation clip, joined by id; with --tag-fusion.")
 @click.option("--tag-fusion", default=None, help="codecat, concat, concat:K, attention:H,K or both:H,K[,shared|separate] (docs/tag_fusion.md).")
+@click.option("--grid", is_flag=True, help="mlp on embeddings: choose learning rate x weight decay {1e-5,1e-4,1e-3}^2 on validation.")
 def train(**kwargs) -> None:
     """Train a model on features files; writes RUN/model.keras and its history."""
     from .stages.train import run
@@ -483,15 +484,16 @@ def train(**kwargs) -> None:
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras or FILE.tflite.")
-@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features file.")
+@click.option("--model", "model_path", required=True, type=INPUT_FILE, help="RUN/model.keras, FILE.tflite or RUN/model.json (linear back-end).")
+@click.option("--features", "features_path", required=True, type=INPUT_FILE, help="Features or embeddings file.")
 @click.option("--out", required=True, type=OUT_FILE, help="Scores file to write.")
 @click.option("--batch-size", default=64, type=click.IntRange(min=1), help="Clips per batch.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("--tags", "tags_path", type=INPUT_FILE, default=None, help="Tags file of these clips (models trained with --tags; same tagger).")
 @click.option("--backend", "backend_path", type=INPUT_FILE, default=None, help="SVM back-end on this model's codes (asctool backend svm).")
+@click.option("--collapse", type=click.Choice(["sum", "mean", "max"]), default="sum", help="Embeddings: how a clip's frame probabilities become one row.")
 def predict(**kwargs) -> None:
-    """Score every clip of a features file with a trained model."""
+    """Score every clip of a features or embeddings file with a trained model."""
     from .stages.predict import run
 
     _echo_summary(run(**kwargs))
@@ -660,7 +662,7 @@ def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force,
 @click.option("--size", "sizes", multiple=True, metavar="NAME=size.json", help="Size of a quantised model (repeatable): a size column and the total.")
 @click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
 @click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
-@click.option("--published", type=click.Choice(["1a", "1b", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task.")
+@click.option("--published", type=click.Choice(["1a", "1b", "dcase2020-baseline", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task (or its baseline).")
 @click.option("--folds", default=None, metavar="K1,K2,...", help="Cross-validation: each REPORT path holds {fold}, read for every fold; the table gives mean ± std over the folds.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
 def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, folds, force) -> None:

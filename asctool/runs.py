@@ -201,7 +201,10 @@ def _metadata_problem(config: Mapping[str, Any]) -> str | None:
         return f"'classes' must be a list of at least 2 class names, not {classes!r}"
     if not isinstance(config["frontend_config"], dict):
         return f"'frontend_config' must be an object, not {config['frontend_config']!r}"
-    if (not isinstance(shape, list) or len(shape) != 3
+    if config.get("inputs") == "embeddings":  # a model of embedding frames (asctool.training.frames): [dims]
+        if not (isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int) and shape[0] > 0):
+            return f"'input_shape' of a model of embedding frames must be [dims], not {shape!r}"
+    elif (not isinstance(shape, list) or len(shape) != 3
             or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape)
             or shape[0] is None or shape[2] is None):
         return f"'input_shape' must be [freq, time, channels] (positive integers; time may be null), not {shape!r}"

@@ -44,6 +44,39 @@ def make_features(path: Path, n: int = 40, *, shape=SHAPE, seed: int = 0, config
     return path
 
 
+EXTRACTOR = {"name": "test", "sample_rate": 48000, "window": 1.0, "hop": 0.5, "weights_sha256": "0" * 64}
+
+
+def make_embeddings(path: Path, n: int = 40, *, frames: int = 5, dim: int = 16, seed: int = 0,
+                    classes=CLASSES, city: str = "lyon", scenes=None, devices=None, values=None,
+                    extractor=None, ids=None) -> Path:
+    """A small learnable embeddings file in the layout of docs/artifacts.md (written with h5py,
+    as ``asctool embed`` writes it): class k adds 1.5 to dimension k of every frame, on top of
+    N(0, 1) noise around a per-dimension offset of 3 (so standardisation matters).
+
+    ``values`` (n, frames, dim) replaces the random values. Ids and locations follow
+    :func:`make_features`; devices default to ``a``.
+    """
+    rng = np.random.default_rng(seed)
+    scenes = list(scenes) if scenes is not None else [classes[i % len(classes)] for i in range(n)]
+    ids = list(ids) if ids is not None else [f"{s}-{city}-{i % 5}-{seed}{i}-a" for i, s in enumerate(scenes)]
+    if values is None:
+        values = rng.normal(3.0, 1.0, (n, frames, dim))
+        for i, scene in enumerate(scenes):
+            values[i, :, (classes.index(scene) if scene in classes else 0) % dim] += 1.5
+    with h5py.File(path, "w") as handle:
+        for key, value in artifacts.provenance_attrs(artifacts.KIND_EMBEDDINGS).items():
+            handle.attrs[key] = value
+        handle.attrs["extractor"] = json.dumps(extractor or EXTRACTOR)
+        handle.create_dataset("embeddings", data=np.asarray(values, dtype=np.float32))
+        handle.create_dataset("window_times", data=np.arange(np.shape(values)[1]) * 0.5)
+        string = h5py.string_dtype("utf-8")
+        for name, column in (("id", ids), ("scene", scenes), ("device", devices or ["a"] * n),
+                             ("location", [f"{s}-{city}-{i % 5}" for i, s in enumerate(scenes)])):
+            handle.create_dataset(name, data=np.array(column, dtype=object), dtype=string)
+    return path
+
+
 # --------------------------------------------------------------------------
 # one shared trained run per session (test_training.py, stages/test_predict.py)
 # --------------------------------------------------------------------------

@@ -220,3 +220,71 @@ def test_classes_attribute_may_be_an_hdf5_string_array(tmp_path):
     bad = write_raw_scores(tmp_path / "bad.h5", ["x", "y"], probs, ["bus", "tram"], classes_attr="bus,tram")
     with pytest.raises(ArtifactError, match=r"bad\.h5: attribute 'classes' is not a JSON list"):
         artifacts.read_scores(bad)
+
+
+# --------------------------------------------------------------------------
+# embeddings files (written by asctool embed; read here)
+# --------------------------------------------------------------------------
+def test_open_embeddings_reads_the_layout(tmp_path):
+    from helpers import EXTRACTOR, make_embeddings
+
+    values = np.arange(3 * 4 * 2, dtype=np.float32).reshape(3, 4, 2)
+    path = make_embeddings(tmp_path / "e.h5", 3, frames=4, dim=2, values=values, scenes=["bus", "park", "bus"],
+                           ids=["x", "y", "z"], devices=["a", "b", "s1"])
+    with artifacts.open_embeddings(path) as f:
+        assert isinstance(f, artifacts.EmbeddingsFile) and len(f) == 3
+        assert f.shape == (3, 4, 2) and f.feature_shape == (4, 2)
+        assert list(f.ids) == ["x", "y", "z"] and list(f.devices) == ["a", "b", "s1"]
+        assert list(f.scenes) == ["bus", "park", "bus"] and f.locations[1] == "park-lyon-1"
+        np.testing.assert_array_equal(f.window_times, [0.0, 0.5, 1.0, 1.5])
+        assert f.config == EXTRACTOR and f.embeddings is not None
+        batches = [(start, view.copy()) for start, view in f.batches(2)]
+    assert [start for start, _ in batches] == [0, 2]
+    np.testing.assert_array_equal(np.concatenate([v for _, v in batches]), values)
+
+
+def _edit(path, change):
+    with h5py.File(path, "a") as handle:
+        change(handle)
+    return path
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda h: h.attrs.__setitem__("asctool_kind", "features"), "expected a embeddings file, found a 'features'"),
+    (lambda h: h.__delitem__("window_times"), "lacks the 'window_times' dataset"),
+    (lambda h: (h.__delitem__("window_times"), h.create_dataset("window_times", data=[0.0, 1.0])),
+     "embeddings of shape (4, 3, 2) do not match 4 ids and 2 window times"),
+    (lambda h: h.attrs.__setitem__("extractor", "[1, 2]"), "no 'extractor' attribute holding a JSON object"),
+    (lambda h: h.attrs.__setitem__("extractor", "{not json"), "no 'extractor' attribute holding a JSON object"),
+    (lambda h: (h.__delitem__("embeddings"), h.create_dataset("embeddings", data=np.zeros((4, 6)))),
+     "'embeddings' is a 2-D dataset of float64, not 3-D numbers"),
+])
+def test_open_embeddings_refusals_are_one_line(tmp_path, change, message):
+    from helpers import make_embeddings
+
+    path = _edit(make_embeddings(tmp_path / "e.h5", 4, frames=3, dim=2), change)
+    with pytest.raises(ArtifactError) as caught:
+        artifacts.open_embeddings(path)
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_embeddings_duplicates_empty_and_nan(tmp_path):
+    from helpers import make_embeddings
+
+    dup = make_embeddings(tmp_path / "d.h5", 3, ids=["a1", "b2", "a1"])
+    with pytest.raises(ArtifactError, match=r"d\.h5: duplicate ids: a1"):
+        artifacts.open_embeddings(dup)
+    empty = make_embeddings(tmp_path / "empty.h5", 0, values=np.zeros((0, 5, 16)))
+    with pytest.raises(ArtifactError, match=r"empty\.h5: embeddings file holds no clips"):
+        artifacts.open_embeddings(empty)
+    assert len(artifacts.open_embeddings(empty, allow_empty=True)) == 0
+    nan = make_embeddings(tmp_path / "nan.h5", 5)
+    with h5py.File(nan, "a") as handle:
+        handle["embeddings"][3, 1, 0] = np.nan
+    with artifacts.open_embeddings(nan) as f:
+        ids = list(f.ids)
+        with pytest.raises(ArtifactError) as caught:
+            list(f.batches(2))
+    assert str(caught.value) == (f"{nan}: embeddings of clip {ids[3]} (row 3) contain NaN or Inf; "
+                                 "refusing to use them (embed the clip again)")

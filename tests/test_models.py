@@ -56,9 +56,44 @@ def test_reference_parameter_counts(name, classes, shape, options, expected):
     assert model.get_layer("features_out").output.shape[-1] > 0
 
 
+# models of embedding frames (inputs="embeddings"): built for (dims,)
+FRAME_MODELS = {"mlp"}
+
+
+def _feature_models():
+    return [name for name in models.available() if models.spec(name).inputs == "features"]
+
+
 def test_available_lists_every_model():
-    assert set(SMALL) == set(models.available())
+    assert set(SMALL) == set(_feature_models())
+    assert set(models.available()) - set(SMALL) == FRAME_MODELS
     assert models.available() == sorted(models.available())
+
+
+@pytest.mark.parametrize("dims,classes", [(512, 10), (6144, 10), (1024, 3)])
+def test_mlp_layers_and_parameter_count(dims, classes):
+    """Cramer et al. 2019, section 4.2: 512 and 128 ReLU units, softmax; plus the stored standardisation."""
+    model = models.build("mlp", classes, (dims,))
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [(layer.units, layer.activation.__name__) for layer in dense] == [
+        (512, "relu"), (128, "relu"), (classes, "linear")]
+    weights = dims * 512 + 512 + 512 * 128 + 128 + 128 * classes + classes
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == weights
+    assert model.count_params() == weights + 2 * dims + 1  # mean, variance and count of "standardise"
+    assert model.layers[-1].name == "softmax" and model.output.shape == (None, classes)
+    x = np.random.default_rng(0).normal(3, 2, (4, dims)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model(x)).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_mlp_input_shape_and_l2():
+    assert models.build("mlp", 3, 16).input_shape == (None, 16)
+    assert models.build("mlp", 3, "16").input_shape == (None, 16)
+    with pytest.raises(ConfigError, match=r"'mlp'.*not an embedding size"):
+        models.build("mlp", 3, (128, 423, 3))
+    model = models.build("mlp", 3, (16,), l2=1e-4, hidden=(8, 4))
+    regs = [layer.kernel_regularizer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [8, 4, 3]
+    assert all(float(r.get_config()["l2"]) == pytest.approx(1e-4) for r in regs)
 
 
 def test_unknown_model_lists_known_names():
@@ -112,7 +147,7 @@ def test_save_load_round_trip_in_fresh_process(tmp_path):
     ``import asctool.models`` and gives identical outputs."""
     rng = np.random.default_rng(0)
     expected = {}
-    for name in models.available():
+    for name in _feature_models():
         shape, options = SMALL[name]
         model = models.build(name, 3, shape, **options)
         _randomise(model, rng)
@@ -255,6 +290,7 @@ def test_cli_models_table():
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()[2:]}
     assert set(rows) == set(models.available())
     assert rows["mobnet"][1] == "152,838"
+    assert rows["mlp"][1] == "329,732"  # for 512-d frames: 512*512+512 + 512*128+128 + 128*3+3 + 2*512+1
     assert rows["small_fcnn"][1] == "350,470"
     assert "3 classes, input 128x461x6" in result.output.splitlines()[0]
 

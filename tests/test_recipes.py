@@ -487,3 +487,56 @@ def test_recipe_unlabelled_commands(tmp_path):
         assert line in calls, line
     results = [c for c in calls if c.startswith("results")]
     assert len(results) == 1 and "tri_training_adversarial=w/exp/tri_training_adversarial/score.json" in results[0]
+
+
+CALLS_BASELINE_DEMO = """\
+embed --manifest w/data/fold1_evaluate.tsv --extractor birdnet --hop 1 --out w/data/emb/evaluate.h5 --nj 1
+embed --manifest w/data/fold1_train.tsv --extractor birdnet --hop 1 --out w/data/emb/train.h5 --nj 1
+inspect w/data/emb/train.h5
+predict --model w/exp/logreg/model.json --features w/data/emb/evaluate.h5 --out w/exp/logreg/scores_evaluate.h5
+predict --model w/exp/mlp/model.keras --features w/data/emb/evaluate.h5 --out w/exp/mlp/scores_evaluate.h5
+prepare --dataset-root w/db --out-dir w/data --setup fold1 --force
+results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a baseline (embeddings + MLP), fold1 evaluation set, profile demo --published dcase2020-baseline mlp=w/exp/mlp/report_evaluate.json logreg=w/exp/logreg/report_evaluate.json --force
+score w/exp/logreg/scores_evaluate.h5 --json w/exp/logreg/report_evaluate.json
+score w/exp/mlp/scores_evaluate.h5 --json w/exp/mlp/report_evaluate.json
+synth --out-dir w/db --clips-per-class 6 --nj 1 --seed 0 --force
+train --train w/data/emb/train.h5 --model logreg --labels scene --out-dir w/exp/logreg --profile demo --seed 0
+train --train w/data/emb/train.h5 --model mlp --labels scene --out-dir w/exp/mlp --profile demo --seed 0
+"""
+
+
+def test_recipe_baseline_on_demo_data_uses_birdnet(tmp_path):
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_baseline.sh", "--work-dir", "w", "--nj", "1")
+    assert done.returncode == 0, done.stderr
+    assert sorted(calls) == CALLS_BASELINE_DEMO.splitlines()
+    assert "Stage 2: embed train with extractor birdnet (--hop 1)" in done.stderr
+    assert "Embeddings of the training set (extractor birdnet)" in done.stderr
+
+
+def test_recipe_baseline_with_data_needs_openl3_weights(tmp_path):
+    data = tmp_path / "tau"
+    data.mkdir()
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_baseline.sh", "--work-dir", "w", "--data-root", str(data))
+    assert done.returncode == 2 and calls == []
+    assert done.stderr.strip().count("\n") == 0 and "asctool download openl3" in done.stderr
+    weights = tmp_path / "openl3_audio_mel256_music-v0_4_0.h5.gz"
+    weights.write_bytes(b"x")
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_baseline.sh", "--work-dir", "w", "--data-root", str(data),
+                            "--weights", str(weights))
+    assert done.returncode == 0, done.stderr
+    embed = [c for c in calls if c.startswith("embed --manifest w/data/fold1_train.tsv")]
+    assert embed == [f"embed --manifest w/data/fold1_train.tsv --extractor openl3 --input-repr mel256 --content-type "
+                     f"music --embedding-size 512 --hop 0.1 --weights {weights} --out w/data/emb/train.h5 --nj 4"]
+    assert "train --train w/data/emb/train.h5 --model mlp --labels scene --out-dir w/exp/mlp " \
+           "--profile dcase2020-baseline --seed 0" in calls
+
+
+def test_recipe_linear_probe_row(tmp_path):
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "1",
+                            "--linear-probe", "true")
+    assert done.returncode == 0, done.stderr
+    assert "train --train w/data/feats/train.h5 --model logreg --out-dir w/exp/linear_probe --force" in calls
+    assert ("predict --model w/exp/linear_probe/model.json --features w/data/feats/evaluate.h5 "
+            "--out w/exp/linear_probe/scores_evaluate.h5") in calls
+    assert "score w/exp/linear_probe/scores_evaluate.h5 --json w/exp/linear_probe/report_evaluate.json" in calls
+    assert "linear_probe=w/exp/linear_probe/report_evaluate.json" in [c for c in calls if c.startswith("results")][0]

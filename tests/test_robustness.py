@@ -517,6 +517,13 @@ CASES: list[Bad] = [
     Bad("download", "existing-output", ("openl3", "--out-dir", "{d}/w"),
         names=("{d}/w/openl3_audio_mel256_music-v0_4_0.h5.gz", "--force"),
         setup=_existing("w/openl3_audio_mel256_music-v0_4_0.h5.gz"), sub=True),
+    # ---------------------------------------------------------------- tag (docs/tag.md), pseudo-label (docs/adversarial.md)
+    Bad("tag", "unknown-tagger", ("--manifest", M, "--tagger", "nosuch", "--out", "{d}/t.h5"),
+        names=("unknown tagger 'nosuch'",), sub=True),
+    Bad("tag", "run-not-a-tagger", ("--manifest", M, "--tagger", "asctool", "--run", "{d}", "--out", "{d}/t.h5"),
+        names=("{d}/model.keras", "--task tagging")),
+    Bad("pseudo-label", "not-tri-training", ("--model", "{d}", "--features", F, "--out", "{d}/p.h5"),
+        names=("{d}", "no labellers.keras", "--tri-training"), sub=True),
     # ---------------------------------------------------------------- featurize
     Bad("featurize", "manifest-missing", ("--manifest", "{d}/none.tsv", *FEAT_OUT), names=("{d}/none.tsv",), sub=True),
     Bad("featurize", "manifest-empty", ("--manifest", "{w}/empty.tsv", *FEAT_OUT), names=("{w}/empty.tsv",)),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import ArtifactError
 from . import grl, layers  # noqa: F401  (register the custom layers)
-from . import fcnn, fsfcnn, fsfcnn_s, mobnet, rawnet, resnet, small_fcnn  # noqa: F401  (each registers one architecture)
+from . import fcnn, fsfcnn, fsfcnn_s, mlp, mobnet, rawnet, resnet, small_fcnn  # noqa: F401  (each registers one architecture)
 from .complexity import complexity, summary_table
 from .registry import available, build, check_options, parse_input_shape, register, spec
 

@@ -84,11 +84,16 @@ def _human(value: float | None, unit: str = "") -> str:
     return f"{value:.0f} {unit}".rstrip()
 
 
+#: The embedding size the table builds models of ``inputs="embeddings"`` for (OpenL3's 512-d).
+EMBEDDING_DIMS = 512
+
+
 def summary_table(*, num_classes: int = 10, input_shape: Any = (128, 423, 3)) -> str:
     """The registry as a text table: name, parameters, MACs, float32 size.
 
     Every registered model is built with its default options for
-    ``num_classes`` classes and ``input_shape``.
+    ``num_classes`` classes and ``input_shape`` (models of embedding frames:
+    for :data:`EMBEDDING_DIMS`-d frames).
 
     Parameters
     ----------
@@ -107,7 +112,7 @@ def summary_table(*, num_classes: int = 10, input_shape: Any = (128, 423, 3)) ->
     shape = parse_input_shape(input_shape)
     rows = []
     for name in available():
-        model = build(name, num_classes, shape)
+        model = build(name, num_classes, shape if spec(name).inputs == "features" else (EMBEDDING_DIMS,))
         info = complexity(model)
         rows.append((
             name, f"{info['params']:,}", _human(info["macs"]), _human(info["float32_bytes"], "B"),

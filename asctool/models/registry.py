@@ -60,6 +60,10 @@ class ModelSpec:
         ``(batch, freq', time', channels)``, before global pooling: where a
         domain classifier or the tri-training labellers attach
         (:mod:`asctool.training.adversarial`).
+    inputs : {"features", "embeddings"}
+        What the model reads: features ``(freq, time, channels)``, or one
+        embedding frame ``(dims,)`` (``asctool embed``; trained frame by frame,
+        :mod:`asctool.training.frames`).
     """
 
     name: str
@@ -69,6 +73,7 @@ class ModelSpec:
     training_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     augment_auto_off: tuple[str, ...] = ()
     feature_map: str = "features_out"
+    inputs: str = "features"
 
 
 #: name -> :class:`ModelSpec`, filled by :func:`register`; names listed sorted.
@@ -83,6 +88,7 @@ def register(
     training_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     augment_auto_off: Sequence[str] = (),
     feature_map: str = "features_out",
+    inputs: str = "features",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding a builder to the registry under ``name``.
 
@@ -100,6 +106,8 @@ def register(
     feature_map : str
         The layer holding the last feature map before global pooling
         (default ``features_out``); domain heads attach there.
+    inputs : {"features", "embeddings"}
+        What the model reads (see :class:`ModelSpec`).
 
     Returns
     -------
@@ -118,7 +126,7 @@ def register(
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         REGISTRY.add(name, ModelSpec(name, builder, description, defaults, overrides, tuple(augment_auto_off),
-                                           str(feature_map)))
+                                     str(feature_map), inputs))
         return builder
 
     return decorate
@@ -228,7 +236,8 @@ def build(name: str, num_classes: int, input_shape: Any, **options: Any):
         Number of output classes (>= 2).
     input_shape : sequence of int
         ``(freq, time, channels)``, e.g. ``(128, 423, 3)``; ``time`` may be None
-        (the models are fully convolutional).
+        (the models are fully convolutional); ``(dims,)`` for a model of
+        ``inputs="embeddings"``.
     **options
         Architecture options (e.g. ``width``, ``base_filters``, ``l2``). Values
         given as strings are converted to the default's type.
@@ -255,7 +264,16 @@ def build(name: str, num_classes: int, input_shape: Any, **options: Any):
         raise ConfigError(f"model {name!r}: num_classes={num_classes!r} is not an integer") from None
     if classes < 2:
         raise ConfigError(f"model {name!r}: num_classes={classes} must be at least 2")
-    shape = parse_input_shape(input_shape)
+    if entry.inputs == "embeddings":  # one embedding frame: (dims,)
+        try:
+            (dims,) = (input_shape,) if isinstance(input_shape, (int, str)) else tuple(input_shape)
+            shape = (int(dims),)
+        except (TypeError, ValueError):
+            shape = (0,)
+        if shape[0] < 1:
+            raise ConfigError(f"model {name!r}: input {input_shape!r} is not an embedding size (dims,)")
+    else:
+        shape = parse_input_shape(input_shape)
     kwargs = check_options(name, options)
     log.debug("building %s for %d classes, input %s, options %s", name, classes, shape, kwargs)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import check_same_config, first_nonfinite, open_features, write_scores
+from ..artifacts import KIND_EMBEDDINGS, check_same_config, first_nonfinite, open_features, read_kind, write_scores
 from ..errors import ArtifactError, ConfigError, MismatchError
 from ..inference import check_tflite_checksum, load_runner
 from ..io import claim_outputs, locked_outputs
@@ -37,6 +37,7 @@ def run(
     force: bool = False,
     tags_path: str | os.PathLike | None = None,
     backend_path: str | os.PathLike | None = None,
+    collapse: str = "sum",
 ) -> dict[str, Any]:
     """Score every clip of a features file and write a scores file.
 
@@ -60,6 +61,10 @@ def run(
     backend_path : path, optional
         An SVM back-end (``asctool backend svm``) fitted on this model's codes:
         it gives the scores instead of the model's own output layer.
+    collapse : {"sum", "mean", "max"}
+        For an embeddings file: how a clip's frame probabilities become one row
+        (:func:`asctool.training.frames.collapse`). A ``RUN/model.json`` (a
+        linear back-end) scores a features or embeddings file clip by clip.
 
     Returns
     -------
@@ -82,8 +87,19 @@ def run(
     if batch_size < 1:
         raise ArtifactError(f"--batch-size {batch_size}: must be positive")
     claim_outputs([out], force=force, inputs=[model_path, features_path, tags_path, backend_path])
+    if model_path.suffix == ".json" or (features_path.is_file() and read_kind(features_path) == KIND_EMBEDDINGS):
+        if tags_path is not None or backend_path is not None:
+            raise ConfigError(f"{model_path}: --tags and --backend apply to CNNs on features files, "
+                              "not to linear back-ends or embeddings")
+        from ..training.frames import shallow_scores
+
+        config, ids, scores, scenes, devices, extra = shallow_scores(model_path, features_path, batch_size=batch_size,
+                                                                     collapse_method=collapse)
+        return _write(out, config, ids, scores, scenes, devices, [model_path, features_path], extra)
     check_tflite_checksum(model_path)  # a corrupted .tflite still runs: check it against size.json
     config = read_model_metadata(model_path)
+    if config.get("inputs") == "embeddings":
+        raise MismatchError(f"{features_path}: a features file; {model_path} was trained on embeddings")
     fusion, tags = config.get("tag_fusion"), None
     if (fusion is None) != (tags_path is None):
         raise ConfigError(f"{model_path}: " + ("was trained with tags: give --tags" if fusion
@@ -151,12 +167,18 @@ def run(
         ids = list(f.ids)
         scenes = list(f.scenes) if any(f.scenes) else None
         devices = list(f.devices) if any(f.devices) else None
+    return _write(out, config, ids, scores, scenes, devices, [model_path, features_path],
+                  {"model": str(model_path), "model_name": str(config["model"])})
+
+
+def _write(out: Path, config, ids, scores, scenes, devices, inputs, extra) -> dict[str, Any]:
+    """Write the scores file (rows renormalised) and return the summary (accuracy where labelled)."""
+    classes, n = [str(c) for c in config["classes"]], len(ids)
     scores = np.clip(scores, 0.0, None)
     scores /= np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
     write_scores(out, ids=ids, scores=scores, classes=classes, scenes=scenes, devices=devices,
-                 inputs=[model_path, features_path],
-                 extra_attrs={"model": str(model_path), "model_name": str(config["model"]),
-                              **({"label_map": json.dumps(config["label_map"])} if config.get("label_map") else {})})
+                 inputs=inputs,
+                 extra_attrs={**extra, **({"label_map": json.dumps(config["label_map"])} if config.get("label_map") else {})})
     summary: dict[str, Any] = {"out": str(out), "clips": n, "classes": classes}
     if scenes is not None:
         mapping = config.get("label_map") or {}

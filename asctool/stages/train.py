@@ -135,6 +135,7 @@ def run(
     task: str = "scene",
     tags_path: str | os.PathLike | None = None,
     tag_fusion: str | None = None,
+    grid: bool = False,
     _interrupt_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
@@ -213,6 +214,9 @@ def run(
         ``codecat``, ``concat``, ``concat:K``, ``attention:H,K`` or
         ``both:H,K[,shared|separate]`` (:mod:`asctool.models.tag_fusion`; Jung et
         al., Interspeech 2020); the model file records the tagger and tag names.
+    grid : bool
+        mlp on embeddings: choose learning rate x weight decay on validation
+        (:mod:`asctool.training.frames`, which trains the mlp and the linear back-ends).
 
     Returns
     -------
@@ -253,6 +257,20 @@ def run(
             raise ConfigError("--tags: scene training only, without --unlabelled/--adversarial/--tri-training")
     claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path, *unlabelled_paths, tags_path])
     check_run_dir(out_dir, resume=resume, force=force)
+    from ..training.frames import route, train_shallow
+
+    if route(train_paths[0], model_name) is not None:  # mlp on embedding frames, linear back-ends
+        if (snapshots or distribute != "none" or crop is not None or width is not None or augment not in ("auto", "none")
+                or early_stopping is not None or patience is not None or unlabelled_paths or adversarial
+                or tri_training or tags_path is not None):
+            raise ConfigError(f"--snapshots, --distribute, --crop, --width, --augment, --early-stopping, --patience, "
+                              f"--unlabelled, --adversarial, --tri-training and --tags: not for {model_name}")
+        return train_shallow(train_paths, model_name, out_dir, labels=labels, valid_path=valid_path,
+                             valid_split=valid_split, epochs=epochs, batch_size=batch_size, profile=profile,
+                             model_options=model_options, seed=seed, force=force, resume=resume,
+                             classes_path=classes_path, grid=grid)
+    if grid:
+        raise ConfigError(f"--grid: only for the mlp on embeddings, not {model_name}")
 
     from ..models import check_options, spec
 

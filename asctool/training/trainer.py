@@ -62,6 +62,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     "cpu": {"batch_size": 16, "epochs": 30, "width": 0.25, "bn_momentum": 0.9, "augment_auto_off": (),
             "early_stopping": True, "patience": 8, "best_at_cycle_ends": True, "valid_split": 0.2, "crop": 200,
             "augment_params": {"freq_mask": 8, "time_mask": 20, "mixup_alpha": 0.2}},
+    # the DCASE 2020 Task 1a baseline's MLP (Adam 1e-3: asctool.training.frames.FRAME_PROFILES)
+    "dcase2020-baseline": {"batch_size": 64, "epochs": 200, "width": 1.0, "bn_momentum": 0.99,
+                           "augment_auto_off": (), **_NO_EARLY_STOP},
 }
 # bn_momentum: the moving-average momentum of every batch normalisation layer.
 # 0.99 is the Keras default the reference used over ~100,000 steps; a demo run

@@ -17,6 +17,8 @@
 #                 split      asctool split: train_sub.tsv + valid.tsv, whole locations held out
 #                 augment    asctool augment: one copy of the training set per method
 #                 featurize  asctool featurize, --nj shards per set, combined into feats/SET.h5
+#                 embed      asctool embed (the conf's extractor) into emb/SET.h5: train and predict
+#                            then read embeddings instead of features
 #                 train      asctool train, every model of every group
 #                 quantize   asctool quantize every model, then asctool check-size
 #                 predict    asctool predict on the evaluation set (and validation, with split)
@@ -112,10 +114,18 @@ setting fusion_fine "" DIR "fine (10-class) member of the fusion"
 setting fusion_coarse "" DIR "coarse (3-class) member of the fusion"
 setting fusion_weight "" W "coarse weight of the fusion: a number, or valid (chosen on validation scores; needs a split stage) [1]"
 setting published none TASK "RESULTS.md ends with the published figures of this task (1a, 1b or none)"
+setting train_profile "" NAME "asctool train --profile [the recipe's profile]"
+setting linear_probe false BOOL "also train a linear probe (logreg on clip log-mel band mean and std) as a RESULTS.md row"
+setting linear_models logreg LIST "models that are linear back-ends (run folder holds model.json, not model.keras)"
+if has embed; then
+  setting extractor "" NAME "extractor of asctool embed"
+  setting extractor_opts "" ARGS "more asctool embed options"
+  option weights "" FILE "weight file of the extractor (openl3: asctool download openl3 fetches it)"
+fi
 
 for name in "${stage_list[@]}"; do
   case "$name" in
-    synth|prepare|split|augment|featurize|train|quantize|predict|combine|score|results|cam) ;;
+    synth|prepare|split|augment|featurize|embed|train|quantize|predict|combine|score|results|cam) ;;
     *) echo "$0: unknown stage '$name' in stages=\"$stages\"" >&2; exit 2 ;;
   esac
 done
@@ -280,11 +290,23 @@ esac
 if [ "$fusion_weight" = valid ] && ! has split; then
   die_usage "--fusion-weight valid chooses the weight on validation scores: the system needs a split stage"
 fi
+if [ "$linear_probe" = true ] && ! has featurize; then die_usage "--linear-probe true needs a featurize stage"; fi
+if has embed; then
+  [ -n "$extractor" ] || die_usage "no extractor: set extractor in $conf_file"
+  if [ "$extractor" = openl3 ] && [ ! -f "$weights" ]; then
+    die_usage "openl3 needs its weight file${weights:+ ($weights is not a file)}: run asctool download openl3 --input-repr mel256 --content-type music --out-dir DIR, then give --weights DIR/FILE"
+  fi
+fi
 
 # ---- what the stages make, by name ----
 train_tsv="$data_dir/${setup}_train.tsv"
 eval_tsv="$data_dir/${setup}_evaluate.tsv"
 feats="$data_dir/feats"
+inputs_dir="$feats"   # what train and predict read: features, or embeddings with an embed stage
+if has embed; then inputs_dir="$data_dir/emb"; fi
+model_file() {  # model_file MODEL [KIND]: the file a run of MODEL writes (KIND tflite: the quantised one)
+  if [ -n "${2-}" ]; then echo "model.$2"; elif [[ " $linear_models " == *" $1 "* ]]; then echo model.json; else echo model.keras; fi
+}
 if has split; then
   train_set=train_sub
   source_tsv="$data_dir/train_sub.tsv"
@@ -363,6 +385,9 @@ for g in "${group_list[@]}"; do
       "$exp/${BASH_REMATCH[1]}/report_evaluate.json" "$(gval "$g" labels)"
   done
 done
+if [ "$linear_probe" = true ]; then
+  add_system linear_probe "$exp/linear_probe/scores_evaluate.h5" "$exp/linear_probe/report_evaluate.json" scene
+fi
 if [ -n "$fusion" ]; then
   fused_label=""
   for i in "${!sys_names[@]}"; do
@@ -406,8 +431,8 @@ read -ra synth_args <<<"$synth_opts"
 #     (augment; train takes --resume).
 force_opt=()
 if [ "$force" = true ]; then force_opt=(--force); fi
-train_opts=(--profile "$profile" --seed "$seed")
-if ! has split; then train_opts+=(--valid-split "$valid_split"); fi
+train_opts=(--profile "${train_profile:-$profile}" --seed "$seed")
+if ! has split && [ -n "$valid_split" ]; then train_opts+=(--valid-split "$valid_split"); fi
 if [ -n "$epochs" ]; then train_opts+=(--epochs "$epochs"); fi
 if [ -n "$width" ]; then train_opts+=(--width "$width"); fi
 if [ -n "$crop" ]; then train_opts+=(--crop "$crop"); fi
@@ -494,14 +519,34 @@ stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
   asctool inspect "$feats/$train_set.h5"
 }
 
+stage_embed() {  # pretrained embeddings of every set
+  local set extractor_args weight_opts=()
+  read -ra extractor_args <<<"$extractor_opts"
+  if [ -n "$weights" ]; then weight_opts=(--weights "$weights"); fi
+  for set in "${feature_sets[@]}"; do
+    if run_stage "$n" "embed $set with extractor $extractor${extractor_opts:+ ($extractor_opts)}" "$inputs_dir/$set.h5"; then
+      "${gpu_cmd[@]}" "$exp/log/embed_$set.log" \
+        asctool embed --manifest "$(manifest_of "$set")" --extractor "$extractor" "${extractor_args[@]}" \
+        "${weight_opts[@]}" --out "$inputs_dir/$set.h5" --nj "$nj" "${force_opt[@]}"
+    fi
+  done
+  log "Embeddings of the training set (extractor $extractor):"
+  asctool inspect "$inputs_dir/$train_set.h5"
+}
+
 stage_train() {  # validation: the split's valid set, else held-out training locations
   local i run set inputs model_opts resume_opt
-  inputs=(--train "$feats/$train_set.h5")
-  for set in "${aug_sets[@]}"; do inputs+=(--train "$feats/$set.h5"); done
-  if has split; then inputs+=(--valid "$feats/valid.h5"); fi
+  inputs=(--train "$inputs_dir/$train_set.h5")
+  for set in "${aug_sets[@]}"; do inputs+=(--train "$inputs_dir/$set.h5"); done
+  if has split; then inputs+=(--valid "$inputs_dir/valid.h5"); fi
+  if [ "$linear_probe" = true ] && run_stage "$n" "train linear_probe (logreg on clip log-mel statistics)" \
+      "$exp/linear_probe/model.json"; then
+    "${cpu_cmd[@]}" "$exp/log/train_linear_probe.log" \
+      asctool train --train "$feats/$train_set.h5" --model logreg --out-dir "$exp/linear_probe" --force
+  fi
   for i in "${!run_names[@]}"; do
     run="${run_names[$i]}"
-    if run_stage "$n" "train $run (${run_model[$i]}, labels ${run_label[$i]})" "$exp/$run/model.keras"; then
+    if run_stage "$n" "train $run (${run_model[$i]}, labels ${run_label[$i]})" "$exp/$run/$(model_file "${run_model[$i]}")"; then
       model_opts=()
       if [ -n "${run_opts[$i]}" ]; then model_opts=(--option "${run_opts[$i]}"); fi
       resume_opt=()
@@ -536,11 +581,18 @@ stage_quantize() {  # every model, then the size budget of all of them together
 }
 
 stage_predict() {  # every model (Keras, and TFLite when quantised) on the evaluation set
-  local run kind sets set log_name
+  local i run kind sets set log_name
   local -A set_words=([evaluate]=evaluation [valid]=validation)
   sets=(evaluate)
   if has split; then sets+=(valid); fi
-  for run in "${run_names[@]}"; do
+  if [ "$linear_probe" = true ] && run_stage "$n" "predict linear_probe on the evaluation set" \
+      "$exp/linear_probe/scores_evaluate.h5"; then
+    "${cpu_cmd[@]}" "$exp/log/predict_linear_probe.log" \
+      asctool predict --model "$exp/linear_probe/model.json" --features "$feats/evaluate.h5" \
+      --out "$exp/linear_probe/scores_evaluate.h5" "${force_opt[@]}"
+  fi
+  for i in "${!run_names[@]}"; do
+    run="${run_names[$i]}"
     for set in "${sets[@]}"; do
       for kind in "${kinds[@]}"; do
         if [ "$set" = valid ] && [ "$kind" != "$final" ]; then continue; fi   # valid: for fitted ensembles
@@ -549,7 +601,8 @@ stage_predict() {  # every model (Keras, and TFLite when quantised) on the evalu
         if run_stage "$n" "predict $run${kind:+ ($kind)} on the ${set_words[$set]} set" \
             "$exp/$run/scores_$set${kind:+_$kind}.h5"; then
           "${gpu_cmd[@]}" "$exp/log/$log_name.log" \
-            asctool predict --model "$exp/$run/model.${kind:-keras}" --features "$feats/$set.h5" \
+            asctool predict --model "$exp/$run/$(model_file "${run_model[$i]}" "$kind")" \
+            --features "$inputs_dir/$set.h5" \
             --out "$exp/$run/scores_$set${kind:+_$kind}.h5" "${force_opt[@]}"
         fi
       done

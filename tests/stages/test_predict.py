@@ -243,3 +243,97 @@ def test_scores_carry_the_label_map_the_model_was_trained_with(run, tmp_path):
     assert score(tmp_path / "s.h5")["labels"] == "the map the scores carry (their model's --labels)"
     predict(run["run"] / "model.keras", run["test"], tmp_path / "plain.h5")
     assert "label_map" not in read_scores(tmp_path / "plain.h5").attrs
+
+
+# --------------------------------------------------------------------------
+# embeddings (mlp on frames) and linear back-ends (RUN/model.json)
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shallow(tmp_path_factory) -> dict:
+    from asctool.stages.train import run as train
+
+    from helpers import make_embeddings
+
+    root = tmp_path_factory.mktemp("shallow")
+    emb = make_embeddings(root / "train.h5", 40, frames=4, dim=8, seed=0)
+    feats = make_features(root / "feats.h5", 40, seed=0)
+    train([emb], "mlp", root / "mlp", epochs=3, seed=0)
+    train([emb], "logreg", root / "logreg")
+    train([feats], "logreg", root / "probe")
+    return {"root": root, "emb": emb, "feats": feats}
+
+
+def test_predict_collapses_frame_probabilities_by_id(shallow, tmp_path):
+    """Scores per clip id equal the model's frame probabilities collapsed by hand (clips in another order)."""
+    from asctool.models import load_model
+
+    from helpers import make_embeddings
+
+    values = np.random.default_rng(5).normal(3.0, 1.0, (6, 4, 8))
+    ids = [f"clip{k}" for k in (5, 3, 0, 4, 1, 2)]
+    test = make_embeddings(tmp_path / "test.h5", 6, frames=4, dim=8, values=values, ids=ids,
+                           scenes=["bus", "park", "tram", "airport", "bus", "park"])
+    model = load_model(shallow["root"] / "mlp" / "model.keras")
+    for method, reduce in (("sum", lambda p: p.sum(axis=0)), ("max", lambda p: p.max(axis=0))):
+        out = tmp_path / f"{method}.h5"
+        summary = predict(shallow["root"] / "mlp" / "model.keras", test, out, batch_size=4, collapse=method)
+        scores = read_scores(out).reindex(sorted(ids))
+        assert scores.attrs["collapse"] == method and scores.classes == list(CLASSES)
+        for row, clip in enumerate(sorted(ids)):
+            frame_probs = np.asarray(model(values[ids.index(clip)].astype(np.float32)), dtype=np.float64)
+            expected = reduce(frame_probs) / reduce(frame_probs).sum()
+            np.testing.assert_allclose(scores.scores[row], expected, rtol=1e-4, atol=1e-6)
+        assert summary["clips"] == 6 and 0 <= summary["accuracy"] <= 1
+
+
+def test_predict_with_a_linear_run(shallow, tmp_path):
+    from asctool.artifacts import open_embeddings, open_features
+    from asctool.backends import LinearModel, clip_summaries
+
+    from helpers import make_embeddings
+
+    for run_name, make, opener, kind in (("logreg", make_embeddings, open_embeddings, "embeddings"),
+                                         ("probe", make_features, open_features, "features")):
+        test = make(tmp_path / f"{run_name}_test.h5", 20, seed=9, city="paris",
+                    **({"frames": 4, "dim": 8} if kind == "embeddings" else {}))
+        out = tmp_path / f"{run_name}.h5"
+        summary = predict(shallow["root"] / run_name / "model.json", test, out)
+        model = LinearModel.load(shallow["root"] / run_name / "model.json")
+        with opener(test) as f:
+            expected = model.predict_proba(clip_summaries(f, kind))
+        np.testing.assert_allclose(read_scores(out).scores, expected, rtol=1e-5, atol=1e-6)
+        assert summary["accuracy"] >= 0.9, run_name
+
+
+def test_predict_refuses_the_wrong_kind_of_input(shallow, run, tmp_path):
+    from asctool.artifacts import read_kind
+
+    from helpers import make_embeddings
+
+    other = make_embeddings(tmp_path / "other.h5", 4, frames=4, dim=8, extractor={"name": "other"})
+    cases = [
+        (run["run"] / "model.keras", shallow["emb"], MismatchError, "holds embeddings; .* reads features"),
+        (shallow["root"] / "mlp" / "model.keras", shallow["feats"], MismatchError,
+         "a features file; .*model.keras was trained on embeddings"),
+        (shallow["root"] / "probe" / "model.json", shallow["emb"], MismatchError,
+         "an? embeddings file; .*model.json was trained on features"),
+        (shallow["root"] / "mlp" / "model.keras", other, MismatchError, "configs of .* differ: .*name: .test. vs .other."),
+    ]
+    for model, features, error, pattern in cases:
+        out = tmp_path / "s.h5"
+        with pytest.raises(error, match=pattern) as caught:
+            predict(model, features, out)
+        assert "\n" not in str(caught.value) and not out.exists()
+    assert read_kind(shallow["emb"]) == "embeddings"
+
+
+def test_cli_predict_collapse(shallow, tmp_path, one_line_error):
+    from click.testing import CliRunner
+
+    from asctool.cli import cli
+
+    args = ["predict", "--model", str(shallow["root"] / "mlp" / "model.keras"), "--features", str(shallow["emb"])]
+    done = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "s.h5"), "--collapse", "mean"])
+    assert done.exit_code == 0, done.output
+    one_line_error(CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "t.h5"), "--collapse", "vote"]),
+                   "'vote' is not one of", code=2)

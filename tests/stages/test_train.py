@@ -507,3 +507,47 @@ def test_every_model_trains_under_the_cpu_profile(tmp_path, name, channels, widt
     assert (summary["stopped_epoch"] == 6) == (summary["best_epoch"] == 2)
     val = {int(r[0]): (float(r[5]), -float(r[4])) for r in rows}
     assert summary["best_epoch"] == max((e for e in (2, 6, 14) if e in val), key=lambda e: (val[e], -e))
+
+
+# --------------------------------------------------------------------------
+# mlp on embeddings, linear back-ends (asctool.training.frames)
+# --------------------------------------------------------------------------
+def test_cli_trains_mlp_and_logreg_on_embeddings(tmp_path):
+    from helpers import make_embeddings
+
+    emb = make_embeddings(tmp_path / "e.h5", 40, frames=3, dim=6)
+    done = CliRunner().invoke(cli, ["train", "--train", str(emb), "--model", "mlp", "--epochs", "2",
+                                    "--out-dir", str(tmp_path / "mlp"), "--profile", "dcase2020-baseline"])
+    assert done.exit_code == 0, done.output
+    config = json.loads((tmp_path / "mlp" / "config.json").read_text())
+    assert (config["epochs"], config["batch_size"], config["patience"]) == (2, 64, None)
+    assert {p.name for p in (tmp_path / "mlp").iterdir()} >= {"model.keras", "history.tsv", "config.json", "train.log"}
+    done = CliRunner().invoke(cli, ["train", "--train", str(emb), "--model", "logreg", "--option", "c=1",
+                                    "--out-dir", str(tmp_path / "lr")])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "lr" / "model.json").is_file() and str(tmp_path / "lr" / "model.json") in done.output
+    again = CliRunner().invoke(cli, ["train", "--train", str(emb), "--model", "logreg", "--out-dir", str(tmp_path / "lr")])
+    assert again.exit_code == 1 and "already holds a run" in again.output
+    forced = CliRunner().invoke(cli, ["train", "--train", str(emb), "--model", "logreg", "--out-dir",
+                                      str(tmp_path / "lr"), "--force"])
+    assert forced.exit_code == 0, forced.output
+
+
+@pytest.mark.parametrize("model,data,extra,needle", [
+    ("fcnn", "emb", [], "holds embeddings; model 'fcnn' reads features"),
+    ("mlp", "feats", [], "model 'mlp' reads embedding frames (asctool embed), not a features file"),
+    ("logreg", "emb", ["--grid"], "--grid: searches the mlp's learning rate and weight decay; logreg has none"),
+    ("fcnn", "feats", ["--grid"], "--grid: only for the mlp on embeddings, not fcnn"),
+    ("mlp", "emb", ["--snapshots", "2"], "not for mlp"),
+    ("mlp", "emb", ["--option", "l2=1e-3", "--grid"], "--grid chooses the weight decay"),
+    ("logreg", "emb", ["--option", "gamma=2"], "unknown option(s) gamma"),
+])
+def test_shallow_refusals_write_nothing(tmp_path, one_line_error, tree, model, data, extra, needle):
+    from helpers import make_embeddings
+
+    inputs = {"emb": make_embeddings(tmp_path / "e.h5", 24), "feats": make_features(tmp_path / "f.h5", 8)}
+    before = tree(tmp_path)
+    result = CliRunner().invoke(cli, ["train", "--train", str(inputs[data]), "--model", model,
+                                      "--out-dir", str(tmp_path / "run"), *extra])
+    one_line_error(result, needle)
+    assert tree(tmp_path) == before
