@@ -8,7 +8,9 @@ is described in :mod:`asctool.runs` and ``docs/train.md``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -96,7 +98,24 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None
     return sources, clips, valid, classes, mapping, info
 
 
-@locked_outputs("out_dir")  # one writer per run folder (docs/reliability.md)
+def _chief_locks(func):
+    """``locked_outputs("out_dir")``, except on the non-chief workers of ``--distribute multiworker``:
+    they write nothing (``_writer=False``), the chief alone holds the run folder."""
+    locked = locked_outputs("out_dir")(func)  # one writer per run folder (docs/reliability.md)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if kwargs.get("distribute") == "multiworker":
+            from ..training.distributed import worker_role
+
+            if not worker_role().is_chief:
+                return func(*args, _writer=False, **kwargs)
+        return locked(*args, **kwargs)
+
+    return wrapper
+
+
+@_chief_locks
 def run(
     train_paths: Sequence[str | os.PathLike],
     model_name: str,
@@ -119,6 +138,7 @@ def run(
     crop: int | None = None,
     classes_path: str | os.PathLike | None = None,
     _interrupt_at_step: int | None = None,
+    _writer: bool = True,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
 
@@ -145,9 +165,12 @@ def run(
     snapshots : int
         Average the weights of the last K cycle-end snapshots into model.keras
         (0: keep the best/last epoch).
-    distribute : {"none", "mirrored"}
+    distribute : {"none", "mirrored", "multiworker"}
         ``mirrored``: ``tf.distribute.MirroredStrategy`` over all GPUs, or
-        all logical CPUs when there is no GPU.
+        all logical CPUs when there is no GPU. ``multiworker``:
+        ``MultiWorkerMirroredStrategy`` over the workers of ``TF_CONFIG`` or of
+        an ``srun`` step (:mod:`asctool.training.distributed`); every worker
+        runs the same command, only worker 0 writes ``out_dir``.
     resume : bool
         Continue the run in ``out_dir`` from its last checkpoint.
     seed : int
@@ -186,7 +209,8 @@ def run(
     if int(seed) < 0:
         raise ConfigError(f"--seed {seed}: must be >= 0")
     claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path])
-    check_run_dir(out_dir, resume=resume, force=force)
+    if _writer:
+        check_run_dir(out_dir, resume=resume, force=force)
 
     from ..models import check_options, spec
 
@@ -264,7 +288,7 @@ def run(
         config["created"] = stored.get("created", config["created"])
         if (out_dir / "state.json").is_file():
             state = _read_run_record(out_dir / "state.json")
-    else:
+    elif _writer:
         if force:
             for name in RUN_FILES:
                 target = out_dir / name
@@ -275,7 +299,7 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "config.json", config)
 
-    with log_to(out_dir / "train.log"):
+    with log_to(out_dir / "train.log") if _writer else contextlib.nullcontext():
         return fit(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
                     options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
                     interrupt_at_step=_interrupt_at_step)
