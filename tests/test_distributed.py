@@ -48,6 +48,26 @@ def test_worker_role_refuses_no_cluster_and_bad_tf_config():
         worker_role({"TF_CONFIG": "{not json"})
 
 
+def test_synchronised_moments_replace_the_keras_method_and_match_it_on_one_replica():
+    """The override is the method Keras's BatchNormalization calls (a Keras release renaming it fails here)."""
+    import keras
+    import tensorflow as tf
+
+    from asctool.training.distributed import _synchronised_moments
+
+    x = tf.constant(np.random.default_rng(0).normal(5, 2, (8, 6, 7, 3)).astype("float32"))
+    plain = keras.layers.BatchNormalization()
+    plain.build(x.shape)
+    synced = keras.layers.BatchNormalization()
+    synced.build(x.shape)
+    calls = []
+    replacement = _synchronised_moments(synced)
+    synced._moments = lambda inputs, mask: calls.append(1) or replacement(inputs, mask)
+    np.testing.assert_allclose(synced(x, training=True), plain(x, training=True), atol=1e-6)
+    assert calls == [1]
+    np.testing.assert_allclose(synced.moving_variance.numpy(), plain.moving_variance.numpy(), rtol=1e-6)
+
+
 def test_replica_rows_partition_the_batch():
     batch, replicas = 12, 3
     shares = [replica_rows(batch, r, replicas) for r in range(replicas)]
@@ -148,10 +168,11 @@ def _workers(commands: list[list[str]], cwd: Path) -> list[subprocess.CompletedP
 
 
 def _weights(path: Path) -> tuple[list[str], list[np.ndarray]]:
+    import importlib
+
     import keras
 
-    import asctool.models  # noqa: F401  (the custom layers)
-
+    importlib.import_module("asctool.models")   # registers the custom layers the model file names
     model = keras.saving.load_model(path)
     return [w.path for w in model.trainable_weights], [np.asarray(w.numpy()) for w in model.trainable_weights]
 
