@@ -104,8 +104,8 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
     failed = _recipe(work, env, "--stage", "3", "--stop-stage", "3", backend="slurm")
     assert failed.returncode != 0
     log2 = exp / "log" / "featurize_evaluate.2.log"
-    assert "task 2 of Slurm job" in failed.stderr and f"its log: {log2}" in failed.stderr, failed.stderr[-3000:]
-    assert "task 1 of" not in failed.stderr
+    assert "task 2 failed (Slurm job" in failed.stderr and f"its log: {log2}" in failed.stderr, failed.stderr[-3000:]
+    assert "task 1 failed" not in failed.stderr
     assert "FAILED in stage 3" in failed.stderr
     assert "# Ended (code 1)" in log2.read_text()
     assert not (data / "feats" / "evaluate.h5").exists()

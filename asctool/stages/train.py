@@ -299,9 +299,12 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "config.json", config)
 
+    engine = fit
+    if distribute == "multiworker":   # Keras's fit fails under that strategy: a loop of its own
+        from ..training.distributed import fit_multiworker as engine
     with log_to(out_dir / "train.log") if _writer else contextlib.nullcontext():
-        return fit(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
-                    options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
-                    interrupt_at_step=_interrupt_at_step)
+        return engine(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
+                      options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
+                      interrupt_at_step=_interrupt_at_step)
 
 

@@ -21,10 +21,11 @@ this strategy ("Attempt to convert a value (PerReplica ...)", keras-team/keras i
   (:func:`_synchronised_moments`, two passes like ``tf.nn.moments``: the mean summed
   across replicas, then the squared deviations from it), so a step equals the
   single-worker step to floating-point rounding. Keras's own ``synchronized=True``
-  computes ``E[x^2] - E[x]^2`` in one pass; on inputs far from zero mean (log-mel
-  energies at the first layer) that loses digits, and over 8 steps at learning rate
-  0.1 the weights drifted by 15 % from single-worker training in our test, where the
-  two-pass form stays within 1e-4. Two differences remain, both
+  computes ``E[x^2] - E[x]^2`` in one pass, which is not the single-worker
+  computation and loses digits where the mean is far from zero (log-mel energies
+  at the first layer). The replacement is set on the layer objects of this run
+  (``layer._moments``, a private Keras method: tests/test_distributed.py fails if a
+  Keras release changes it) and is not saved with the model. Two differences remain, both
   by design: dropout draws its masks per replica (a replica's share gets the mask
   a batch of that size would), and mixup pairs clips within a replica's share (the
   partner permutation of the global batch is re-ranked within the share);

@@ -188,7 +188,7 @@ def _strategy(distribute: str):
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         log.info("MirroredStrategy over %s", ", ".join(devices))
         return tf.distribute.MirroredStrategy(devices=devices)
-    raise ConfigError(f"--distribute {distribute!r}: choose none, mirrored or multiworker")
+    raise ConfigError(f"--distribute {distribute!r}: choose none or mirrored")
 
 
 # --------------------------------------------------------------------------
@@ -306,12 +306,6 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
     interrupt_at_step : int or None
         Testing hook: raise :class:`SimulatedKill` at this global step.
     """
-    if config["distribute"] == "multiworker":   # Keras's fit fails under that strategy: a loop of its own
-        from .distributed import fit_multiworker
-
-        return fit_multiworker(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
-                               options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
-                               interrupt_at_step=interrupt_at_step)
     import keras
     import tensorflow as tf
 

@@ -191,7 +191,7 @@ for job in "${todo[@]}"; do
   if ! tail -n 1 "$log" 2>/dev/null | grep -q '^# Ended (code 0)'; then
     failed=$((failed + 1))
     {
-      echo "$0: task $job of Slurm job ${id:-?} failed; its log: $log"
+      echo "$0: task $job failed (Slurm job ${id:-?}); its log: $log"
       if [ -f "$log" ]; then tail -n 20 "$log" | sed 's/^/    /'; else echo "    (the task wrote no log)"; fi
       out="$log_dir/q/$name.$job.out"
       if [ -s "$out" ]; then
