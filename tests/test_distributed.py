@@ -235,3 +235,14 @@ def test_two_cpu_workers_train_like_one_and_resume(tmp_path):
     assert worst < 1e-5, worst
     np.testing.assert_allclose(_history(tmp_path / "resumed" / "history.tsv"),
                                _history(tmp_path / "multi" / "history.tsv"), rtol=1e-5)
+
+
+def test_train_multiworker_without_a_cluster_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    from asctool.stages.train import run
+
+    for name in ("TF_CONFIG", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+    data = make_features(tmp_path / "train.h5", 16, seed=0)
+    with pytest.raises(ConfigError, match=r"^--distribute multiworker: no cluster described; set TF_CONFIG"):
+        run([data], "fcnn", tmp_path / "run", profile="demo", distribute="multiworker")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.h5"]
