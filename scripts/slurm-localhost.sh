@@ -89,7 +89,7 @@ write_conf() {
   node="$(slurmd -C | head -n 1)"
   [[ $node == NodeName=* ]] || die "slurmd -C gave no node line: $node"
   mem="$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<<"$node")"
-  node="$(sed 's/ RealMemory=[0-9]*//' <<<"$node") RealMemory=$((mem * 9 / 10))"
+  node="${node/ RealMemory=$mem/} RealMemory=$((mem * 9 / 10))"
   mkdir -p "$dir/state" "$dir/spool" "$dir/log"
   cat >"$conf.tmp" <<EOF
 # one-node test cluster written by scripts/slurm-localhost.sh; state, spool, pids, logs in $dir

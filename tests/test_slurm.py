@@ -147,3 +147,34 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
     # a rerun with everything done submits nothing
     again = _recipe(work, env, "--stage", "3", "--stop-stage", "3", backend="slurm")
     assert again.returncode == 0 and "skipped, outputs exist" in again.stderr
+
+
+def test_multiworker_training_under_srun(cluster, tmp_path):
+    """`srun -n 2 asctool train --distribute multiworker`: the workers find each other from Slurm's
+    variables (SlurmClusterResolver); the chief alone writes the run folder."""
+    import json
+    import random
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import make_features
+
+    make_features(tmp_path / "train.h5", 32, seed=0)
+    env = {**_recipe_env(cluster, tmp_path), "ASCTOOL_PORT_BASE": str(random.randrange(20000, 30000)),
+           "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        ["srun", "--ntasks=2", "--cpus-per-task=1", "--time=00:20:00", "--kill-on-bad-exit=1",
+         sys.executable, "-c", "from asctool.cli import main; main()",
+         "train", "--train", "train.h5", "--out-dir", "run", "--model", "fcnn", "--profile", "demo", "--epochs", "1",
+         "--batch-size", "8", "--augment", "crop", "--crop", "32", "--distribute", "multiworker"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    decoder = json.JSONDecoder()
+    text, summaries = done.stdout.strip(), []
+    while text:   # the two tasks' summaries, one after the other
+        summary, end = decoder.raw_decode(text)
+        summaries.append(summary)
+        text = text[end:].strip()
+    assert [s["workers"] for s in summaries] == [2, 2] and summaries[0]["steps"] == 4
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "worker 0 of 2 (slurm" in log and "worker 1 of 2" not in log
+    assert (tmp_path / "run" / "model.keras").is_file()
