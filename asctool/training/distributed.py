@@ -36,7 +36,7 @@ this strategy ("Attempt to convert a value (PerReplica ...)", keras-team/keras i
 Only the chief (worker 0) writes the run folder; the other workers write nothing and
 read the checkpoint from it when resuming, so the folder must be shared (as it is on
 a cluster's shared file system). The cluster comes from ``TF_CONFIG`` when it is set,
-else from Slurm's variables under ``srun`` (``SlurmClusterResolver``: one worker per
+else from Slurm's variables under ``srun`` (:func:`_slurm_resolver`: one worker per
 Slurm task, ports from ``$ASCTOOL_PORT_BASE``, default 8888). docs/scaling.md shows
 both.
 """
@@ -129,16 +129,41 @@ def worker_role(environ: Mapping[str, str] | None = None) -> WorkerRole:
                       "with srun (docs/scaling.md)")
 
 
+def _slurm_resolver():
+    """The cluster of an ``srun`` step: one worker per task, in Slurm's task order.
+
+    Worker ``i`` is task ``SLURM_PROCID == i``, at ``HOST:PORT``: the step's nodes in
+    Slurm's order (``SLURM_STEP_NODELIST``, expanded by TensorFlow's Slurm helpers),
+    each with its number of tasks (``SLURM_STEP_TASKS_PER_NODE``) on ports
+    ``$ASCTOOL_PORT_BASE`` (default 8888), +1, ... (the rank order of srun's default
+    block distribution, as ``SlurmClusterResolver`` assumes). The GPUs a task uses are
+    those Slurm made visible to it (``--gpus-per-task``). TensorFlow's own
+    ``SlurmClusterResolver`` is not used: it divides by the GPUs per task and fails on
+    CPU-only nodes.
+    """
+    import tensorflow as tf
+    from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver as slurm
+
+    hosts = slurm.expand_hostlist(os.environ["SLURM_STEP_NODELIST"])
+    per_node = slurm.expand_tasks_per_node(os.environ["SLURM_STEP_TASKS_PER_NODE"])
+    base = int(os.environ.get("ASCTOOL_PORT_BASE", "8888"))
+    workers = [f"{host}:{base + i}" for host, tasks in zip(hosts, per_node) for i in range(tasks)]
+    rank = int(os.environ["SLURM_PROCID"])
+    if len(workers) != int(os.environ["SLURM_STEP_NUM_TASKS"]) or not 0 <= rank < len(workers):
+        raise ConfigError(f"--distribute multiworker: Slurm's step lists {len(workers)} task(s) on "
+                          f"{', '.join(hosts)} but has {os.environ['SLURM_STEP_NUM_TASKS']} (task {rank})")
+    return tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec({"worker": workers}), task_type="worker", task_id=rank, rpc_layer="grpc",
+        num_accelerators={"GPU": len(tf.config.list_physical_devices("GPU"))})
+
+
 def _make_strategy(role: WorkerRole):
     import tensorflow as tf
 
     if role.source == "TF_CONFIG":
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     else:
-        # Slurm binds each task's GPUs itself (--gpus-per-task): no CUDA_VISIBLE_DEVICES games here
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(
-            port_base=int(os.environ.get("ASCTOOL_PORT_BASE", "8888")), gpus_per_node=0, gpus_per_task=0,
-            auto_set_gpu=False)
+        resolver = _slurm_resolver()
     return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
