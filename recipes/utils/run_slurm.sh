@@ -10,10 +10,11 @@
 # beside the logs (q/NAME.sh) and submitted with "sbatch --wait --array=...": Slurm's
 # own output of task j goes to q/NAME.j.out, the submission's to q/NAME.submit.log.
 #
-# Resubmits only what is missing: a task whose log starts with the same command line and
-# ends with "# Ended (code 0)" (and whose --stdout file exists) is done, and is left out
-# of the array; when every task is done nothing is submitted. --redo (the recipes pass
-# it with --force) submits every task. A failed task (its log does not end with code 0:
+# Resubmits only what is missing: in an array of several tasks, a task whose log starts
+# with the same command line and ends with "# Ended (code 0)" (and whose --stdout file
+# exists) is done, and is left out; when every task is done nothing is submitted. (Its
+# output is taken to be there: to redo one, delete its log too.) --redo (the recipes
+# pass it with --force) submits every task; a single job is always submitted. A failed task (its log does not end with code 0:
 # the command failed, or Slurm cancelled or killed it) is named with its log, the last
 # lines of it and of Slurm's output, and the Slurm job id; the status is then 1.
 # Interrupting this script (Ctrl-C, TERM) cancels the array job it submitted.
@@ -135,7 +136,8 @@ task_done() {  # task_done JOB COMMAND...: the task's log says it ran this comma
 
 todo=()
 for ((job = first; job <= last; job++)); do
-  if [ "$redo" = true ] || ! task_done "$job" "$@"; then todo+=("$job"); fi
+  # a single job always runs: its stage runs it because its output is missing
+  if [ "$redo" = true ] || [ "$last" -eq "$first" ] || ! task_done "$job" "$@"; then todo+=("$job"); fi
 done
 if [ ${#todo[@]} -eq 0 ]; then
   echo "$0: all $((last - first + 1)) task(s) of $name already done (logs: $log_pattern); nothing submitted" >&2
