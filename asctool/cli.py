@@ -461,7 +461,8 @@ def download(model, input_repr, content_type, out_dir, force) -> None:
 @click.option("--augment", default="auto", cls=_RegistryHelpOption, help_text=_batch_augment_help)
 @click.option("--crop", type=click.IntRange(min=0), default=None, help="Random-crop length in frames (0: none; default 400 for 3-channel inputs longer than that).")
 @click.option("--snapshots", type=click.IntRange(min=0), default=0, help="Average the weights of the last K cycle-end snapshots into model.keras.")
-@click.option("--distribute", type=click.Choice(["none", "mirrored"]), default="none", help="tf.distribute strategy.")
+@click.option("--distribute", type=click.Choice(["none", "mirrored", "multiworker"]), default="none",
+              help="tf.distribute strategy: mirrored (GPUs of this machine) or multiworker (TF_CONFIG or srun; docs/scaling.md).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out-dir.")
 @click.option("--seed", default=0, type=click.IntRange(min=0), help="Random seed.")
 @click.option("--force", is_flag=True, help="Start over in an existing run folder.")

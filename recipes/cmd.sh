@@ -5,7 +5,9 @@
 # else "local":
 #   local  jobs run on this machine, in parallel (utils/run_local.sh)
 #   slurm  jobs are submitted as Slurm array jobs and waited for (utils/run_slurm.sh),
-#          with the settings of $ASCTOOL_SLURM_CONF (default: conf/slurm.conf)
+#          with the settings of $ASCTOOL_SLURM_CONF (default: conf/slurm.conf); a rerun
+#          resubmits only the array tasks that have not succeeded (the recipe's --force
+#          resubmits them all). docs/scaling.md: setting it up on a cluster.
 # Every command has the form
 #   $cpu_cmd [JOB=1:N] LOG asctool STAGE ... (JOB in LOG and arguments becomes 1..N)
 # cpu_cmd is for data preparation and features, gpu_cmd for training and prediction.
@@ -24,7 +26,8 @@ case "$backend" in
   slurm)
     _slurm_conf="${ASCTOOL_SLURM_CONF:-$_cmd_dir/conf/slurm.conf}"
     cpu_cmd=("$_cmd_dir/utils/run_slurm.sh" --config "$_slurm_conf")
-    gpu_cmd=("$_cmd_dir/utils/run_slurm.sh" --config "$_slurm_conf" --gpu 1 --num-threads 4)
+    if [ "${force:-false}" = true ]; then cpu_cmd+=(--redo); fi
+    gpu_cmd=("${cpu_cmd[@]}" --gpu 1 --num-threads 4)
     ;;
   *)
     echo "cmd.sh: unknown backend '$backend' (local or slurm)" >&2

@@ -8,7 +8,9 @@ is described in :mod:`asctool.runs` and ``docs/train.md``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -101,7 +103,24 @@ def _prepare_data(train_paths, valid_path, valid_split, labels, seed, known=None
     return sources, clips, valid, classes, mapping, info
 
 
-@locked_outputs("out_dir")  # one writer per run folder (docs/reliability.md)
+def _chief_locks(func):
+    """``locked_outputs("out_dir")``, except on the non-chief workers of ``--distribute multiworker``:
+    they write nothing (``_writer=False``), the chief alone holds the run folder."""
+    locked = locked_outputs("out_dir")(func)  # one writer per run folder (docs/reliability.md)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if kwargs.get("distribute") == "multiworker":
+            from ..training.distributed import worker_role
+
+            if not worker_role().is_chief:
+                return func(*args, _writer=False, **kwargs)
+        return locked(*args, **kwargs)
+
+    return wrapper
+
+
+@_chief_locks
 def run(
     train_paths: Sequence[str | os.PathLike],
     model_name: str,
@@ -137,6 +156,7 @@ def run(
     tag_fusion: str | None = None,
     grid: bool = False,
     _interrupt_at_step: int | None = None,
+    _writer: bool = True,
 ) -> dict[str, Any]:
     """Train a model on features files and write a run folder.
 
@@ -165,9 +185,12 @@ def run(
     snapshots : int
         Average the weights of the last K cycle-end snapshots into model.keras
         (0: keep the best/last epoch).
-    distribute : {"none", "mirrored"}
+    distribute : {"none", "mirrored", "multiworker"}
         ``mirrored``: ``tf.distribute.MirroredStrategy`` over all GPUs, or
-        all logical CPUs when there is no GPU.
+        all logical CPUs when there is no GPU. ``multiworker``:
+        ``MultiWorkerMirroredStrategy`` over the workers of ``TF_CONFIG`` or of
+        an ``srun`` step (:mod:`asctool.training.distributed`); every worker
+        runs the same command, only worker 0 writes ``out_dir``.
     resume : bool
         Continue the run in ``out_dir`` from its last checkpoint.
     seed : int
@@ -255,8 +278,13 @@ def run(
         fusion_mode = parse_fusion(tag_fusion)
         if task != "scene" or unlabelled_paths or adversarial is not None or tri_training:
             raise ConfigError("--tags: scene training only, without --unlabelled/--adversarial/--tri-training")
+    if distribute == "multiworker" and (unlabelled_paths or adversarial is not None or tri_training
+                                        or tag_fusion is not None or task != "scene"):
+        raise ConfigError("--distribute multiworker: plain scene training only (not with --unlabelled, "
+                          "--adversarial, --tri-training, --tags or --task tagging)")
     claim_outputs(folders=[out_dir], inputs=[*train_paths, valid_path, *unlabelled_paths, tags_path])
-    check_run_dir(out_dir, resume=resume, force=force)
+    if _writer:
+        check_run_dir(out_dir, resume=resume, force=force)
     from ..training.frames import route, train_shallow
 
     if route(train_paths[0], model_name) is not None:  # mlp on embedding frames, linear back-ends
@@ -387,7 +415,7 @@ def run(
         config["created"] = stored.get("created", config["created"])
         if (out_dir / "state.json").is_file():
             state = _read_run_record(out_dir / "state.json")
-    else:
+    elif _writer:
         if force:
             for name in RUN_FILES:
                 target = out_dir / name
@@ -398,9 +426,12 @@ def run(
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "config.json", config)
 
-    with log_to(out_dir / "train.log"):
-        return fit(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
-                    options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
-                    interrupt_at_step=_interrupt_at_step)
+    engine = fit
+    if distribute == "multiworker":   # Keras's fit fails under that strategy: a loop of its own
+        from ..training.distributed import fit_multiworker as engine
+    with log_to(out_dir / "train.log") if _writer else contextlib.nullcontext():
+        return engine(config=config, state=state, out_dir=out_dir, clips=clips, valid=valid, aug=aug,
+                      options_all=options_all, spe=spe, schedule=schedule, snap_epochs=snap_epochs,
+                      interrupt_at_step=_interrupt_at_step)
 
 
