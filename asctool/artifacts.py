@@ -43,7 +43,7 @@ from .provenance import SCHEMA_VERSION, provenance_attrs
 __all__ = [
     "SCHEMA_VERSION", "KIND_FEATURES", "KIND_SCORES", "KIND_EMBEDDINGS", "EmbeddingsFile",
     "open_embeddings", "atomic_path", "provenance_attrs", "FeaturesWriter", "FeaturesFile", "open_features",
-    "combine_features", "Scores", "write_scores", "read_scores", "check_same_ids", "align_ids",
+    "Scores", "write_scores", "read_scores", "check_same_ids", "align_ids",
     "check_same_classes", "check_same_config", "config_diff", "check_probabilities", "read_kind",
     "check_unique_ids", "first_nonfinite", "check_finite_features", "nonfinite_message",
 ]
@@ -445,63 +445,6 @@ def open_embeddings(path: str | os.PathLike, *, allow_empty: bool = False) -> Em
         raise
     return EmbeddingsFile(path, handle, ids, meta["scene"], meta["device"], meta["location"], extractor,
                           classes, times)
-
-
-def combine_features(shards: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """Combine shard features files into one without copying the features.
-
-    ``out`` holds an HDF5 virtual dataset pointing at the shards (by path
-    relative to ``out``'s folder, so keep them together), plus the metadata.
-    Shards must share config, dtype and feature shape and have disjoint ids.
-    """
-    out = Path(out)
-    if not shards:
-        raise ArtifactError(f"{out}: no shard files given to combine")
-    opened = [open_features(p) for p in shards]
-    try:
-        first = opened[0]
-        for other in opened[1:]:
-            check_same_config(first.config, other.config, first.path, other.path)
-            if other.dtype != first.dtype or other.feature_shape != first.feature_shape:
-                raise MismatchError(
-                    f"{other.path}: features {other.dtype} {other.feature_shape} differ from "
-                    f"{first.path}: {first.dtype} {first.feature_shape}"
-                )
-        for other in opened[1:]:
-            if other.classes != first.classes:
-                raise MismatchError(
-                    f"{other.path}: declared classes {other.classes} differ from {first.path}: {first.classes}"
-                )
-        ids = np.concatenate([f.ids for f in opened])
-        check_unique_ids(ids, out)
-        total = len(ids)
-        layout = h5py.VirtualLayout(shape=(total, *first.feature_shape), dtype=first.dtype)
-        offset = 0
-        for f in opened:
-            n = len(f)
-            rel = os.path.relpath(Path(f.path).resolve(), out.resolve().parent)
-            if n:
-                layout[offset:offset + n] = h5py.VirtualSource(rel, "features", shape=f.shape)
-            offset += n
-        attrs = provenance_attrs(KIND_FEATURES, [f.path for f in opened])
-        attrs["config"] = json.dumps(first.config, sort_keys=True)
-        if first.classes is not None:
-            attrs["classes"] = json.dumps(first.classes)
-        attrs["shards"] = json.dumps([os.path.relpath(Path(f.path).resolve(), out.resolve().parent) for f in opened])
-        with new_h5(out) as handle:
-            for key, value in attrs.items():
-                handle.attrs[key] = value
-            handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
-            _write_strings(handle, "id", ids)
-            for name, attr in zip(_META_FIELDS, ("scenes", "devices", "locations")):
-                _write_strings(handle, name, np.concatenate([getattr(f, attr) for f in opened]))
-            shard_tags = [f.tags for f in opened]
-            if all(t is not None for t in shard_tags):
-                _write_strings(handle, "tags", np.concatenate(shard_tags))
-    finally:
-        for f in opened:
-            f.close()
-    return out
 
 
 # --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 
 from asctool import artifacts, provenance
 from asctool.errors import ArtifactError, MismatchError
+from asctool.shards import combine_features
 
 
 from helpers import poke, write_raw_scores  # noqa: E402
@@ -107,7 +108,7 @@ def test_check_same_classes_and_config():
 def test_combine_features_makes_a_virtual_dataset(tmp_path):
     _write_features(tmp_path / "s1.h5", ["a", "b"], value=1.0)
     _write_features(tmp_path / "s2.h5", ["c"], value=2.0)
-    out = artifacts.combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
+    out = combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
     with artifacts.open_features(out) as f:
         assert f.features.is_virtual
         assert list(f.ids) == ["a", "b", "c"]
@@ -117,14 +118,14 @@ def test_combine_features_makes_a_virtual_dataset(tmp_path):
     with artifacts.open_features(moved / "all.h5") as f:
         assert float(f.features[2].mean()) == 2.0
     with pytest.raises(ArtifactError, match="duplicate ids"):
-        artifacts.combine_features([moved / "s1.h5", moved / "s1.h5"], moved / "dup.h5")
+        combine_features([moved / "s1.h5", moved / "s1.h5"], moved / "dup.h5")
 
 
 def test_combine_refuses_different_configs(tmp_path):
     _write_features(tmp_path / "s1.h5", ["a"], config={"sr": 44100})
     _write_features(tmp_path / "s2.h5", ["b"], config={"sr": 48000})
     with pytest.raises(MismatchError, match="front-end configs"):
-        artifacts.combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
+        combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
     assert not (tmp_path / "all.h5").exists()
 
 
@@ -145,7 +146,7 @@ def test_combined_file_moved_away_from_its_shards_is_refused(tmp_path):
     shards.mkdir()
     _write_features(shards / "s1.h5", ["a", "b"], value=1.0)
     _write_features(shards / "s2.h5", ["c"], value=2.0)
-    artifacts.combine_features([shards / "s1.h5", shards / "s2.h5"], shards / "all.h5")
+    combine_features([shards / "s1.h5", shards / "s2.h5"], shards / "all.h5")
     alone = tmp_path / "elsewhere"
     alone.mkdir()
     (shards / "all.h5").rename(alone / "all.h5")
@@ -158,7 +159,7 @@ def test_combined_file_over_a_replaced_shard_is_refused(tmp_path):
     """Another instance: a shard rewritten with fewer clips leaves NaN rows in the combined file."""
     _write_features(tmp_path / "s1.h5", ["a", "b"])
     _write_features(tmp_path / "s2.h5", ["c", "d"])
-    artifacts.combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
+    combine_features([tmp_path / "s1.h5", tmp_path / "s2.h5"], tmp_path / "all.h5")
     (tmp_path / "s2.h5").unlink()
     _write_features(tmp_path / "s2.h5", ["c"])
     with pytest.raises(ArtifactError, match=r"shard .*s2\.h5, which is unreadable or holds other features"):

@@ -39,7 +39,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from asctool.artifacts import combine_features
+from asctool.shards import combine_features
 from asctool.cli import cli
 from helpers import (CONFIG, COARSE, FINE, FUSE_IDS, FUSE_REF, P_COARSE, P_FINE, make_features, poke, trained_run,
                      write_example_scores, write_probs, write_raw_scores)

@@ -227,7 +227,8 @@ def _check_output(out: Path, force: bool, inputs: Sequence[str | os.PathLike | N
 
 def _combine(shards: Sequence[str | os.PathLike], out: Path, *, manifest_path, preset, config_path,
              force: bool) -> dict[str, Any]:
-    from ..artifacts import combine_features, open_features
+    from ..artifacts import open_features
+    from ..shards import combine_features
 
     shards = [Path(s) for s in shards]
     for shard in shards:
