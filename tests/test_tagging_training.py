@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from asctool.artifacts import FeaturesWriter, combine_features, open_features
+from asctool.artifacts import FeaturesWriter, open_features
+from asctool.shards import combine_features
 from asctool.errors import ArtifactError, ConfigError
 from asctool.runs import read_model_metadata
 

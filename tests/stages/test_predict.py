@@ -179,7 +179,7 @@ def test_one_nan_in_the_features_is_refused(run, tmp_path):
 
 def test_a_combined_file_moved_away_from_its_shards_is_refused(run, tmp_path):
     """It read as all NaN: identical scores for every clip, exit 0."""
-    from asctool.artifacts import combine_features
+    from asctool.shards import combine_features
 
     shards = tmp_path / "shards"
     shards.mkdir()
