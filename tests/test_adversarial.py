@@ -129,6 +129,8 @@ def test_every_registered_model_declares_a_4d_feature_map():
     from asctool.models import available, build, spec
 
     for name in available():
+        if spec(name).inputs != "features":  # the mlp takes embedding frames: no feature map
+            continue
         model = build(name, 3, (32, None, 3), width=0.125) if "width" in spec(name).defaults else build(name, 3, (32, None, 3))
         layer = model.get_layer(spec(name).feature_map)
         assert len(layer.output.shape) == 4, name

@@ -102,7 +102,7 @@ def test_profiles():
     assert resolve_profile("demo", "fcnn", epochs=2, batch_size=4, width=0.5)["epochs"] == 2
     with pytest.raises(ConfigError):
         resolve_profile("fast", "fcnn")
-    assert set(PROFILES) == {"paper", "demo", "cpu"}
+    assert set(PROFILES) == {"paper", "demo", "cpu", "dcase2020-baseline"}
     cpu = resolve_profile("cpu", "fcnn")
     assert cpu["early_stopping"] and cpu["patience"] >= 2 and 0 < cpu["valid_split"] < 0.5
     assert cpu["best_at_cycle_ends"] and not demo["best_at_cycle_ends"]
