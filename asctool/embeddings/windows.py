@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["window_starts", "window_times", "cut_windows"]
+__all__ = ["window_starts", "window_times", "cut_windows", "fit_clip"]
 
 
 def window_starts(n_samples: int, *, sr: int, window: float, hop: float, center: bool,
@@ -71,3 +71,51 @@ def cut_windows(y: np.ndarray, starts: np.ndarray, *, sr: int, window: float, ce
     for i, s in enumerate(starts):
         out[i] = padded[..., s:s + W]
     return out
+
+
+def fit_clip(path: str, *, sample_rate: int, channels: int | None, n_samples: int, notes: list) -> np.ndarray:
+    """Read one clip at a model's rate, channels and length (``embed`` and ``tag`` alike).
+
+    Parameters
+    ----------
+    path : str
+        Audio file.
+    sample_rate : int
+        The model's rate in Hz; other rates are resampled with soxr ("HQ").
+    channels : int or None
+        The model's channels; None: downmixed to mono and returned as ``(samples,)``.
+    n_samples : int
+        Length in samples: zero-padded at the end or cut.
+    notes : list
+        What was changed is appended as ``(what, path, value)``: ``downmixed``,
+        ``resampled`` (the file's rate), ``padded``/``cut`` (samples).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_samples,) or (channels, n_samples)], float32
+    """
+    from ..audio import read_audio
+    from ..frontend import match_channels
+
+    y, sr = read_audio(path)
+    if channels is None:
+        if y.shape[0] > 1:
+            notes.append(("downmixed", path, y.shape[0]))
+        y = y.mean(axis=0, keepdims=True, dtype=np.float32)
+    else:
+        y, downmixed = match_channels(y, channels, downmix=True, path=path)
+        if downmixed:
+            notes.append(("downmixed", path, 0))
+    if sr != sample_rate:
+        import soxr
+
+        notes.append(("resampled", path, sr))
+        y = np.ascontiguousarray(soxr.resample(y.T, sr, sample_rate, quality="HQ").T, dtype=np.float32)
+    change = n_samples - y.shape[1]
+    if change > 0:
+        y = np.pad(y, ((0, 0), (0, change)))
+        notes.append(("padded", path, change))
+    elif change < 0:
+        y = y[:, :n_samples]
+        notes.append(("cut", path, change))
+    return y[0] if channels is None else y

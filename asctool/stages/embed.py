@@ -45,32 +45,10 @@ class _EmbedWorker:
 
     def clip_audio(self, path: str, notes: list) -> np.ndarray:
         """The clip at the extractor's rate and length: ``(samples,)``, or ``(channels, samples)``."""
-        from ..audio import read_audio
-        from ..frontend import match_channels
+        from ..embeddings.windows import fit_clip
 
-        ex = self.extractor
-        y, sr = read_audio(path)
-        if ex.channels is None:
-            if y.shape[0] > 1:
-                notes.append(("downmixed", path, y.shape[0]))
-            y = y.mean(axis=0, keepdims=True, dtype=np.float32)
-        else:
-            y, downmixed = match_channels(y, ex.channels, downmix=True, path=path)
-            if downmixed:
-                notes.append(("downmixed", path, 0))
-        if sr != ex.sample_rate:
-            import soxr
-
-            notes.append(("resampled", path, sr))
-            y = np.ascontiguousarray(soxr.resample(y.T, sr, ex.sample_rate, quality="HQ").T, dtype=np.float32)
-        change = self.n_samples - y.shape[1]
-        if change > 0:
-            y = np.pad(y, ((0, 0), (0, change)))
-            notes.append(("padded", path, change))
-        elif change < 0:
-            y = y[:, :self.n_samples]
-            notes.append(("cut", path, change))
-        return y[0] if ex.channels is None else y
+        return fit_clip(path, sample_rate=self.extractor.sample_rate, channels=self.extractor.channels,
+                        n_samples=self.n_samples, notes=notes)
 
     def clip_windows(self, path: str, notes: list) -> np.ndarray:
         """The windows ``(T, [channels,] W)`` of one clip."""

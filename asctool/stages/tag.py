@@ -42,32 +42,10 @@ class _TagWorker:
 
     def clip_audio(self, path: str, notes: list) -> np.ndarray:
         """The clip at the tagger's rate and length: ``(samples,)``, or ``(channels, samples)``."""
-        from ..audio import read_audio
-        from ..frontend import match_channels
+        from ..embeddings.windows import fit_clip
 
-        tg = self.tagger
-        y, sr = read_audio(path)
-        if tg.channels is None:
-            if y.shape[0] > 1:
-                notes.append(("downmixed", path, y.shape[0]))
-            y = y.mean(axis=0, keepdims=True, dtype=np.float32)
-        else:
-            y, downmixed = match_channels(y, tg.channels, downmix=True, path=path)
-            if downmixed:
-                notes.append(("downmixed", path, 0))
-        if sr != tg.sample_rate:
-            import soxr
-
-            notes.append(("resampled", path, sr))
-            y = np.ascontiguousarray(soxr.resample(y.T, sr, tg.sample_rate, quality="HQ").T, dtype=np.float32)
-        change = self.n_samples - y.shape[1]
-        if change > 0:
-            y = np.pad(y, ((0, 0), (0, change)))
-            notes.append(("padded", path, change))
-        elif change < 0:
-            y = y[:, :self.n_samples]
-            notes.append(("cut", path, change))
-        return y[0] if tg.channels is None else y
+        return fit_clip(path, sample_rate=self.tagger.sample_rate, channels=self.tagger.channels,
+                        n_samples=self.n_samples, notes=notes)
 
     def __call__(self, paths: Sequence[str]) -> tuple[np.ndarray, list]:
         from ..embeddings.windows import cut_windows
