@@ -215,3 +215,48 @@ def write_tags_for(path, features_paths, *, names=("dog", "engine", "bird"), see
         ids = list(rng.permutation(ids))
     tags = rng.uniform(0, 1, (len(ids), len(names))).astype(np.float32)
     return write_tags(path, ids=ids, tags=tags, tag_names=list(names), tagger=tagger)
+
+
+# --------------------------------------------------------------------------
+# recipes run with a stand-in asctool (tests/test_recipes.py, tests/test_recipe_folds.py)
+# --------------------------------------------------------------------------
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPE_1A_STAGES = "synth prepare augment featurize train predict combine score results cam"
+
+
+def toy_recipe(tmp_path: Path, conf: str, stages: str) -> Path:
+    """A copy of the recipes in ``tmp_path/recipes`` with a third system ``toy``: 1a's thin script
+    with ``stages`` and ``conf`` as ``conf/toy.yaml``; returns ``recipes/toy.sh``."""
+    import shutil
+
+    recipes = tmp_path / "recipes"
+    shutil.copytree(RECIPES, recipes)
+    script = (recipes / "dcase2020_1a.sh").read_text().replace("system=dcase2020_1a", "system=toy")
+    script = script.replace(f'stages="{RECIPE_1A_STAGES}"', f'stages="{stages}"')
+    (recipes / "toy.sh").write_text(script)
+    (recipes / "conf" / "toy.yaml").write_text(conf)
+    return recipes / "toy.sh"
+
+
+def run_with_fake_asctool(tmp_path: Path, recipe: Path, fake: str, *args: str, env: dict | None = None,
+                          timeout: int = 120):
+    """Run ``bash recipe args`` in ``tmp_path`` with ``fake`` (a bash script) as the ``asctool`` on PATH.
+
+    The stand-in is written once to ``tmp_path/bin/asctool``; it appends each command line to the
+    file ``$FAKE_CALLS``. Returns ``(CompletedProcess, the recorded command lines)``.
+    """
+    import os
+    import subprocess
+
+    stand_in = tmp_path / "bin" / "asctool"
+    if not stand_in.exists():
+        stand_in.parent.mkdir()
+        stand_in.write_text(fake)
+        stand_in.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    calls.unlink(missing_ok=True)
+    environ = {**os.environ, "PATH": f"{stand_in.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls),
+               **(env or {})}
+    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=environ, capture_output=True, text=True,
+                          timeout=timeout)
+    return done, calls.read_text().splitlines() if calls.exists() else []

@@ -6,15 +6,13 @@ recipe prints is checked against an independent computation.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
+from helpers import run_with_fake_asctool, toy_recipe
+
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "recipes"
 
 FAKE = r"""#!/usr/bin/env bash
 echo "$*" >> "$FAKE_CALLS"
@@ -65,29 +63,12 @@ demo:
 
 
 def _toy(tmp_path: Path, conf: str = TOY, stages: str = "synth prepare split featurize train predict combine score results"):
-    recipes = tmp_path / "recipes"
-    shutil.copytree(RECIPES, recipes)
-    script = (recipes / "dcase2020_1a.sh").read_text().replace("system=dcase2020_1a", "system=toy")
-    script = script.replace('stages="synth prepare augment featurize train predict combine score results cam"',
-                            f'stages="{stages}"')
-    (recipes / "toy.sh").write_text(script)
-    (recipes / "conf" / "toy.yaml").write_text(conf)
-    return recipes / "toy.sh"
+    return toy_recipe(tmp_path, conf, stages)
 
 
 def _run(tmp_path: Path, recipe: Path, *args: str):
-    fake = tmp_path / "bin" / "asctool"
-    if not fake.exists():
-        fake.parent.mkdir()
-        fake.write_text(FAKE)
-        fake.chmod(0o755)
-    calls = tmp_path / "calls.txt"
-    calls.unlink(missing_ok=True)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls),
-           "ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    return done, calls.read_text().splitlines() if calls.exists() else []
+    return run_with_fake_asctool(tmp_path, recipe, FAKE, *args, timeout=300,
+                                 env={"ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)})
 
 
 def test_fusion_weight_chosen_on_validation_scores(tmp_path):

@@ -241,17 +241,9 @@ esac
 
 def _fake_run(tmp_path: Path, recipe: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     """Run a recipe with a stand-in asctool that only records its command lines."""
-    fake = tmp_path / "bin" / "asctool"
-    if not fake.exists():
-        fake.parent.mkdir()
-        fake.write_text(FAKE_ASCTOOL)
-        fake.chmod(0o755)
-    calls = tmp_path / "calls.txt"
-    calls.unlink(missing_ok=True)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls)}
-    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
-    return done, calls.read_text().splitlines() if calls.exists() else []
+    from helpers import run_with_fake_asctool
+
+    return run_with_fake_asctool(tmp_path, recipe, FAKE_ASCTOOL, *args)
 
 
 # The command lines of `dcase2020_1a.sh --work-dir w --nj 2` before the template (main at c737763),
