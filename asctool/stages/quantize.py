@@ -132,6 +132,12 @@ def run(
         raise ConfigError(f"--max-bytes must be positive, not {max_bytes}")
     if not model_path.is_file():
         raise ArtifactError(f"{model_path}: model file not found")
+    if model_path.suffix == ".json":   # a linear back-end (RUN/model.json): weights in JSON, no graph
+        from ..backends import LinearModel
+
+        backend = LinearModel.load(model_path).metadata.get("backend", "linear")
+        raise ConfigError(f"{model_path}: {backend} back-ends are not Keras models: nothing to quantise "
+                          f"(asctool predict --model {model_path} applies it as it is)")
     if model_path.suffix != ".keras":
         raise ConfigError(f"{model_path}: quantize converts a Keras model (RUN/model.keras), not a "
                           f"{model_path.suffix or 'suffix-less'} file")

@@ -167,6 +167,27 @@ def test_text_model_and_impossible_outputs_are_one_line(tmp_path, one_line_error
     assert tree(tmp_path) == before
 
 
+def test_linear_back_end_has_nothing_to_quantise(tmp_path, one_line_error, tree):
+    """A linear back-end (RUN/model.json) holds no Keras graph: one line naming the file, nothing written."""
+    import numpy as np
+
+    from asctool.backends import LinearModel
+
+    model = tmp_path / "probe" / "model.json"
+    model.parent.mkdir()
+    LinearModel(np.eye(3, 4), np.zeros(3), np.zeros(4), np.ones(4),
+                {"backend": "logreg", "classes": ["a", "b", "c"], "inputs": "features", "frontend_config": {},
+                 "input_shape": [4, 5, 1]}).save(model)
+    before = tree(tmp_path)
+    one_line_error(CliRunner().invoke(cli, ["quantize", "--model", str(model), "--out", str(tmp_path / "probe" / "m.tflite")]),
+                   f"{model}: logreg back-ends are not Keras models: nothing to quantise "
+                   f"(asctool predict --model {model} applies it as it is)")
+    assert tree(tmp_path) == before
+    model.write_text('{"format": "something else"}\n')
+    one_line_error(CliRunner().invoke(cli, ["quantize", "--model", str(model), "--out", str(tmp_path / "m.tflite")]),
+                   f"{model}: not an asctool linear model")
+
+
 def test_one_size_json_per_folder_unless_its_file_is_gone(trained_run, tmp_path):
     folder = tmp_path / "deploy"
     quantize(trained_run["run"] / "model.keras", folder / "a.tflite", mode="float16")
