@@ -137,7 +137,7 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
 
     changes = dict(VARIANTS[name])
     params = changes.pop("augment_params", None)
-    saved = dict(trainer.PROFILES["cpu"]), trainer._export_model, trainer._save_checkpoint
+    saved = dict(trainer.PROFILES["cpu"]), trainer.export_model, trainer._save_checkpoint
     profile = {**saved[0], "best_at_cycle_ends": False}
     if params is not None:
         profile["augment_params"] = {**saved[0]["augment_params"], **params}
@@ -170,12 +170,12 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
     if kwargs["profile"] == "demo":
         kwargs.update(valid_split=saved[0]["valid_split"], epochs=None)
     ends = cycle_ends(kwargs["epochs"] or 6, Schedule(end_epoch=kwargs["epochs"] or 6))
-    trainer.PROFILES["cpu"], trainer._export_model, trainer._save_checkpoint = profile, export, checkpoint
+    trainer.PROFILES["cpu"], trainer.export_model, trainer._save_checkpoint = profile, export, checkpoint
     start = time.perf_counter()
     try:
         summary = train([train_path], "fcnn", folder, **kwargs)
     finally:
-        trainer.PROFILES["cpu"], trainer._export_model, trainer._save_checkpoint = saved
+        trainer.PROFILES["cpu"], trainer.export_model, trainer._save_checkpoint = saved
     seconds = time.perf_counter() - start
     history = json.loads((folder / "state.json").read_text())["history"]
     improved = [e for e in range(1, len(history) + 1)

@@ -53,8 +53,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import AsctoolError, ConfigError
-from ..io import atomic_path
-from ..runs import model_metadata, write_history, write_json
+from ..runs import model_metadata, write_history
 from .batch_augment import AugmentConfig, apply_batch, draw_batch, param_signature
 from .data import ClipSet
 from .pipeline import BatchReader, epoch_batches, eval_batches
@@ -331,8 +330,8 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
 
     from ..console import progress
     from ..models import build
-    from .trainer import SimulatedKill, _copy_atomic, _export_model, _save_checkpoint, _seed_variables, \
-        _set_bn_momentum
+    from .trainer import (SimulatedKill, average_snapshots, copy_atomic, export_model, reseed_dropout,
+                          save_epoch_files, set_bn_momentum)
 
     role = worker_role()
     strategy = _make_strategy(role)   # before any other TensorFlow call: it configures the collectives
@@ -356,7 +355,7 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
         else:
             freq, _, channels = config["input_shape"]
             model = build(config["model"], len(classes), (freq, None, channels), **options_all)
-            _set_bn_momentum(model, config["bn_momentum"])
+            set_bn_momentum(model, config["bn_momentum"])
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr_max, momentum=schedule.momentum),
                           loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
         optimizer = model.optimizer
@@ -393,12 +392,7 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
         with progress((epochs - first_epoch) * spe, "training") as advance:
             for epoch in range(first_epoch, epochs):
                 started = time.perf_counter()
-                variables = _seed_variables(model)
-                if variables:   # dropout draws from (seed, epoch), as in the trainer
-                    draws = np.random.default_rng([seed, epoch, 0xD50]).integers(
-                        0, 2**31 - 1, size=(len(variables), 2), dtype=np.int64)
-                    for variable, draw in zip(variables, draws):
-                        variable.assign(draw.astype(variable.dtype))
+                reseed_dropout(model, seed, epoch)   # dropout draws from (seed, epoch), as in the trainer
                 losses, correct = [], 0.0
                 for step in range(spe):
                     global_step = epoch * spe + step
@@ -428,24 +422,10 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
                         message += f" val_loss {row['val_loss']:.4f} val_accuracy {row['val_accuracy']:.4f}"
                         if state["best_val_accuracy"] is None or row["val_accuracy"] > state["best_val_accuracy"]:
                             state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch)
-                            _export_model(model, out_dir / "model.keras", metadata)
+                            export_model(model, out_dir / "model.keras", metadata)
                             message += " (best)"
-                    if done in snap_epochs:
-                        snap = out_dir / "snapshots" / f"epoch-{done:04d}.weights.h5"
-                        snap.parent.mkdir(exist_ok=True)
-                        with atomic_path(snap, suffix=".weights.h5") as tmp:
-                            model.save_weights(tmp)
-                        state["snapshots"].append(snap.name)
-                    checkpoint = out_dir / "checkpoint" / f"epoch-{done:04d}.keras"
-                    checkpoint.parent.mkdir(exist_ok=True)
-                    _save_checkpoint(model, checkpoint)
                     state["history"].append(row)
-                    state.update(epoch=done, steps=done * spe, checkpoint=checkpoint.name)
-                    write_json(out_dir / "state.json", state)
-                    write_history(out_dir / "history.tsv", state["history"])
-                    for old in checkpoint.parent.glob("epoch-*.keras"):
-                        if old.name != checkpoint.name:
-                            old.unlink()
+                    save_epoch_files(model, out_dir, state, done=done, spe=spe, snapshot=done in snap_epochs)
                 else:
                     state["history"].append(row)
                     state.update(epoch=done, steps=done * spe)
@@ -463,22 +443,16 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
     }
     if not chief:
         return summary
-    _export_model(model, out_dir / "last.keras", metadata)
+    export_model(model, out_dir / "last.keras", metadata)
     if config["snapshots"] and state["snapshots"]:
         names = state["snapshots"][-config["snapshots"]:]
-        total = None
-        for name in names:
-            model.load_weights(out_dir / "snapshots" / name)
-            weights = model.get_weights()
-            total = weights if total is None else [a + b for a, b in zip(total, weights)]
-        model.set_weights([w / len(names) for w in total])
-        _export_model(model, out_dir / "model.keras", metadata)
+        average_snapshots(model, out_dir, names, metadata)
         summary["snapshots_averaged"] = names
         if has_valid:
             _, summary["snapshot_val_accuracy"] = _evaluate(model, valid, batch_size=batch,
                                                             num_classes=len(classes))
     elif not has_valid or not (out_dir / "model.keras").exists():
-        _copy_atomic(out_dir / "last.keras", out_dir / "model.keras")
+        copy_atomic(out_dir / "last.keras", out_dir / "model.keras")
     if has_valid:
         summary["best_epoch"] = state["best_epoch"]
         summary["best_val_accuracy"] = state["best_val_accuracy"]

@@ -46,7 +46,9 @@ from .data import ClipSet
 from .pipeline import eval_dataset, train_dataset
 from .schedule import Schedule, cycle_ends, learning_rate
 
-__all__ = ["fit", "PROFILES", "resolve_profile", "parse_model_options", "should_stop", "SimulatedKill"]
+__all__ = ["fit", "PROFILES", "resolve_profile", "parse_model_options", "should_stop", "SimulatedKill",
+           "export_model", "copy_atomic", "set_bn_momentum", "reseed_dropout", "save_epoch_files",
+           "average_snapshots"]
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +184,13 @@ def _quiet_numpy_copy_warning():
         yield
 
 
-def _export_model(model, path: Path, metadata: Mapping[str, Any]) -> None:
+def export_model(model, path: Path, metadata: Mapping[str, Any]) -> None:
     """Save ``model``'s architecture and weights (no optimizer) with its metadata to ``path`` atomically."""
     import keras
 
     if hasattr(model, "export_parts"):   # a training graph (training.adversarial): its deployable parts
         for part, target in model.export_parts(path):
-            _export_model(part, target, metadata)
+            export_model(part, target, metadata)
         return
 
     clone = keras.models.clone_model(model)
@@ -198,7 +200,8 @@ def _export_model(model, path: Path, metadata: Mapping[str, Any]) -> None:
         embed_keras_metadata(tmp, metadata)
 
 
-def _copy_atomic(source: Path, target: Path) -> None:
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically."""
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
 
@@ -209,7 +212,7 @@ def _save_checkpoint(model, path: Path) -> None:
         model.save(tmp)
 
 
-def _set_bn_momentum(model, momentum: float) -> None:
+def set_bn_momentum(model, momentum: float) -> None:
     """Set the moving-average momentum of every BatchNormalization layer (saved with the model)."""
     import keras
 
@@ -221,9 +224,68 @@ def _set_bn_momentum(model, momentum: float) -> None:
         stack.extend(getattr(layer, "layers", []))
 
 
+_set_bn_momentum = set_bn_momentum   # the name asctool/training/tagging.py imports
+
+
 def _seed_variables(model) -> list:
     """State variables of the model's random-seed generators (dropout)."""
     return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+def reseed_dropout(model, seed: int, epoch: int) -> None:
+    """Set the state of ``model``'s random-seed generators (dropout) from ``(seed, epoch)`` (0-based).
+
+    An epoch's masks then do not depend on what ran before it, so a resumed run draws
+    the same masks as an uninterrupted one.
+    """
+    variables = _seed_variables(model)
+    if variables:
+        draws = np.random.default_rng([seed, epoch, 0xD50]).integers(
+            0, 2**31 - 1, size=(len(variables), 2), dtype=np.int64)
+        for variable, draw in zip(variables, draws):
+            variable.assign(draw.astype(variable.dtype))
+
+
+def save_epoch_files(model, run_dir: Path, state: dict, *, done: int, spe: int, snapshot: bool) -> None:
+    """Write the run folder's files after epoch ``done`` (1-based); ``state`` is updated in place.
+
+    With ``snapshot``, the weights go to ``snapshots/epoch-NNNN.weights.h5`` (listed in
+    ``state["snapshots"]``); then the model with its optimizer state to
+    ``checkpoint/epoch-NNNN.keras`` (the previous checkpoint is removed after it),
+    ``state.json`` (``epoch``, ``steps`` = ``done * spe``, ``checkpoint``) and
+    ``history.tsv`` (``state["history"]``). Every file is written atomically.
+    """
+    if snapshot:
+        snap = run_dir / "snapshots" / f"epoch-{done:04d}.weights.h5"
+        snap.parent.mkdir(exist_ok=True)
+        with atomic_path(snap, suffix=".weights.h5") as tmp, _quiet_numpy_copy_warning():
+            model.save_weights(tmp)   # Keras wants the .weights.h5 suffix
+        state["snapshots"].append(snap.name)
+    checkpoint = run_dir / "checkpoint" / f"epoch-{done:04d}.keras"
+    checkpoint.parent.mkdir(exist_ok=True)
+    _save_checkpoint(model, checkpoint)
+    state.update(epoch=done, steps=done * spe, checkpoint=checkpoint.name)
+    write_json(run_dir / "state.json", state)
+    write_history(run_dir / "history.tsv", state["history"])
+    for old in checkpoint.parent.glob("epoch-*.keras"):
+        if old.name != checkpoint.name:
+            old.unlink()
+
+
+def average_snapshots(model, run_dir: Path, names: Sequence[str], metadata: Mapping[str, Any]) -> None:
+    """Set ``model``'s weights to the mean of the snapshots ``names`` and export it as ``model.keras``.
+
+    Every weight (batch-norm moving statistics included) is the arithmetic mean of its
+    values in ``run_dir/snapshots/NAME`` (weight averaging of one run's cycle-end
+    snapshots, docs/train.md "Snapshot averaging").
+    """
+    total = None
+    for name in names:
+        model.load_weights(run_dir / "snapshots" / name)
+        weights = model.get_weights()
+        total = weights if total is None else [a + b for a, b in zip(total, weights)]
+    model.set_weights([w / len(names) for w in total])
+    export_model(model, run_dir / "model.keras", metadata)
 
 
 def _strategy(distribute: str):
@@ -286,12 +348,7 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
             self.started = time.perf_counter()
-            variables = _seed_variables(self.model)
-            if variables:
-                draws = np.random.default_rng([seed, epoch, 0xD50]).integers(
-                    0, 2**31 - 1, size=(len(variables), 2), dtype=np.int64)
-                for variable, draw in zip(variables, draws):
-                    variable.assign(draw.astype(variable.dtype))
+            reseed_dropout(self.model, seed, epoch)
 
         def on_train_batch_begin(self, batch, logs=None):
             step = self.epoch * spe + batch
@@ -329,30 +386,16 @@ def _make_callback(*, run_dir: Path, state: dict, spe: int, epochs: int, seed: i
                 if (not best_at_cycle_ends or done in stop_points) and _improves(row, state):
                     state.update(best_val_accuracy=row["val_accuracy"], best_val_loss=row["val_loss"],
                                  best_epoch=done)
-                    _export_model(self.model, run_dir / "model.keras", metadata)
+                    export_model(self.model, run_dir / "model.keras", metadata)
                     message += " (best)"
             log.info("%s (%.1f s)", message, time.perf_counter() - self.started)
-            if done in snapshot_epochs:
-                snap = run_dir / "snapshots" / f"epoch-{done:04d}.weights.h5"
-                snap.parent.mkdir(exist_ok=True)
-                with atomic_path(snap, suffix=".weights.h5") as tmp, _quiet_numpy_copy_warning():
-                    self.model.save_weights(tmp)   # Keras wants the .weights.h5 suffix
-                state["snapshots"].append(snap.name)
             if early_stopping and done < epochs and should_stop(done, state["best_epoch"], patience=patience,
                                                                 cycle_end_epochs=stop_points):
                 state["stopped_epoch"] = done
                 self.model.stop_training = True
                 log.info("early stopping after epoch %d (a cycle end): val_accuracy has not improved since "
                          "epoch %d (patience %d)", done, state["best_epoch"], patience)
-            checkpoint = run_dir / "checkpoint" / f"epoch-{done:04d}.keras"
-            checkpoint.parent.mkdir(exist_ok=True)
-            _save_checkpoint(self.model, checkpoint)
-            state.update(epoch=done, steps=done * spe, checkpoint=checkpoint.name)
-            write_json(run_dir / "state.json", state)
-            write_history(run_dir / "history.tsv", state["history"])
-            for old in checkpoint.parent.glob("epoch-*.keras"):
-                if old.name != checkpoint.name:
-                    old.unlink()
+            save_epoch_files(self.model, run_dir, state, done=done, spe=spe, snapshot=done in snapshot_epochs)
 
     return RunCallback()
 
@@ -415,7 +458,7 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
             from .adversarial import build_training_model
 
             model = build_training_model(config, options_all)
-            _set_bn_momentum(model, config["bn_momentum"])
+            set_bn_momentum(model, config["bn_momentum"])
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule.lr_max, momentum=schedule.momentum))
         else:
             freq, _, channels = config["input_shape"]
@@ -427,7 +470,7 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
                                            **options_all)
             else:
                 model = build(config["model"], len(classes), (freq, None, channels), **options_all)
-            _set_bn_momentum(model, config["bn_momentum"])
+            set_bn_momentum(model, config["bn_momentum"])
             model.compile(
                 optimizer=keras.optimizers.SGD(learning_rate=schedule.lr_max, momentum=schedule.momentum),
                 loss=keras.losses.CategoricalCrossentropy(),
@@ -460,7 +503,7 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
     else:
         log.info("run %s already completed its %d epochs; finalising", out_dir, epochs)
 
-    _export_model(model, out_dir / "last.keras", metadata)
+    export_model(model, out_dir / "last.keras", metadata)
     final = state["history"][-1] if state["history"] else {}
     summary: dict[str, Any] = {
         "out_dir": str(out_dir),
@@ -480,13 +523,7 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
         names = state["snapshots"][-config["snapshots"]:]
         if len(names) < config["snapshots"]:
             log.warning("only %d cycle-end snapshot(s) exist; averaging those", len(names))
-        total = None
-        for name in names:
-            model.load_weights(out_dir / "snapshots" / name)
-            weights = model.get_weights()
-            total = weights if total is None else [a + b for a, b in zip(total, weights)]
-        model.set_weights([w / len(names) for w in total])
-        _export_model(model, out_dir / "model.keras", metadata)
+        average_snapshots(model, out_dir, names, metadata)
         summary["snapshots_averaged"] = names
         if has_valid:
             results = model.evaluate(eval_dataset(valid, batch_size=config["batch_size"],
@@ -497,7 +534,7 @@ def fit(*, config, state, out_dir: Path, clips: ClipSet, valid: ClipSet | None, 
         if config["snapshots"]:
             log.warning("no cycle ended within %d epochs: no snapshots to average", epochs)
         if not has_valid or not (out_dir / "model.keras").exists():
-            _copy_atomic(out_dir / "last.keras", out_dir / "model.keras")
+            copy_atomic(out_dir / "last.keras", out_dir / "model.keras")
     if has_valid:
         summary["best_epoch"] = state["best_epoch"]
         summary["best_val_accuracy"] = state["best_val_accuracy"]
