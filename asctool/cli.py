@@ -28,8 +28,8 @@ import click
 
 from . import __version__
 from .cli_support import (DIRECTORY, INPUT_FILE, OUT_FILE, _CLASSES_HELP, _INTERRUPTS, _Group, _RegistryChoice,
-                          _RegistryHelpOption, _augment_methods, _batch_augment_help, _ensemble_methods,
-                          _fusion_methods, _parse_shape, _presets)
+                          _RegistryHelpOption, _augment_methods, _batch_augment_help, _code_backends,
+                          _ensemble_methods, _fusion_methods, _parse_shape, _presets)
 from .io import interrupt, interrupted
 
 __all__ = ["main", "cli"]
@@ -335,7 +335,7 @@ def predict(**kwargs) -> None:
 
 
 @cli.command()
-@click.argument("kind", type=click.Choice(["svm"]))
+@click.argument("kind", type=_RegistryChoice(_code_backends))
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="Run folder or RUN/model.keras.")
 @click.option("--train", "train_path", required=True, type=INPUT_FILE, help="Training features (the SVM is fitted on their codes).")
 @click.option("--valid", "valid_path", required=True, type=INPUT_FILE, help="Validation features (choose C and gamma; calibrate).")
@@ -343,7 +343,7 @@ def predict(**kwargs) -> None:
 @click.option("--out", required=True, type=OUT_FILE, help="Backend file to write (HDF5).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output.")
 def backend(**kwargs) -> None:
-    """Fit an SVM back-end on a trained model's codes (docs/tag_fusion.md)."""
+    """Fit a back-end (svm) on a trained model's codes (docs/tag_fusion.md; asctool models lists the back-ends)."""
     from .stages.backend import run
 
     _echo_summary(run(**kwargs))
@@ -465,7 +465,7 @@ def inspect(path: Path) -> None:
 @click.option("--input", "input_shape", default="128x423x3", callback=_parse_shape,
               help="Input shape FREQxTIMExCHANNELS.")
 def models(classes: int, input_shape: tuple[int, ...]) -> None:
-    """List the model registry with parameter counts."""
+    """List the model registry with parameter counts, then the back-ends (logreg, svm)."""
     from .stages.models import run
 
     click.echo(run(num_classes=classes, input_shape=input_shape))

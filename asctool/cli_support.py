@@ -170,6 +170,13 @@ _fusion_methods = _names(".fusion", "fusion_methods")
 _presets = _names(".frontend", "PRESETS")   # asctool/conf/preset_NAME.yaml
 
 
+def _code_backends() -> list[str]:
+    """The back-ends fitted on a trained model's codes (``asctool backend NAME``)."""
+    from .backends import available
+
+    return available("codes")
+
+
 def _parse_shape(ctx: click.Context, param: click.Parameter, text: str) -> tuple[int, ...]:
     """--input FREQxTIMExCHANNELS: three positive integers, else a usage error (exit 2)."""
     try:

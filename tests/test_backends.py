@@ -97,5 +97,27 @@ def test_options_are_checked():
         backends.check_options("logreg", {"gamma": 1})
     with pytest.raises(ConfigError, match="option c='x' is not a valid float"):
         backends.check_options("logreg", {"c": "x"})
-    with pytest.raises(ConfigError, match="unknown linear back-end 'svm'"):
-        backends.spec("svm")
+    with pytest.raises(ConfigError, match="unknown back-end 'xgboost'; known: logreg, svm"):
+        backends.spec("xgboost")
+    with pytest.raises(ConfigError, match="--kernel 'linear': choose rbf or sigmoid"):
+        backends.check_options("svm", {"kernel": "linear"})
+
+
+def test_registry_says_what_each_back_end_is_fitted_on(tmp_path):
+    """logreg is trained on clip vectors (train --model), svm on a model's codes (backend svm)."""
+    from asctool.backends import svm
+
+    assert backends.available() == ["logreg", "svm"]
+    assert backends.available("clips") == ["logreg"] and backends.available("codes") == ["svm"]
+    assert backends.spec("svm").fit is svm.fit_backend and backends.spec("svm").kind == "svm_backend"
+    with pytest.raises(ValueError, match="a back-end on codes needs its file kind, read and write"):
+        backends.register("toy", "toy", fits_on="codes")
+    with pytest.raises(ValueError, match="fits_on='frames', choose clips or codes"):
+        backends.register("toy", "toy", fits_on="frames")
+    assert "toy" not in backends.available()
+    import h5py
+
+    with h5py.File(tmp_path / "f.h5", "w") as handle:
+        handle.attrs["asctool_kind"] = "features"
+    with pytest.raises(ArtifactError, match=r"f\.h5: not a back-end file \(kind 'features'; asctool backend svm writes one\)"):
+        backends.read_code_backend(tmp_path / "f.h5")

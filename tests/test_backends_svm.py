@@ -1,11 +1,11 @@
-"""SVM back-end (asctool.svm_backend): libsvm's decision values recomputed in NumPy, the file round trip."""
+"""SVM back-end (asctool.backends.svm): libsvm's decision values recomputed in NumPy, the file round trip."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from asctool.errors import ArtifactError
-from asctool.svm_backend import decision_ovo, fit_backend, read_backend, write_backend
+from asctool.backends.svm import decision_ovo, fit_backend, read_backend, write_backend
 
 
 def _data(seed, n=30, classes=3, d=6):

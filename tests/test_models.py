@@ -287,12 +287,19 @@ def test_cli_models_table():
 
     result = CliRunner().invoke(cli, ["models", "--classes", "3", "--input", "128x461x6"])
     assert result.exit_code == 0, result.output
-    rows = {line.split()[0]: line.split() for line in result.output.splitlines()[2:]}
+    model_part, backend_part = result.output.split("\n\n")
+    rows = {line.split()[0]: line.split() for line in model_part.splitlines()[2:]}
     assert set(rows) == set(models.available())
     assert rows["mobnet"][1] == "152,838"
     assert rows["mlp"][1] == "329,732"  # for 512-d frames: 512*512+512 + 512*128+128 + 128*3+3 + 2*512+1
     assert rows["small_fcnn"][1] == "350,470"
     assert "3 classes, input 128x461x6" in result.output.splitlines()[0]
+    # then the back-ends, with what each is fitted on
+    lines = backend_part.splitlines()
+    assert lines[0].startswith("# back-ends") and lines[1].split()[:2] == ["back-end", "fitted"]
+    assert [line.split()[0] for line in lines[2:]] == ["logreg", "svm"]
+    assert "clip vectors (asctool train --model NAME)" in lines[2]
+    assert "a trained model's codes (asctool backend NAME)" in lines[3]
 
 
 def test_cli_models_bad_input():

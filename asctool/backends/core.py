@@ -1,7 +1,17 @@
-"""Linear back-ends: the registry, the stored model and the clip summaries they read.
+"""Back-ends: the registry, the stored linear model and the clip summaries it reads.
 
-A linear back-end (``asctool train --model logreg``) is fitted on one vector per
-clip and stored as plain numbers in ``RUN/model.json`` (no pickle): the class
+A back-end is a classifier from scikit-learn fitted on one vector per clip and
+stored as plain numbers (no pickle). Each registry entry says what it is fitted
+on (``fits_on``):
+
+- ``"clips"``: clip vectors of a features or embeddings file (below);
+  ``asctool train --model NAME`` fits it, ``asctool predict --model RUN/model.json``
+  applies it (``logreg``);
+- ``"codes"``: a trained model's codes (:mod:`asctool.backends.codes`);
+  ``asctool backend NAME`` fits it into a file of its own artifact ``kind``,
+  ``asctool predict --model RUN/model.keras --backend FILE`` applies it (``svm``).
+
+A linear back-end is stored in ``RUN/model.json``: the class
 list, the standardisation (``mean``, ``scale``) and the weights (``coef``,
 ``intercept``), so that ``p = softmax(((x - mean) / scale) @ coef.T + intercept)``.
 ``asctool predict --model RUN/model.json`` applies it.
@@ -28,8 +38,8 @@ from ..errors import ArtifactError, ConfigError
 from ..io import atomic_path
 from ..registry import Registry
 
-__all__ = ["BackendSpec", "REGISTRY", "register", "available", "spec", "LinearModel", "clip_summaries",
-           "SUMMARIES", "MODEL_FORMAT"]
+__all__ = ["BackendSpec", "REGISTRY", "FITS_ON", "register", "available", "spec", "read_code_backend",
+           "summary_table", "LinearModel", "clip_summaries", "SUMMARIES", "MODEL_FORMAT"]
 
 #: The ``format`` field of ``RUN/model.json``.
 MODEL_FORMAT = "asctool linear model"
@@ -40,30 +50,104 @@ SUMMARIES = {
 }
 
 
+#: What a back-end is fitted on (``BackendSpec.fits_on``), as ``asctool models`` says it.
+FITS_ON = {
+    "clips": "clip vectors (asctool train --model NAME)",
+    "codes": "a trained model's codes (asctool backend NAME)",
+}
+
+
 @dataclass(frozen=True)
 class BackendSpec:
-    """One registry entry: ``fit(x, y, n_classes, *, seed, **options) -> (coef, intercept, mean, scale, info)``."""
+    """One registry entry.
+
+    Attributes
+    ----------
+    fit : callable
+        ``fits_on="clips"``: ``fit(x, y, n_classes, *, seed, **options) -> (coef, intercept, mean, scale, info)``;
+        ``fits_on="codes"``: ``fit(train_codes, train_labels, valid_codes, valid_labels, classes, *, seed,
+        model_sha256, **options)`` -> a fitted back-end (``classes``, ``model_sha256``, ``info``,
+        ``predict_proba(codes)``) that ``write(path, backend, inputs=..., extra=...)`` stores.
+    defaults : dict
+        Option name -> default (``--option`` values are converted to its type).
+    choices : dict
+        Option name -> the values it accepts.
+    fits_on : {"clips", "codes"}
+    kind : str or None
+        ``codes``: the ``asctool_kind`` of its file, which ``read(path)`` reads back.
+    """
 
     name: str
     fit: Callable[..., Any]
     description: str
     defaults: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+    fits_on: str = "clips"
+    kind: str | None = None
+    read: Callable[..., Any] | None = None
+    write: Callable[..., Any] | None = None
 
 
 #: name -> :class:`BackendSpec`.
-REGISTRY: Registry[BackendSpec] = Registry("linear back-end")
+REGISTRY: Registry[BackendSpec] = Registry("back-end")
 
 
-def register(name: str, description: str, *, defaults: Mapping[str, Any] | None = None):
-    """Decorator adding a fitting function to the linear back-end registry under ``name``."""
+def register(name: str, description: str, *, defaults: Mapping[str, Any] | None = None,
+             choices: Mapping[str, Any] | None = None, fits_on: str = "clips", kind: str | None = None,
+             read: Callable[..., Any] | None = None, write: Callable[..., Any] | None = None):
+    """Decorator adding a fitting function to the back-end registry under ``name`` (see :class:`BackendSpec`).
+
+    Raises
+    ------
+    ValueError
+        ``fits_on`` unknown, or a ``codes`` back-end without its file ``kind``, ``read`` and ``write``.
+    """
+    if fits_on not in FITS_ON:
+        raise ValueError(f"back-end {name!r}: fits_on={fits_on!r}, choose {' or '.join(FITS_ON)}")
+    if fits_on == "codes" and (kind is None or read is None or write is None):
+        raise ValueError(f"back-end {name!r}: a back-end on codes needs its file kind, read and write")
+
     def decorate(fit):
-        REGISTRY.add(name, BackendSpec(name, fit, description, dict(defaults or {})))
+        REGISTRY.add(name, BackendSpec(name, fit, description, dict(defaults or {}),
+                                       {k: tuple(v) for k, v in (choices or {}).items()}, fits_on, kind, read, write))
         return fit
     return decorate
 
 
-available = REGISTRY.names
+def available(fits_on: str | None = None) -> list[str]:
+    """The registered back-ends' names (only those fitted on ``fits_on``, ``"clips"`` or ``"codes"``, if given)."""
+    return [name for name, entry in REGISTRY.items() if fits_on is None or entry.fits_on == fits_on]
+
+
 spec = REGISTRY.get
+
+
+def read_code_backend(path: str | os.PathLike):
+    """The fitted back-end in ``path``, read by the ``codes`` back-end whose file kind it has.
+
+    Raises
+    ------
+    ArtifactError
+        Not a readable HDF5 file, or not a back-end file (its kind is named).
+    """
+    from ..artifacts import read_kind
+
+    kind = read_kind(path)
+    for entry in REGISTRY.values():
+        if entry.fits_on == "codes" and entry.kind == kind:
+            return entry.read(path)
+    raise ArtifactError(f"{path}: not a back-end file (kind {kind!r}; asctool backend "
+                        f"{'|'.join(available('codes'))} writes one)")
+
+
+def summary_table() -> str:
+    """The back-end registry as text: a title line, a header and one row per back-end (name, fitted on, description)."""
+    rows = [(name, FITS_ON[entry.fits_on], entry.description) for name, entry in REGISTRY.items()]
+    header = ("back-end", "fitted on", "description")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]
+    lines = ["# back-ends: scikit-learn classifiers stored without pickle (docs/shallow.md, docs/tag_fusion.md)"]
+    lines += ["  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2]]).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)
 
 
 def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,6 +170,8 @@ def check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = kind(float(value)) if kind is int else kind(value)
         except (TypeError, ValueError):
             raise ConfigError(f"back-end {name!r}: option {key}={value!r} is not a valid {kind.__name__}") from None
+        if key in entry.choices and out[key] not in entry.choices[key]:
+            raise ConfigError(f"--{key} {out[key]!r}: choose {' or '.join(map(str, entry.choices[key]))}")
     return out
 
 

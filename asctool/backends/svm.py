@@ -1,5 +1,5 @@
-"""SVM back-end on a trained model's code (Jung et al., Interspeech 2020, sec. 4: the
-raw-waveform baseline's codes classified by an SVM).
+"""Back-end ``svm`` on a trained model's codes (Jung et al., Interspeech 2020, sec. 4: the
+raw-waveform baseline's codes classified by an SVM); ``asctool backend svm``.
 
 The *code* of a clip is the input of the model's last (output) layer: the 64-d
 dense code of ``rawnet``, the fused code of a tag-conditioned model, the pooled
@@ -14,11 +14,10 @@ support vectors, dual coefficients, intercepts, support counts, kernel
 parameters and the calibration's weights, and :func:`decision_ovo` recomputes
 libsvm's decision values from them in NumPy (checked against ``SVC`` in the
 tests). The file also records the SHA-256 of the model file whose codes it was
-fitted on; ``predict --backend`` refuses another model.
+fitted on; ``predict --backend`` refuses another model (:mod:`asctool.backends.codes`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -27,35 +26,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .artifacts import _open_checked
-from .errors import ArtifactError, MismatchError
-from .h5write import new_h5
-from .provenance import provenance_attrs
+from ..artifacts import _open_checked
+from ..errors import ArtifactError
+from ..h5write import new_h5
+from ..provenance import provenance_attrs
+from .core import register
 
-__all__ = ["KIND_BACKEND", "KERNELS", "SvmBackend", "fit_backend", "decision_ovo", "write_backend", "read_backend",
-           "file_sha256", "code_model", "features_codes", "check_backend_model"]
+__all__ = ["KIND_BACKEND", "KERNELS", "SvmBackend", "fit_backend", "decision_ovo", "write_backend", "read_backend"]
 
 KIND_BACKEND = "svm_backend"
 KERNELS = ("rbf", "sigmoid")
 #: Grid searched on validation: C values, and gamma as multiples of 1 / (d * var(codes)) (scikit-learn's "scale").
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 GAMMA_FACTORS = (0.1, 1.0, 10.0)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def code_model(model):
-    """The sub-model from ``model``'s inputs to its code (the input of its last layer)."""
-    import keras
-
-    return keras.Model(model.inputs, model.layers[-1].input)
 
 
 @dataclass
@@ -122,6 +105,10 @@ def decision_ovo(svm, codes: np.ndarray) -> np.ndarray:
     return out
 
 
+@register("svm", "SVM (scikit-learn SVC, rbf or sigmoid kernel, C and gamma on validation, logistic "
+          "calibration) on a trained model's codes", defaults={"kernel": "rbf"}, choices={"kernel": KERNELS},
+          fits_on="codes", kind=KIND_BACKEND, read=lambda path: read_backend(path),
+          write=lambda path, backend, **kw: write_backend(path, backend, **kw))
 def fit_backend(train_codes: np.ndarray, train_labels: np.ndarray, valid_codes: np.ndarray,
                 valid_labels: np.ndarray, classes: Sequence[str], *, kernel: str, seed: int = 0,
                 model_sha256: str = "") -> SvmBackend:
@@ -223,52 +210,3 @@ def read_backend(path: str | os.PathLike) -> SvmBackend:
                       float(meta["C"]), arrays["support_vectors"], arrays["n_support"].astype(np.int64),
                       arrays["dual_coef"], arrays["intercept"], arrays["calib_coef"], arrays["calib_intercept"],
                       str(meta.get("model_sha256", "")), dict(meta.get("info", {})))
-
-
-def features_codes(model_path: str | os.PathLike, features_path: str | os.PathLike, metadata: dict[str, Any],
-                   tags_path: str | os.PathLike | None = None, batch_size: int = 64):
-    """Codes ``(N, d)`` of every clip of a features file, with ids, scenes and devices.
-
-    A tag-conditioned model (``metadata["tag_fusion"]``) needs the tags file of its
-    tagger (checked) holding every clip (joined by id).
-
-    Raises
-    ------
-    ConfigError
-        Tags missing for a tag-conditioned model, or given for another.
-    MismatchError
-        Another tagger; a clip without tags; front-end config that differs from the model's.
-    """
-    from .artifacts import check_same_config, open_features
-    from .errors import ConfigError
-    from .models import load_model
-
-    fusion = metadata.get("tag_fusion")
-    if (fusion is None) != (tags_path is None):
-        raise ConfigError(f"{model_path}: " + ("was trained with tags: give --tags" if fusion
-                                               else "was trained without tags: --tags does not apply"))
-    coder = code_model(load_model(model_path))
-    with open_features(features_path) as f:
-        check_same_config(metadata["frontend_config"], f.config, f"{model_path} (its metadata)", features_path)
-        clip_tags = None
-        if fusion is not None:
-            from .tagsfile import check_same_tagger, read_tags
-            from .training.data import join_tags
-
-            tags = read_tags(tags_path)
-            check_same_tagger(fusion, tags.identity, model_path, tags_path)
-            clip_tags = join_tags(tags, f.ids, features_path)
-        parts = []
-        for start, view in f.batches(batch_size):
-            x = view.astype(np.float32)
-            inputs = x if clip_tags is None else [x, clip_tags[start:start + len(view)]]
-            parts.append(np.asarray(coder.predict_on_batch(inputs), dtype=np.float64).reshape(len(view), -1))
-        return np.concatenate(parts), np.asarray(f.ids), np.asarray(f.scenes), np.asarray(f.devices)
-
-
-def check_backend_model(backend: SvmBackend, model_path: str | os.PathLike, backend_path) -> None:
-    """Refuse a backend fitted on the codes of another model file (SHA-256)."""
-    digest = file_sha256(model_path)
-    if digest != backend.model_sha256:
-        raise MismatchError(f"{backend_path}: fitted on the codes of another model (SHA-256 "
-                            f"{backend.model_sha256[:16]}...), not {model_path} ({digest[:16]}...)")

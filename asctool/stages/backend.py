@@ -1,9 +1,10 @@
-"""The ``asctool backend`` stage: an SVM fitted on a trained model's codes.
+"""The ``asctool backend`` stage: a back-end of the registry fitted on a trained model's codes.
 
 Jung et al., Interspeech 2020 (sec. 4): the raw-waveform baseline's 64-d codes
 classified by an SVM. ``asctool backend svm --model RUN --train FEATS.h5
 --valid FEATS.h5 --kernel rbf|sigmoid --out BACKEND.h5`` fits it
-(:mod:`asctool.svm_backend`); ``predict --backend BACKEND.h5`` uses it.
+(:mod:`asctool.backends.svm`, one entry of :mod:`asctool.backends` fitted on
+codes); ``predict --backend BACKEND.h5`` uses it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import claim_outputs, locked_outputs
 from ..runs import read_model_metadata
-from ..svm_backend import KERNELS, features_codes, file_sha256, fit_backend, write_backend
 
 __all__ = ["run"]
 
@@ -53,7 +53,8 @@ def run(
 
     Parameters
     ----------
-    kind : ``"svm"``
+    kind : str
+        A back-end of :mod:`asctool.backends` fitted on codes (``svm``).
     model_path : path
         ``RUN/model.keras`` or a run folder.
     train_path, valid_path : path
@@ -72,14 +73,18 @@ def run(
     Raises
     ------
     ConfigError
-        Unknown kind or kernel; scenes outside the model's classes.
+        Unknown kind (or a back-end of clip vectors) or kernel; scenes outside the model's classes.
     AsctoolError
         Bad inputs (nothing is written then).
     """
-    if kind != "svm":
-        raise ConfigError(f"backend {kind!r}: the only back-end is svm")
-    if kernel not in KERNELS:
-        raise ConfigError(f"--kernel {kernel!r}: choose {' or '.join(KERNELS)}")
+    from .. import backends
+    from ..backends.codes import features_codes, file_sha256
+
+    entry = backends.spec(kind)
+    if entry.fits_on != "codes":
+        raise ConfigError(f"backend {kind!r}: fitted on clip vectors, not on a model's codes (asctool train "
+                          f"--model {kind}); asctool backend fits {', '.join(backends.available('codes'))}")
+    options = backends.check_options(kind, {"kernel": kernel})
     model_path = Path(model_path)
     if model_path.is_dir():
         model_path = model_path / "model.keras"
@@ -89,11 +94,11 @@ def run(
     classes = [str(c) for c in metadata["classes"]]
     train_codes, _, train_scenes, _ = features_codes(model_path, train_path, metadata, tags_path, batch_size)
     valid_codes, _, valid_scenes, _ = features_codes(model_path, valid_path, metadata, tags_path, batch_size)
-    log.info("fit an SVM (%s kernel) on %d codes of %d values", kernel, *train_codes.shape)
-    backend = fit_backend(train_codes, _labels(train_scenes, metadata, train_path), valid_codes,
-                          _labels(valid_scenes, metadata, valid_path), classes, kernel=kernel, seed=seed,
-                          model_sha256=file_sha256(model_path))
-    write_backend(out, backend, inputs=[model_path, train_path, valid_path],
-                  extra={"model": str(model_path), "train": str(train_path), "valid": str(valid_path)})
+    log.info("fit back-end %s (%s) on %d codes of %d values", kind, options, *train_codes.shape)
+    backend = entry.fit(train_codes, _labels(train_scenes, metadata, train_path), valid_codes,
+                        _labels(valid_scenes, metadata, valid_path), classes, seed=seed,
+                        model_sha256=file_sha256(model_path), **options)
+    entry.write(out, backend, inputs=[model_path, train_path, valid_path],
+                extra={"model": str(model_path), "train": str(train_path), "valid": str(valid_path)})
     return {"out": str(out), "kernel": kernel, "C": backend.C, "gamma": backend.gamma,
             "valid_accuracy": backend.info["valid_accuracy"], "support_vectors": int(backend.n_support.sum())}

@@ -112,10 +112,11 @@ def run(
         tags = read_tags(tags_path)
         check_same_tagger(fusion, tags.identity, model_path, tags_path)
     backend = None
-    if backend_path is not None:   # the SVM back-end on the model's codes (asctool.svm_backend)
-        from ..svm_backend import check_backend_model, read_backend
+    if backend_path is not None:   # a back-end on the model's codes (asctool backend svm)
+        from ..backends import read_code_backend
+        from ..backends.codes import check_backend_model
 
-        backend = read_backend(backend_path)
+        backend = read_code_backend(backend_path)
         check_backend_model(backend, model_path, backend_path)
         if backend.classes != [str(c) for c in config["classes"]]:
             raise MismatchError(f"{backend_path}: classes {backend.classes} differ from {model_path}'s {config['classes']}")
@@ -136,7 +137,7 @@ def run(
         run = load_runner(model_path)
         if backend is not None:
             from ..models import load_model
-            from ..svm_backend import code_model
+            from ..backends.codes import code_model
 
             coder = code_model(load_model(model_path))
             run = lambda inputs: backend.predict_proba(np.asarray(coder.predict_on_batch(inputs)).reshape(  # noqa: E731

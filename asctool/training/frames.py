@@ -93,13 +93,16 @@ def route(train_path, model_name: str) -> str | None:
     from .. import backends
     from ..models import spec
 
-    if model_name in backends.available():
+    if model_name in backends.available("clips"):
         return "linear"
+    if model_name in backends.available("codes"):
+        raise ConfigError(f"--model {model_name}: a back-end on a trained model's codes, not a model to train; "
+                          f"fit it with asctool backend {model_name} --model RUN ...")
     inputs = spec(model_name).inputs  # an unknown name is refused here, listing the models
     kind = read_kind(train_path) if Path(train_path).is_file() else None
     if kind == KIND_EMBEDDINGS and inputs != "embeddings":
         raise ConfigError(f"{train_path}: holds embeddings; model {model_name!r} reads features "
-                          f"(train mlp or a linear back-end ({', '.join(backends.available())}) on embeddings)")
+                          f"(train mlp or a linear back-end ({', '.join(backends.available('clips'))}) on embeddings)")
     if inputs == "embeddings":
         if kind not in (KIND_EMBEDDINGS, None):
             raise ConfigError(f"{train_path}: model {model_name!r} reads embedding frames (asctool embed), "

@@ -59,3 +59,19 @@ def test_cli_backend_and_predict_backend(run, tmp_path):
     bad = CliRunner().invoke(cli, ["backend", "svm", "--model", str(run["run"]), "--train", str(run["data"]),
                                    "--valid", str(valid), "--kernel", "linear", "--out", str(tmp_path / "c.h5")])
     assert bad.exit_code == 2
+
+
+def test_backend_of_clip_vectors_is_refused_before_reading(tmp_path):
+    """logreg is a back-end of the same registry, but fitted on clip vectors by asctool train."""
+    with pytest.raises(ConfigError, match=r"^backend 'logreg': fitted on clip vectors, not on a model's codes "
+                                          r"\(asctool train --model logreg\); asctool backend fits svm$"):
+        backend("logreg", tmp_path / "run", tmp_path / "t.h5", tmp_path / "v.h5", tmp_path / "b.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_model_svm_points_at_asctool_backend(tmp_path):
+    from asctool.training.frames import route
+
+    with pytest.raises(ConfigError, match=r"--model svm: a back-end on a trained model's codes, not a model to "
+                                          r"train; fit it with asctool backend svm --model RUN"):
+        route(tmp_path / "train.h5", "svm")
