@@ -28,8 +28,12 @@ Profiles (:data:`FRAME_PROFILES`; epochs and batch size come from
 50 epochs, batch 64), ``demo`` (the same), ``dcase2020-baseline`` (Adam 1e-3,
 200 epochs, batch 64, no early stop: the best validation epoch is kept).
 
-Memory: the training frames are held in memory as float32, N x T x D x 4 bytes
-(TAU 2020 fold 1 with OpenL3 512-d every 0.1 s: about 2.6 GB).
+Memory: the frames stay in the embeddings files and are read block by block
+(:mod:`asctool.training.framestream`: the clips in a random order per epoch, the
+frames shuffled within a block of :data:`~asctool.training.framestream.BLOCK_BYTES`),
+so training no longer holds the N x T x D x 4 bytes of all training frames
+(TAU 2020 fold 1 with OpenL3 512-d every 0.1 s: 2.9 GB). Linear back-ends hold
+one vector per clip.
 
 A run is short and deterministic (seeded, TensorFlow op determinism on a CPU):
 ``--resume`` trains it again from the start.
@@ -56,6 +60,7 @@ from ..labels import read_classes, resolve_label_map
 from ..provenance import current_command
 from ..runs import RUN_FILES, embed_keras_metadata, log_to, model_metadata, read_model_metadata, write_history, write_json
 from .data import SourceInfo, clip_locations, hold_out_locations, make_clip_set
+from .framestream import BLOCK_BYTES, FrameClips, epoch_batches, frame_moments, steps_per_epoch
 from .trainer import parse_model_options, resolve_profile
 
 __all__ = ["GRID", "HOLD_OUT", "FRAME_PROFILES", "COLLAPSE", "route", "collapse", "stratified_hold_out",
@@ -170,7 +175,8 @@ def _open(path, kind: str):
 
 
 def _read(paths: Sequence[Path], kind: str, role: str, linear: bool, seed: int):
-    """Sources, the per-clip arrays (frames (N, T, D) or clip vectors (N, d)) and their per-clip shape."""
+    """Sources, the clips (linear: clip vectors (N, d); else a :class:`FrameClips`, every value checked
+    finite here, read again when training) and the per-clip shape."""
     from ..backends import clip_summaries
 
     sources, arrays, config, shape = [], [], None, None
@@ -190,31 +196,44 @@ def _read(paths: Sequence[Path], kind: str, role: str, linear: bool, seed: int):
                     raise MismatchError(f"{f.path}: clips of shape {this} do not fit {paths[0]}: {shape}")
             if linear:
                 arrays.append(clip_summaries(f, kind))
-            else:
-                block = np.empty((len(f), *this), dtype=np.float32)
-                for start, view in f.batches(256):
-                    block[start:start + len(view)] = view
-                arrays.append(block)
+            else:   # NaN/Inf refused now, naming the clip; the frames are read again block by block
+                for _ in f.batches(max(1, BLOCK_BYTES // (4 * int(np.prod(this))))):
+                    pass
+                arrays.append(this)
             sources.append(SourceInfo(Path(path), len(f), this, np.dtype(np.float32), f.config, f.ids,
                                       f.scenes, f.locations, f.classes))
-    if not linear and len({a.shape[1] for a in arrays}) > 1:
+    if linear:
+        return sources, np.concatenate(arrays), config, shape
+    if len({a[0] for a in arrays}) > 1:
         raise MismatchError(f"{paths[0]}: the {role} files hold different numbers of frames per clip")
-    return sources, np.concatenate(arrays), config, shape
+    return sources, FrameClips.of_files(paths, [s.n for s in sources], shape[0], shape[-1]), config, shape
 
 
 # --------------------------------------------------------------------------
 # the MLP, one (learning rate, weight decay) pair
 # --------------------------------------------------------------------------
-def _fit_mlp(x, y, valid, *, n_classes, mean, var, lr, l2, epochs, batch, patience, seed, options, tag):
-    """Train one MLP; returns (weights of the kept epoch, history rows, best epoch, best clip accuracy)."""
+def _clip_probs(model, clips: FrameClips) -> np.ndarray:
+    """Clip probabilities ``(n, K)`` (frames collapsed by ``sum``), the clips read block by block."""
+    parts = []
+    for _, block in clips.blocks():
+        frames = model.predict(block.reshape(-1, clips.dim), batch_size=4096, verbose=0)
+        parts.append(collapse(frames.reshape(len(block), clips.frames, -1), "sum"))
+    return np.concatenate(parts)
+
+
+def _fit_mlp(train, valid, *, n_classes, mean, var, count, lr, l2, epochs, batch, patience, seed, options, tag):
+    """Train one MLP on ``train`` = (FrameClips, clip labels), its frames streamed (:func:`epoch_batches`);
+    returns (weights of the kept epoch, history rows, best epoch, best clip accuracy)."""
     import keras
+    import tensorflow as tf
 
     from ..models import build
 
+    clips, labels = train
     keras.utils.set_random_seed(seed)
-    model = build("mlp", n_classes, (x.shape[1],), **{**options, "l2": l2})
+    model = build("mlp", n_classes, (clips.dim,), **{**options, "l2": l2})
     norm = model.get_layer("standardise")
-    norm.set_weights([mean.astype(np.float32), var.astype(np.float32), np.asarray(len(x), dtype=norm.weights[2].dtype)])
+    norm.set_weights([mean.astype(np.float32), var.astype(np.float32), np.asarray(count, dtype=norm.weights[2].dtype)])
     norm.finalize_state()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
@@ -233,9 +252,8 @@ def _fit_mlp(x, y, valid, *, n_classes, mean, var, lr, l2, epochs, batch, patien
                 raise ArtifactError(f"training loss became {row['loss']} at epoch {epoch + 1} ({tag}); "
                                     "check the embeddings for extreme values (asctool inspect)")
             if valid is not None:
-                xv, yv = valid
-                frames = self.model.predict(xv.reshape(-1, xv.shape[-1]), batch_size=4096, verbose=0)
-                clip = collapse(frames.reshape(len(xv), xv.shape[1], -1), "sum")
+                vclips, yv = valid
+                clip = _clip_probs(self.model, vclips)
                 row["val_accuracy"] = float(np.mean(clip.argmax(axis=1) == yv))
                 row["val_loss"] = float(-np.mean(np.log(np.clip(clip[np.arange(len(yv)), yv], 1e-15, 1))))
                 if best["accuracy"] is None or row["val_accuracy"] > best["accuracy"]:
@@ -248,7 +266,14 @@ def _fit_mlp(x, y, valid, *, n_classes, mean, var, lr, l2, epochs, batch, patien
                      f" val_loss {row['val_loss']:.4f} val_accuracy (clips) {row['val_accuracy']:.4f}"
                      + (" (best)" if best["epoch"] == epoch else ""), time.perf_counter() - self.started)
 
-    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, verbose=0, callbacks=[Keep()])
+    def one_epoch(epoch):
+        return tf.data.Dataset.from_generator(
+            lambda e: epoch_batches(clips, labels, batch=batch, seed=seed, epoch=int(e)), args=(epoch,),
+            output_signature=(tf.TensorSpec((None, clips.dim), tf.float32), tf.TensorSpec((None,), tf.int64)))
+
+    data = tf.data.Dataset.range(epochs).flat_map(one_epoch).prefetch(2)
+    model.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch(clips, batch), shuffle=False, verbose=0,
+              callbacks=[Keep()])
     if best["weights"] is None:  # no validation: the last epoch
         best.update(epoch=len(rows) - 1, weights=model.get_weights())
     keras.backend.clear_session()
@@ -360,7 +385,7 @@ def train_shallow(train_paths: Sequence[Path], model_name: str, out_dir: Path, *
             else:
                 mask = stratified_hold_out(y, HOLD_OUT, seed, str(sources[0].path))
                 protocol = f"{HOLD_OUT} of the clips, stratified by class"
-            valid, data, y = (data[mask], y[mask]), data[~mask], y[~mask]
+            valid, data, y = (data.subset(mask), y[mask]), data.subset(~mask), y[~mask]
     elif valid_path is not None or valid_split:
         log.warning("%s: a linear back-end uses no validation data; --valid/--valid-split ignored", model_name)
 
@@ -378,9 +403,9 @@ def train_shallow(train_paths: Sequence[Path], model_name: str, out_dir: Path, *
         "created": _dt.datetime.now(tz=_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if not linear:
-        config.update(epochs=resolved["epochs"], batch_size=min(resolved["batch_size"], data.shape[0] * data.shape[1]),
+        config.update(epochs=resolved["epochs"], batch_size=min(resolved["batch_size"], len(data) * data.frames),
                       lr=None if grid else settings["lr"], patience=settings["patience"], grid=bool(grid),
-                      collapse="sum", n_train_frames=int(data.shape[0] * data.shape[1]))
+                      collapse="sum", n_train_frames=int(len(data) * data.frames))
     else:
         config["summary"] = backends.SUMMARIES[config["inputs"]]
     config = json.loads(json.dumps(config, default=str))
@@ -420,11 +445,8 @@ def _train_mlp(config, data, y, valid, out_dir: Path, seed: int, options) -> dic
 
     if not tf.config.list_logical_devices("GPU"):
         tf.config.experimental.enable_op_determinism()
-    n, t, d = data.shape
-    x = data.reshape(n * t, d)
-    y_frames = np.repeat(y, t)
-    mean = x.mean(axis=0, dtype=np.float64)
-    var = x.var(axis=0, dtype=np.float64)
+    n, t, d = len(data), data.frames, data.dim
+    mean, var, count = frame_moments(data)
     grid = config["grid"]
     pairs = list(itertools.product(GRID, GRID)) if grid else [(config["lr"], float(options.get("l2", 0.0)))]
     log.info("train mlp on %d frames of %d clips (%d validation clips, %s), %d classes, %d epochs max, batch %d%s",
@@ -433,7 +455,7 @@ def _train_mlp(config, data, y, valid, out_dir: Path, seed: int, options) -> dic
     results, chosen = [], None
     for lr, l2 in pairs:
         weights, rows, best_epoch, best_acc = _fit_mlp(
-            x, y_frames, valid, n_classes=len(config["classes"]), mean=mean, var=var, lr=lr, l2=l2,
+            (data, y), valid, n_classes=len(config["classes"]), mean=mean, var=var, count=count, lr=lr, l2=l2,
             epochs=config["epochs"], batch=config["batch_size"], patience=config["patience"], seed=seed,
             options={k: v for k, v in options.items() if k != "l2"}, tag=f"lr {lr:g} wd {l2:g}")
         results.append({"lr": lr, "weight_decay": l2, "epochs_run": len(rows), "best_epoch": best_epoch,
