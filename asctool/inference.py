@@ -11,7 +11,6 @@ runs: a few corrupted bytes still load and give plausible, wrong scores.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -51,13 +50,12 @@ def check_tflite_checksum(path: str | os.PathLike) -> None:
     if not isinstance(info, dict) or info.get("file") != path.name or not info.get("sha256"):
         log.debug("%s does not describe %s; its checksum is not checked", record, path)
         return
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != info["sha256"]:
+    from .provenance import file_sha256
+
+    digest = file_sha256(path)
+    if digest != info["sha256"]:
         raise ArtifactError(
-            f"{path}: SHA-256 {digest.hexdigest()[:16]}... differs from {str(info['sha256'])[:16]}... recorded in "
+            f"{path}: SHA-256 {digest[:16]}... differs from {str(info['sha256'])[:16]}... recorded in "
             f"{record}; the file was corrupted or changed after asctool quantize (quantise it again)"
         )
 

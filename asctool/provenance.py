@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from . import __version__
 
-__all__ = ["SCHEMA_VERSION", "set_command", "current_command", "describe_inputs", "provenance_attrs"]
+__all__ = ["SCHEMA_VERSION", "set_command", "current_command", "describe_inputs", "provenance_attrs", "file_sha256"]
 
 #: The integer version of the artifact format described in docs/artifacts.md.
 SCHEMA_VERSION = 1
@@ -43,7 +43,8 @@ def current_command() -> str:
     return shlex.join(["asctool", *sys.argv[1:]])
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -64,7 +65,7 @@ def describe_inputs(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
         else:
             entry["size"] = stat.st_size
             if path.is_file() and stat.st_size < _SMALL_FILE_BYTES:
-                entry["sha256"] = _sha256(path)
+                entry["sha256"] = file_sha256(path)
             else:
                 entry["mtime"] = _dt.datetime.fromtimestamp(
                     stat.st_mtime, tz=_dt.timezone.utc

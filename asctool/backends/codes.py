@@ -7,24 +7,15 @@ model file whose codes it was fitted on (:func:`check_backend_model`).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
 import numpy as np
 
 from ..errors import MismatchError
+from ..provenance import file_sha256
 
-__all__ = ["file_sha256", "code_model", "features_codes", "check_backend_model"]
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["code_model", "features_codes", "check_backend_model"]
 
 
 def code_model(model):

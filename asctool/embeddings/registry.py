@@ -9,7 +9,6 @@ TensorFlow Lite) in :meth:`Extractor.load`, in the process that computes
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..errors import ConfigError
+from ..provenance import file_sha256  # noqa: F401  (re-exported: the extractors and taggers import it from here)
 from ..registry import Registry
 
 __all__ = ["EXTRACTORS", "ExtractorSpec", "Extractor", "register", "make_extractor", "file_sha256"]
@@ -68,15 +68,6 @@ def make_extractor(name: str, options: Mapping[str, Any]) -> "Extractor":
         takes = ", ".join("--" + o.replace("_", "-") for o in spec.options) or "none"
         raise ConfigError(f"extractor {name} takes no --{unknown[0].replace('_', '-')} (its options: {takes})")
     return spec.factory(**given)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Extractor:

@@ -78,7 +78,8 @@ def run(
         Bad inputs (nothing is written then).
     """
     from .. import backends
-    from ..backends.codes import features_codes, file_sha256
+    from ..backends.codes import features_codes
+    from ..provenance import file_sha256
 
     entry = backends.spec(kind)
     if entry.fits_on != "codes":
