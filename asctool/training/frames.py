@@ -32,7 +32,7 @@ Memory: the frames stay in the embeddings files and are read block by block
 (:mod:`asctool.training.framestream`: the clips in a random order per epoch, the
 frames shuffled within a block of :data:`~asctool.training.framestream.BLOCK_BYTES`),
 so training no longer holds the N x T x D x 4 bytes of all training frames
-(TAU 2020 fold 1 with OpenL3 512-d every 0.1 s: 2.9 GB). Linear back-ends hold
+(TAU 2020 fold 1 with OpenL3 512-d every 0.1 s: about 2.7 GiB). Linear back-ends hold
 one vector per clip.
 
 A run is short and deterministic (seeded, TensorFlow op determinism on a CPU):

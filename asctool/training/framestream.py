@@ -1,7 +1,7 @@
 """Embedding frames read from their HDF5 files block by block, for the mlp (:mod:`asctool.training.frames`).
 
 The mlp trains on every frame of every training clip; holding them all in memory
-takes ``N x T x D x 4`` bytes (TAU 2020 fold 1, OpenL3 512-d every 0.1 s: 2.9 GB).
+takes ``N x T x D x 4`` bytes (TAU 2020 fold 1, OpenL3 512-d every 0.1 s: about 2.7 GiB).
 Here they stay in the embeddings files and are read one block of clips at a time
 (:data:`BLOCK_BYTES` of float32 frames), so memory no longer grows with the data set:
 
