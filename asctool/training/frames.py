@@ -215,7 +215,7 @@ def _read(paths: Sequence[Path], kind: str, role: str, linear: bool, seed: int):
 def _clip_probs(model, clips: FrameClips) -> np.ndarray:
     """Clip probabilities ``(n, K)`` (frames collapsed by ``sum``), the clips read block by block."""
     parts = []
-    for _, block in clips.blocks():
+    for _, block in clips.blocks(block_clips=max(1, clips.block_clips // 4)):   # 16 MiB of frames a call
         frames = model.predict(block.reshape(-1, clips.dim), batch_size=4096, verbose=0)
         parts.append(collapse(frames.reshape(len(block), clips.frames, -1), "sum"))
     return np.concatenate(parts)

@@ -101,10 +101,11 @@ def frame_moments(clips: FrameClips) -> tuple[np.ndarray, np.ndarray, int]:
     ``M2 = M2_a + M2_b + delta^2 n_a n_b / n`` with ``delta = mean_b - mean_a``.
     """
     count, mean, m2 = 0, np.zeros(clips.dim), np.zeros(clips.dim)
-    for _, block in clips.blocks():
+    for _, block in clips.blocks(block_clips=max(1, clips.block_clips // 8)):   # float64 copies: 16 MiB
         x = block.reshape(-1, clips.dim).astype(np.float64)
         n_b, mean_b = len(x), x.mean(axis=0)
-        m2_b = ((x - mean_b) ** 2).sum(axis=0)
+        x -= mean_b
+        m2_b = np.square(x, out=x).sum(axis=0)
         total = count + n_b
         delta = mean_b - mean
         mean = mean + delta * (n_b / total)
@@ -133,11 +134,18 @@ def epoch_batches(clips: FrameClips, labels: np.ndarray, *, batch: int, seed: in
     for positions, block in clips.blocks(rng.permutation(len(clips)), block_clips):
         x = block.reshape(-1, clips.dim)
         y = np.repeat(labels[positions], clips.frames)
-        shuffle = rng.permutation(len(x))
-        x, y = np.concatenate([carry_x, x[shuffle]]), np.concatenate([carry_y, y[shuffle]])
-        full = len(x) // batch * batch
-        for start in range(0, full, batch):
-            yield x[start:start + batch], y[start:start + batch]
-        carry_x, carry_y = x[full:], y[full:]
+        shuffle = rng.permutation(len(x))   # batches are gathered from the block: no shuffled copy of it
+        need = batch - len(carry_y)
+        carry_x = np.concatenate([carry_x, x[shuffle[:need]]])
+        carry_y = np.concatenate([carry_y, y[shuffle[:need]]])
+        if len(carry_y) < batch:   # the block ended inside the batch
+            continue
+        yield carry_x, carry_y
+        position = need
+        while position + batch <= len(x):
+            take = shuffle[position:position + batch]
+            yield x[take], y[take]
+            position += batch
+        carry_x, carry_y = x[shuffle[position:]], y[shuffle[position:]]
     if len(carry_y):
         yield carry_x, carry_y
