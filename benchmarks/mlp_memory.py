@@ -72,12 +72,14 @@ def main(argv=None) -> int:
         work = Path(work)
         emb = work / "emb.h5"
         write_embeddings(emb, args.clips, args.frames, args.dim)
-        code = ("import sys; from asctool.cli import main; sys.argv[0] = 'asctool'; main()")
+        code = ("import sys, asctool; print(asctool.__file__, file=sys.stderr); from asctool.cli import main; "
+                "sys.argv[0] = 'asctool'; main()")
         cmd = [sys.executable, "-c", code, "-q", "train", "--train", str(emb), "--model", "mlp", "--out-dir",
                str(work / "run"), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--seed", "0"]
         env = {**os.environ, "PYTHONPATH": args.pythonpath, "TF_CPP_MIN_LOG_LEVEL": "2"}
         started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        # cwd: `python -c` puts the working directory before PYTHONPATH on sys.path
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
         wall = time.perf_counter() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode:
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
             return done.returncode
         state = json.loads((work / "run" / "state.json").read_text())
         result = {
-            "tree": args.pythonpath, "clips": args.clips, "frames": args.frames, "dim": args.dim,
+            "tree": args.pythonpath, "asctool": done.stderr.splitlines()[0], "clips": args.clips, "frames": args.frames, "dim": args.dim,
             "epochs": args.epochs, "frames_bytes": args.clips * args.frames * args.dim * 4,
             "peak_rss_bytes": usage.ru_maxrss * 1024,   # Linux: kilobytes
             "cpu_s": round((usage.ru_utime - before.ru_utime) + (usage.ru_stime - before.ru_stime), 1),
