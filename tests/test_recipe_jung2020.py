@@ -31,7 +31,7 @@ case "$cmd" in
            printf 'id\tpath\tscene\ttags\n' > "$out/fold1_train.tsv"
            printf 'id\tpath\tscene\ttags\nc1\tx\tpark\tbirds\n' > "$out/fold1_evaluate.tsv" ;;
   train) mkdir -p "${opt[--out-dir]}"; touch "${opt[--out-dir]}/config.json"
-         if [ "${opt[--task]:-}" = tagging ]; then touch "${opt[--out-dir]}/state.json"; fi ;;
+         if [ "${opt[--task]:-}" = tagging ]; then touch "${opt[--out-dir]}/model.keras"; fi ;;
   score) json="${opt[--json]}"; mkdir -p "$(dirname "$json")"
          if [ -n "${opt[--manifest]:-}" ]; then echo '{"task": "tagging", "mAP": 0.5}' > "$json"; exit 0; fi
          case "$json" in *codecat*) acc=0.5 ;; *attention*) acc=0.25 ;; *) acc=0.375 ;; esac
@@ -78,7 +78,7 @@ def test_demo_chain_tagger_then_every_fusion_mode(tmp_path):
         < order.index("tag") < order.index("score tagging") < order.index("train") < order.index("predict") < order.index("score") \
         < order.index("results")
     assert ("train --task tagging --train w/data/feats/train.h5 --model fcnn --out-dir w/exp/tagger --seed 0 "
-            "--profile cpu --epochs 20 --valid-split 0.2 --force") in calls
+            "--profile cpu --epochs 20 --valid-split 0.2") in calls
     for s in ("train", "evaluate"):
         assert (f"tag --manifest w/data/fold1_{s}.tsv --tagger asctool --run w/exp/tagger "
                 f"--out w/data/tags/{s}.h5 --nj 1") in calls
@@ -107,6 +107,13 @@ def test_demo_chain_tagger_then_every_fusion_mode(tmp_path):
 def test_rerun_skips_the_trained_tagger_and_the_tags(tmp_path):
     done, _ = _run(tmp_path, "--work-dir", "w", "--nj", "1")
     assert done.returncode == 0, done.stderr
+    (tmp_path / "w" / "exp" / "tagger" / "model.keras").unlink()   # an interrupted tagger resumes
+    again, calls = _run(tmp_path, "--work-dir", "w", "--nj", "1", "--stage", "3", "--stop-stage", "3")
+    assert again.returncode == 0, again.stderr
+    assert calls[0].startswith("train --task tagging ") and calls[0].endswith(" --resume")
+    forced, calls = _run(tmp_path, "--work-dir", "w", "--nj", "1", "--stage", "3", "--stop-stage", "3",
+                         "--force", "true")
+    assert forced.returncode == 0 and calls[0].endswith(" --force") and " --resume" not in calls[0]
     (tmp_path / "w" / "data" / "tags").mkdir()
     for s in ("train", "evaluate"):   # the stand-in writes no tags files
         (tmp_path / "w" / "data" / "tags" / f"{s}.h5").write_bytes(b"")

@@ -563,16 +563,18 @@ stage_embed() {  # pretrained embeddings of every set
 }
 
 stage_tag() {  # a tag vector per clip: the training manifest (with a split: train_sub and valid) and evaluation
-  local set tsv tag_args train_args run_opt=(--tagger "$tagger") valid_opt=()
+  local set tsv tag_args train_args run_opt=(--tagger "$tagger") valid_opt=() resume_opt
   read -ra tag_args <<<"$tagger_opts"
   if [ "$tagger" = asctool ]; then
     read -ra train_args <<<"$tagger_train_opts"
     if has split; then valid_opt=(--valid "$feats/valid.h5"); fi
     if run_stage "$n" "train the tagger ($tagger_model on the tags column${tagger_train_opts:+, $tagger_train_opts})" \
-        "$exp/tagger/state.json"; then
+        "$exp/tagger/model.keras"; then
+      resume_opt=()
+      if [ "$force" = true ]; then resume_opt=(--force); elif [ -f "$exp/tagger/config.json" ]; then resume_opt=(--resume); fi
       "${gpu_cmd[@]}" "$exp/log/train_tagger.log" \
         asctool train --task tagging --train "$feats/$train_set.h5" "${valid_opt[@]}" --model "$tagger_model" \
-        --out-dir "$exp/tagger" --seed "$seed" "${train_args[@]}" --force
+        --out-dir "$exp/tagger" --seed "$seed" "${train_args[@]}" "${resume_opt[@]}"
     fi
     run_opt+=(--run "$exp/tagger")
   fi
