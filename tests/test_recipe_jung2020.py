@@ -143,6 +143,7 @@ def test_real_data_defaults_to_birdnet(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not any(c.startswith("synth") for c in calls)
     assert "tag --manifest w/data/fold1_train.tsv --tagger birdnet --out w/data/tags/train.h5 --nj 1" in calls
+    assert all(" --preset 1a --resample --shard 1/1 " in c for c in calls if c.startswith("featurize --manifest"))
 
 
 def test_bad_fusion_mode_and_missing_tagger_are_usage_errors(tmp_path):
