@@ -59,7 +59,7 @@ def _run(tmp_path: Path, *args: str, recipe: Path = RECIPE):
     return done, calls.read_text().splitlines() if calls.exists() else []
 
 
-COMMON = "--model small_fcnn --labels scene --profile demo --seed 0 --epochs 10 --width 0.5 --crop 128 --batch-size 8"
+COMMON = "--model small_fcnn --labels scene --profile demo --seed 0 --epochs 30 --width 0.5 --crop 128 --batch-size 8"
 MODES = {"small_fcnn": None, "small_fcnn_codecat": "codecat", "small_fcnn_concat_3": "concat:3",
          "small_fcnn_attention_2-1": "attention:2,1", "small_fcnn_both_4-3": "both:4,3"}
 
