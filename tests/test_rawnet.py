@@ -49,3 +49,10 @@ def test_rawnet_trains_on_waveform_features(tmp_path):
     summary = train([data], "rawnet", tmp_path / "run", profile="demo", epochs=2, batch_size=8, valid_split=0.25,
                     model_options={"first_filters": 8, "block_filters": "8,8,16", "code": 16})
     assert summary["epochs_run"] == 2 and (tmp_path / "run" / "model.keras").is_file()
+
+
+def test_rawnet_pool_bn_option_normalises_the_pooled_vector():
+    plain = build("rawnet", 3, (1, None, 1), first_filters=8, block_filters=(8, 16), code=16)
+    normed = build("rawnet", 3, (1, None, 1), first_filters=8, block_filters=(8, 16), code=16, pool_bn=True)
+    assert normed.count_params() - plain.count_params() == 4 * 2 * 16   # gamma, beta, mean, variance of [avg ; max]
+    assert normed.get_layer("pool_bn").output.shape[-1] == 32
