@@ -497,7 +497,7 @@ def split(manifest_path, out_train, out_valid, valid_split, labels, seed, force,
 @click.option("--size", "sizes", multiple=True, metavar="NAME=size.json", help="Size of a quantised model (repeatable): a size column and the total.")
 @click.option("--budget-kb", type=click.FloatRange(min=0.0, min_open=True), default=None, help="With --size: compare the total with this budget (KB of 1024 bytes).")
 @click.option("--size-rule", type=click.Choice(["dcase", "file"]), default="dcase", help="With --size: count parameters x bits (dcase) or the .tflite bytes (file).")
-@click.option("--published", type=click.Choice(["1a", "1b", "dcase2020-baseline", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task (or its baseline).")
+@click.option("--published", type=click.Choice(["1a", "1b", "dcase2020-baseline", "jung2020", "none"]), default="none", help="Close with the published figures of this DCASE 2020 task (or its baseline).")
 @click.option("--folds", default=None, metavar="K1,K2,...", help="Cross-validation: each REPORT path holds {fold}, read for every fold; the table gives mean ± std over the folds.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out.")
 def results(reports, out, title, fusion_summary, sizes, budget_kb, size_rule, published, folds, force) -> None:

@@ -42,6 +42,13 @@ PUBLISHED: dict[str, list[str]] = {
           + ["| " + " | ".join(row) + " |" for row in _PUBLISHED_1A],
     "1b": ["", "Published (docs/reference.md section 6): Mobnet 95.2 % -> 94.8 % quantised; "
            "small-FCNN 96.4 % -> 96.3 %; fused pair 96.7 % under 500 KB."],
+    # Jung et al., Interspeech 2020 (docs/reference.md section 8): DCASE 2019 Task 1a, one device, no groups
+    "jung2020": ["", "Published (Jung et al., Interspeech 2020; docs/reference.md section 8; DCASE 2019 Task 1a "
+                 "fold 1, one device, micro accuracy, %; the baseline is a raw-waveform ResNet with an SVM "
+                 "back-end):", "",
+                 "| system | all |", "|---|---|", "| baseline (backbone alone) | 73.63 |",
+                 "| concatenation (3 tag layers) | 75.66 |", "| multi-head attention (2 heads, 1 layer) | 76.58 |",
+                 "| both (shared, 4 heads, 3 layers) | 76.75 |"],
     "dcase2020-baseline": ["", "Published (docs/reference.md section 8; fold 1, micro accuracy, %):", "",
                            "| system | A | B&C | s1-s3 | s4-s6 | all |", "|---|---|---|---|---|---|",
                            "| " + " | ".join(_PUBLISHED_1A[0]) + " |"],

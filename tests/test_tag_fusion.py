@@ -104,6 +104,8 @@ def test_multi_head_attention_equals_numpy():
     a = a.reshape(2, heads, f // heads)
     a = np.exp(a - a.max(axis=-1, keepdims=True))
     a = (a / a.sum(axis=-1, keepdims=True)).reshape(2, 1, 1, f)   # softmax within each head
+    a *= f / heads                                  # scaled to a mean of 1 (asctool's factor, see tag_fusion)
+    np.testing.assert_allclose(a.mean(axis=-1), 1.0, rtol=1e-6)
     attended = fmap * a                             # every time and frequency step of the f filters
     got = keras.Model(model.inputs, model.get_layer("att_apply").output).predict_on_batch([x, t])
     np.testing.assert_allclose(got, attended, rtol=1e-4, atol=1e-6)
@@ -113,6 +115,24 @@ def test_multi_head_attention_equals_numpy():
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(model.predict_on_batch([x, t]), probs, rtol=1e-3, atol=1e-5)
+
+
+def test_a_uniform_attention_map_is_the_identity():
+    """With equal attention logits (a zero last tag layer) the attended map is the feature map itself:
+    a fused model starts from its backbone, not from a map shrunk by f/H."""
+    import keras
+
+    from asctool.models import spec
+
+    model = build_fusion_model("small_fcnn", CLASSES, SHAPE, TAGS, "attention:2,1", **OPTS)
+    layer = model.get_layer("att_dense1")
+    layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, *SHAPE)).astype(np.float32)
+    t = rng.uniform(size=(2, TAGS)).astype(np.float32)
+    fmap = keras.Model(model.inputs, model.get_layer(spec("small_fcnn").feature_map).output).predict_on_batch([x, t])
+    got = keras.Model(model.inputs, model.get_layer("att_apply").output).predict_on_batch([x, t])
+    np.testing.assert_allclose(got, fmap, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("text", ["attention", "attention:0,1", "both:2", "concat:x", "sum"])

@@ -80,3 +80,66 @@ def test_refusals_in_one_line_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match="--task 'events': choose scene or tagging"):
         train([data], "fcnn", tmp_path / "run", task="events", epochs=1)
     assert not (tmp_path / "run").exists()
+
+
+def _history(run):
+    return (run / "history.tsv").read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_a_killed_tagging_run_resumes_at_the_next_epoch(tmp_path, monkeypatch):
+    from asctool.stages.train import run as train
+    from asctool.training import tagging
+    from asctool.training.trainer import SimulatedKill
+
+    data, _ = make_tagged_features(tmp_path / "d.h5", n=12)
+    settings = dict(task="tagging", profile="demo", epochs=3, batch_size=4, valid_split=0.34, seed=2, width=0.125)
+    whole = train([data], "fcnn", tmp_path / "whole", **settings)
+    assert whole["epochs"] == 3 and whole["stopped_early"] is False
+
+    real = tagging._checkpoint_epoch
+
+    def killed_after_2(model, out_dir, state, row, epoch, *args):
+        real(model, out_dir, state, row, epoch, *args)
+        if epoch == 2:
+            raise SimulatedKill()
+
+    monkeypatch.setattr(tagging, "_checkpoint_epoch", killed_after_2)
+    with pytest.raises(SimulatedKill):
+        train([data], "fcnn", tmp_path / "run", **settings)
+    run = tmp_path / "run"
+    assert not (run / "model.keras").exists()   # written once, at the end
+    assert sorted(p.name for p in (run / "checkpoint").iterdir()) == ["best.keras", "epoch-0002.keras"]
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    monkeypatch.setattr(tagging, "_checkpoint_epoch", real)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train([data], "fcnn", run, **settings)
+    with pytest.raises(ConfigError, match=r"config.json: --resume with another epochs \(3 in the run, 4 now\)"):
+        train([data], "fcnn", run, **{**settings, "epochs": 4}, resume=True)
+    resumed = train([data], "fcnn", run, **settings, resume=True)
+    assert resumed["epochs"] == 3 and (run / "model.keras").is_file()
+    # the epochs before the kill are the uninterrupted run's (same seed, same batch order)
+    assert _history(run)[:3] == _history(tmp_path / "whole")[:3] and len(_history(run)) == 4
+    assert "resuming" in (run / "train.log").read_text()
+    assert [p.name for p in (run / "checkpoint").glob("epoch-*.keras")] == ["epoch-0003.keras"]
+
+
+@pytest.mark.slow
+def test_tagging_early_stopping_keeps_the_best_epoch(tmp_path, monkeypatch):
+    from asctool.stages.train import run as train
+    from asctool.training import tagging
+
+    maps = iter([0.9, 0.5, 0.4, 0.3, 0.2])   # validation mAP per epoch: best at epoch 1
+    monkeypatch.setattr(tagging, "mean_average_precision", lambda y, s: (next(maps), None))
+    data, _ = make_tagged_features(tmp_path / "d.h5", n=12)
+    summary = train([data], "fcnn", tmp_path / "run", task="tagging", profile="demo", epochs=5, batch_size=4,
+                    valid_split=0.34, seed=0, width=0.125, early_stopping=True, patience=2)
+    assert summary["stopped_early"] is True and summary["epochs"] == 3 and summary["best_epoch"] == 1
+    assert [row.split("\t")[0] for row in _history(tmp_path / "run")[1:]] == ["1", "2", "3"]
+    with open_features(data) as f:
+        x = f.features[:2].astype(np.float32)
+    from asctool.models import load_model
+    best = load_model(tmp_path / "run" / "checkpoint" / "best.keras").predict_on_batch(x)
+    np.testing.assert_array_equal(load_model(tmp_path / "run" / "model.keras").predict_on_batch(x), best)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["early_stopping"] is True and config["patience"] == 2

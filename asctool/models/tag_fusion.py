@@ -21,8 +21,19 @@ with the multi-head attention map (sec. 3.2, eq. 2-3)::
 
     a = W_K(... W_1 t)            f values (the last of the K dense layers has f units, linear)
     a = [a_1 | ... | a_H]         H heads of f/H values
-    A_h = softmax(a_h)            within each head
+    A_h = (f/H) softmax(a_h)      within each head, scaled to a mean of 1 (see below)
     F'[i, j, :] = F[i, j, :] * A  every time (and frequency) step of the f filters
+
+The factor f/H is asctool's: a softmax over f/H values averages H/f, so the
+paper's map taken literally shrinks ``F`` (and, through the linear pooling and
+code layers, the logits) by f/H, e.g. 30 for 60 filters in 2 heads. In the
+authors' raw-waveform network a batch normalisation follows the attended map and
+removes that factor; here the code layer follows it directly, and the literal
+map left ``attention:2,1`` at chance after 10 demo epochs (the logits start
+about 30 times smaller, and Adam's bounded steps need thousands of updates to
+grow the code weights back; docs/tag_fusion.md has the figures). With the
+factor, a uniform map (all a equal) is the identity and training starts from
+the backbone alone; the weighting within and between heads is the paper's.
 
 ``both`` shares the K tag layers (``shared``: g_K(t) feeds the concatenation and,
 through one more linear layer of f units, the attention map) or keeps them
@@ -117,11 +128,12 @@ def _dense_stack(x, layers: int, units: int, prefix: str):
 
 
 def _attention_map(t, filters: int, heads: int, name: str):
-    """Dense output ``(batch, f)`` -> per-head softmax -> ``(batch, 1, 1, f)`` (eq. 2-3)."""
+    """Dense output ``(batch, f)`` -> per-head softmax x f/H -> ``(batch, 1, 1, f)`` (eq. 2-3, mean 1)."""
     import keras
 
     a = keras.layers.Reshape((heads, filters // heads), name=f"{name}_heads")(t)
     a = keras.layers.Softmax(axis=-1, name=f"{name}_softmax")(a)
+    a = keras.layers.Rescaling(filters / heads, name=f"{name}_scale")(a)
     return keras.layers.Reshape((1, 1, filters), name=f"{name}_map")(a)
 
 

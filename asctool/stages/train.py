@@ -315,13 +315,13 @@ def run(
     if task == "tagging":  # multi-label event tagging: its own engine (asctool.training.tagging, docs/tag.md)
         from ..training.tagging import refuse_scene_options, train_tagger
 
-        refuse_scene_options(labels=labels, resume=resume, snapshots=snapshots, distribute=distribute,
-                             augment=augment, crop=crop, classes=classes_path, early_stopping=early_stopping,
-                             patience=patience, unlabelled=tuple(unlabelled_paths), adversarial=adversarial,
-                             tri_training=tri_training, tags=tags_path, tag_fusion=tag_fusion)
+        refuse_scene_options(labels=labels, snapshots=snapshots, distribute=distribute,
+                             augment=augment, crop=crop, classes=classes_path, unlabelled=tuple(unlabelled_paths),
+                             adversarial=adversarial, tri_training=tri_training, tags=tags_path, tag_fusion=tag_fusion)
         return train_tagger(train_paths, model_name, out_dir, valid_path=valid_path, valid_split=valid_split,
                             epochs=resolved["epochs"], batch_size=resolved["batch_size"], width=resolved["width"],
-                            options=options, seed=int(seed), force=force, bn_momentum=resolved["bn_momentum"])
+                            options=options, seed=int(seed), force=force, bn_momentum=resolved["bn_momentum"],
+                            resume=resume, early_stopping=resolved["early_stopping"], patience=resolved["patience"])
     if task != "scene":
         raise ConfigError(f"--task {task!r}: choose scene or tagging")
     tags = None

@@ -11,6 +11,16 @@ softmax replaced by a sigmoid per tag; binary cross-entropy
 the epoch of the best validation mAP (:mod:`asctool.tagging.metrics`) becomes
 ``model.keras``; without, the last epoch.
 
+Like scene training, a run checkpoints every epoch (``checkpoint/epoch-NNNN.keras``
+with the optimizer state, ``checkpoint/best.keras``, ``state.json``), so a killed
+run continues with ``resume`` at the epoch after its last checkpoint (the batch
+order of epoch e is drawn from ``(seed, e)``, so the epochs it replays are the
+same); ``model.keras`` is written once, at the end. Early stopping (the
+profile's, or ``--early-stopping --patience N``) needs validation data: the run
+stops after an epoch that lies at least ``patience`` epochs after the best one
+(:func:`asctool.training.trainer.should_stop` with every epoch a decision point:
+the learning rate is constant, there are no cycles to wait for).
+
 The run folder is that of scene training (``config.json`` with ``task:
 tagging`` and the tag names as ``classes``, ``model.keras`` with that
 metadata, ``history.tsv``, ``train.log``); ``asctool tag --tagger asctool
@@ -34,7 +44,7 @@ from ..io import atomic_path
 from ..provenance import current_command
 from ..runs import RUN_FILES, embed_keras_metadata, log_to, write_json
 from ..tagging.metrics import mean_average_precision, multi_hot, tag_vocabulary
-from .trainer import _set_bn_momentum
+from .trainer import _set_bn_momentum, should_stop
 
 __all__ = ["train_tagger", "sigmoid_model", "refuse_scene_options", "TAGGING_HISTORY_COLUMNS"]
 
@@ -124,7 +134,8 @@ def _hold_out(sources: Sequence[_Source], fraction: float, seed: int) -> np.ndar
 def train_tagger(
     train_paths: Sequence[Path], model_name: str, out_dir: Path, *, valid_path: Path | None,
     valid_split: float | None, epochs: int, batch_size: int, width: float, options: Mapping[str, Any],
-    seed: int, force: bool, learning_rate: float = 1e-3, bn_momentum: float = 0.99,
+    seed: int, force: bool, learning_rate: float = 1e-3, bn_momentum: float = 0.99, resume: bool = False,
+    early_stopping: bool = False, patience: int = 0,
 ) -> dict[str, Any]:
     """Train a tagger and write its run folder (the caller has claimed ``out_dir``).
 
@@ -139,6 +150,10 @@ def train_tagger(
     force : remove the run files of an earlier run first
     learning_rate : Adam's step size
     bn_momentum : moving-average momentum of every batch normalisation layer (the profile's)
+    resume : continue the run in ``out_dir`` from its last checkpoint (its ``config.json``
+        must record the same data and settings)
+    early_stopping, patience : stop once the best validation mAP lies ``patience``
+        epochs back (needs validation data; ignored without it, with a log line)
 
     Returns
     -------
@@ -150,7 +165,8 @@ def train_tagger(
     ArtifactError, MismatchError, ConfigError
         Features without event labels, mixed front ends or shapes, a validation
         clip that is also a training clip, fewer than 2 tags, an event in the
-        validation data the training data never has; nothing is written then.
+        validation data the training data never has, ``resume`` of a run with
+        other settings or without a checkpoint; nothing is written then.
     """
     import keras
 
@@ -197,12 +213,18 @@ def train_tagger(
         "valid": None if valid_path is None else str(valid_path), "valid_split": valid_split or None,
         "epochs": int(epochs), "batch_size": int(train.batch), "learning_rate": learning_rate,
         "bn_momentum": bn_momentum, "seed": int(seed),
+        "early_stopping": bool(early_stopping and valid is not None), "patience": int(patience),
         "input_shape": input_shape, "frontend_config": sources[0].config, "n_train": int(len(index)),
         "n_valid": 0 if valid is None else int(len(valid.index)), "loss": "binary_crossentropy",
         "asctool_version": __version__, "command": current_command(),
         "created": _dt.datetime.now(tz=_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     config = json.loads(json.dumps(config, default=str))
+    state = {"epoch": 0, "history": [], "best_epoch": None, "best_val_mAP": None, "checkpoint": None,
+             "stopped_early": False, "finished": False}
+    if resume:
+        state = _resume_state(out_dir, config)
+        config = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
     if force:
         for name in RUN_FILES:
             target = out_dir / name
@@ -211,19 +233,28 @@ def train_tagger(
             elif target.exists():
                 target.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "config.json", config)
+    if not resume:
+        write_json(out_dir / "config.json", config)
     metadata = {key: config[key] for key in ("task", "model", "classes", "labels", "label_map",
                                              "frontend_config", "input_shape")}
     with log_to(out_dir / "train.log"):
         keras.utils.set_random_seed(int(seed))
-        model = sigmoid_model(build(model_name, len(names), tuple(input_shape), **model_options))
-        _set_bn_momentum(model, bn_momentum)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
-        log.info("tagger %s: %d tags, %d training clips, %d validation clips, %d epochs", model_name, len(names),
-                 len(index), config["n_valid"], epochs)
-        history, best = [], (None, None)
+        if state["checkpoint"]:
+            model = keras.saving.load_model(out_dir / "checkpoint" / state["checkpoint"], compile=True)
+            log.info("resuming %s after epoch %d of %d", out_dir, state["epoch"], epochs)
+        else:
+            model = sigmoid_model(build(model_name, len(names), tuple(input_shape), **model_options))
+            _set_bn_momentum(model, bn_momentum)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
+            log.info("tagger %s: %d tags, %d training clips, %d validation clips, %d epochs", model_name,
+                     len(names), len(index), config["n_valid"], epochs)
+        if early_stopping and valid is None:
+            log.info("early stopping needs validation data: the run takes all %d epochs", epochs)
+        history = state["history"]
         try:
-            for epoch in range(1, int(epochs) + 1):
+            for epoch in range(state["epoch"] + 1, int(epochs) + 1):
+                if state["finished"]:
+                    break
                 losses = [float(model.train_on_batch(x, y)) for x, y in
                           train.epoch(np.random.default_rng([int(seed), epoch]))]
                 row = {"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": None, "val_mAP": None}
@@ -238,20 +269,80 @@ def train_tagger(
                          "" if valid is None else f" val_loss {row['val_loss']:.4f} val_mAP {row['val_mAP']:.4f}")
                 if not np.isfinite(row["loss"]):
                     raise ConfigError(f"{out_dir}: training loss became {row['loss']} at epoch {epoch}")
-                improves = valid is None or best[1] is None or (row["val_mAP"] or 0) > best[1]
-                if improves:
-                    best = (epoch, row["val_mAP"])
-                    _save(model, out_dir / "model.keras", metadata)
-                _write_history(out_dir / "history.tsv", history)
+                _checkpoint_epoch(model, out_dir, state, row, epoch, metadata, valid is not None)
+                if (config["early_stopping"] and epoch < epochs
+                        and should_stop(epoch, state["best_epoch"], patience=int(patience), cycle_end_epochs={epoch})):
+                    log.info("early stop after epoch %d: the best validation mAP (%.4f) was at epoch %d", epoch,
+                             state["best_val_mAP"], state["best_epoch"])
+                    state["stopped_early"] = True
+                    break
         finally:
             train.close()
             if valid is not None:
                 valid.close()
+        with atomic_path(out_dir / "model.keras") as tmp:
+            shutil.copyfile(out_dir / "checkpoint" / "best.keras", tmp)
+        state["finished"] = True
+        write_json(out_dir / "state.json", state)
     summary = {"run": str(out_dir), "model": str(out_dir / "model.keras"), "task": "tagging", "tags": len(names),
-               "n_train": int(len(index)), "n_valid": config["n_valid"], "epochs": int(epochs),
-               "best_epoch": best[0], "best_val_mAP": best[1], "loss": history[-1]["loss"]}
-    write_json(out_dir / "state.json", {"history": history, "best_epoch": best[0], "best_val_mAP": best[1]})
+               "n_train": int(len(index)), "n_valid": config["n_valid"], "epochs": len(history),
+               "best_epoch": state["best_epoch"], "best_val_mAP": state["best_val_mAP"],
+               "stopped_early": state["stopped_early"], "loss": history[-1]["loss"]}
     return summary
+
+
+def _checkpoint_epoch(model, out_dir: Path, state: dict, row: Mapping[str, Any], epoch: int,
+                      metadata: Mapping[str, Any], has_valid: bool) -> None:
+    """After an epoch: the best model (``checkpoint/best.keras``), the checkpoint with the optimizer
+    state (only the newest kept), history.tsv and state.json, in that order (a kill between two
+    files leaves the state of the epoch before)."""
+    import warnings
+
+    folder = out_dir / "checkpoint"
+    folder.mkdir(exist_ok=True)
+    if not has_valid or state["best_val_mAP"] is None or (row["val_mAP"] or 0) > state["best_val_mAP"]:
+        state["best_epoch"], state["best_val_mAP"] = epoch, row["val_mAP"]
+        _save(model, folder / "best.keras", metadata)
+    name = f"epoch-{epoch:04d}.keras"
+    with atomic_path(folder / name) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        model.save(tmp)
+    state.update(epoch=epoch, checkpoint=name)
+    _write_history(out_dir / "history.tsv", state["history"])
+    write_json(out_dir / "state.json", state)
+    for old in folder.glob("epoch-*.keras"):
+        if old.name != name:
+            old.unlink()
+
+
+#: config.json keys a resumed run may differ in (the command and its time).
+_VOLATILE = ("command", "created", "asctool_version")
+
+
+def _resume_state(out_dir: Path, config: Mapping[str, Any]) -> dict:
+    """The state of the run in ``out_dir``, after checking that ``config`` matches its config.json.
+
+    Raises
+    ------
+    ConfigError
+        No config.json or no checkpoint to continue from; a setting that differs (named).
+    """
+    try:
+        saved = json.loads((out_dir / "config.json").read_text(encoding="utf-8"))
+        state = json.loads((out_dir / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{out_dir}: nothing to resume ({exc.__class__.__name__}: {exc})") from None
+    if saved.get("task") != "tagging":
+        raise ConfigError(f"{out_dir}/config.json: not a tagging run; --resume continues a run of the same task")
+    for key in sorted(set(saved) | set(config)):
+        if key not in _VOLATILE and saved.get(key) != config.get(key):
+            raise ConfigError(f"{out_dir}/config.json: --resume with another {key} ({saved.get(key)!r} in the run, "
+                              f"{config.get(key)!r} now)")
+    if not state.get("checkpoint") or not (out_dir / "checkpoint" / state["checkpoint"]).is_file():
+        raise ConfigError(f"{out_dir}: nothing to resume (no checkpoint in state.json)")
+    state.setdefault("stopped_early", False)
+    state.setdefault("finished", False)
+    return state
 
 
 def _save(model, path: Path, metadata: Mapping[str, Any]) -> None:
@@ -277,12 +368,11 @@ def _write_history(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 def refuse_scene_options(**given: Any) -> None:
     """One line for an option of scene training that ``--task tagging`` does not take.
 
-    ``given`` maps option names (``resume``, ``snapshots``...) to their values;
+    ``given`` maps option names (``snapshots``, ``crop``...) to their values;
     a value other than the option's default is refused.
     """
-    defaults = {"labels": "scene", "resume": False, "snapshots": 0, "distribute": "none", "augment": ("auto", "none"),
-                "crop": None, "classes": None, "early_stopping": (None, False), "patience": None,
-                "unlabelled": ((),), "adversarial": None, "tri_training": False,
+    defaults = {"labels": "scene", "snapshots": 0, "distribute": "none", "augment": ("auto", "none"),
+                "crop": None, "classes": None, "unlabelled": ((),), "adversarial": None, "tri_training": False,
                 "tags": None, "tag_fusion": None}
     for name, value in given.items():
         allowed = defaults[name] if isinstance(defaults[name], tuple) else (defaults[name],)

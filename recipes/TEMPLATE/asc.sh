@@ -19,6 +19,9 @@
 #                 featurize  asctool featurize, --nj shards per set, combined into feats/SET.h5
 #                 embed      asctool embed (the conf's extractor) into emb/SET.h5: train and predict
 #                            then read embeddings instead of features
+#                 tag        asctool tag (the conf's tagger; asctool: trained first by train --task
+#                            tagging on the manifests' tags column) into tags/SET.h5; every model
+#                            is then trained once per mode of tag_fusions (none: the backbone alone)
 #                 train      asctool train, every model of every group
 #                 quantize   asctool quantize every model, then asctool check-size
 #                 predict    asctool predict on the evaluation set (and validation, with split)
@@ -122,10 +125,17 @@ if has embed; then
   setting extractor_opts "" ARGS "more asctool embed options"
   option weights "" FILE "weight file of the extractor (openl3: asctool download openl3 fetches it)"
 fi
+if has tag; then
+  option tagger "" NAME "tagger of asctool tag: asctool (trained on the tags column), birdnet, keras or tflite"
+  option tagger_opts "" ARGS "more asctool tag options (e.g. --tag-subset FILE)"
+  setting tagger_model "" NAME "asctool tagger: the backbone of asctool train --task tagging"
+  setting tagger_train_opts "" ARGS "asctool tagger: more asctool train --task tagging options"
+  setting tag_fusions none LIST "every model once per tag fusion mode (none: the backbone alone; docs/tag_fusion.md)"
+fi
 
 for name in "${stage_list[@]}"; do
   case "$name" in
-    synth|prepare|split|augment|featurize|embed|train|quantize|predict|combine|score|results|cam) ;;
+    synth|prepare|split|augment|featurize|embed|tag|train|quantize|predict|combine|score|results|cam) ;;
     *) echo "$0: unknown stage '$name' in stages=\"$stages\"" >&2; exit 2 ;;
   esac
 done
@@ -297,6 +307,13 @@ if has embed; then
     die_usage "openl3 needs its weight file${weights:+ ($weights is not a file)}: run asctool download openl3 --input-repr mel256 --content-type music --out-dir DIR, then give --weights DIR/FILE"
   fi
 fi
+if has tag; then
+  [ -n "$tagger" ] || die_usage "no tagger: set tagger in $conf_file"
+  if [ "$tagger" = asctool ] && { [ -z "$tagger_model" ] || ! has featurize; }; then
+    die_usage "the asctool tagger is trained on features: it needs a featurize stage and tagger_model (a backbone)"
+  fi
+  if has augment || has quantize; then die_usage "a tag stage goes without augment and quantize stages (fused models run from .keras)"; fi
+fi
 
 # ---- what the stages make, by name ----
 train_tsv="$data_dir/${setup}_train.tsv"
@@ -338,7 +355,10 @@ if [ -z "$groups" ]; then group_list=(""); else read -ra group_list <<<"$groups"
 for g in "${group_list[@]}"; do
   [ -z "$g" ] || [[ $g =~ ^[A-Za-z][A-Za-z0-9_]*$ ]] || die_usage "--groups: '$g' is not a name (letters, digits, _)"
 done
-run_names=() run_model=() run_label=() run_opts=() run_group=()
+run_names=() run_model=() run_label=() run_opts=() run_group=() run_fusion=()
+fusion_list=(none)
+if has tag; then read -ra fusion_list <<<"$tag_fusions"; fi
+tags_dir="$data_dir/tags"   # tags/train.h5 (the whole training manifest: train_sub and valid), tags/evaluate.h5
 for g in "${group_list[@]}"; do
   g_label="$(gval "$g" labels)"
   case "$g_label" in scene|coarse) ;; *) die_usage "--$(gkey "$g" labels | tr _ -) must be scene or coarse, not '$g_label'" ;; esac
@@ -346,11 +366,19 @@ for g in "${group_list[@]}"; do
   for model in "${model_list[@]}"; do
     [[ $model =~ ^[a-z][a-z0-9_]*$ ]] \
       || die_usage "--$(gkey "$g" models | tr _ -): '$model' is not a model name (lower-case letters, digits, _; asctool models lists them)"
-    run_names+=("${g:+${g}_}$model")
-    run_model+=("$model")
-    run_label+=("$g_label")
-    run_opts+=("$(gval "$g" "${model}_option")")
-    run_group+=("$g")
+    for mode in "${fusion_list[@]}"; do   # one run per tag fusion mode (a tag stage); none: the backbone alone
+      [[ $mode =~ ^[a-z]+(:[0-9]+(,[0-9]+)?(,shared|,separate)?)?$ ]] \
+        || die_usage "--tag-fusions: '$mode' is not a fusion mode (none, codecat, concat, concat:K, attention:H,K, both:H,K[,shared|separate])"
+      suffix="${mode//:/_}"
+      suffix="_${suffix//,/-}"
+      if [ "$mode" = none ]; then suffix=""; fi
+      run_names+=("${g:+${g}_}$model$suffix")
+      run_model+=("$model")
+      run_label+=("$g_label")
+      run_opts+=("$(gval "$g" "${model}_option")")
+      run_group+=("$g")
+      run_fusion+=("${mode#none}")
+    done
   done
 done
 split_label="${run_label[0]:-scene}"   # the split holds out by the classes of the first group
@@ -534,6 +562,38 @@ stage_embed() {  # pretrained embeddings of every set
   asctool inspect "$inputs_dir/$train_set.h5"
 }
 
+stage_tag() {  # a tag vector per clip: the training manifest (with a split: train_sub and valid) and evaluation
+  local set tsv tag_args train_args run_opt=(--tagger "$tagger") valid_opt=() resume_opt
+  read -ra tag_args <<<"$tagger_opts"
+  if [ "$tagger" = asctool ]; then
+    read -ra train_args <<<"$tagger_train_opts"
+    if has split; then valid_opt=(--valid "$feats/valid.h5"); fi
+    if run_stage "$n" "train the tagger ($tagger_model on the tags column${tagger_train_opts:+, $tagger_train_opts})" \
+        "$exp/tagger/model.keras"; then
+      resume_opt=()
+      if [ "$force" = true ]; then resume_opt=(--force); elif [ -f "$exp/tagger/config.json" ]; then resume_opt=(--resume); fi
+      "${gpu_cmd[@]}" "$exp/log/train_tagger.log" \
+        asctool train --task tagging --train "$feats/$train_set.h5" "${valid_opt[@]}" --model "$tagger_model" \
+        --out-dir "$exp/tagger" --seed "$seed" "${train_args[@]}" "${resume_opt[@]}"
+    fi
+    run_opt+=(--run "$exp/tagger")
+  fi
+  for set in train evaluate; do
+    tsv="$(manifest_of "$set")"
+    if run_stage "$n" "tag $set with tagger $tagger${tagger_opts:+ ($tagger_opts)}" "$tags_dir/$set.h5"; then
+      "${gpu_cmd[@]}" "$exp/log/tag_$set.log" \
+        asctool tag --manifest "$tsv" "${run_opt[@]}" "${tag_args[@]}" --out "$tags_dir/$set.h5" --nj "$nj" \
+        "${force_opt[@]}"
+    fi
+  done
+  if [ "$tagger" = asctool ] && head -n 1 "$eval_tsv" | tr '\t' '\n' | grep -qx tags \
+      && run_stage "$n" "score the tagger on the evaluation set (mAP)" "$exp/tagger/report_evaluate.json"; then
+    "${cpu_cmd[@]}" "$exp/log/score_tagger.log" \
+      asctool score "$tags_dir/evaluate.h5" --manifest "$eval_tsv" --json "$exp/tagger/report_evaluate.json" \
+      "${force_opt[@]}"
+  fi
+}
+
 stage_train() {  # validation: the split's valid set, else held-out training locations
   local i run set inputs model_opts resume_opt
   inputs=(--train "$inputs_dir/$train_set.h5")
@@ -549,6 +609,7 @@ stage_train() {  # validation: the split's valid set, else held-out training loc
     if run_stage "$n" "train $run (${run_model[$i]}, labels ${run_label[$i]})" "$exp/$run/$(model_file "${run_model[$i]}")"; then
       model_opts=()
       if [ -n "${run_opts[$i]}" ]; then model_opts=(--option "${run_opts[$i]}"); fi
+      if [ -n "${run_fusion[$i]}" ]; then model_opts+=(--tags "$tags_dir/train.h5" --tag-fusion "${run_fusion[$i]}"); fi
       resume_opt=()
       if [ "$force" = true ]; then
         resume_opt=(--force)
@@ -581,8 +642,8 @@ stage_quantize() {  # every model, then the size budget of all of them together
 }
 
 stage_predict() {  # every model (Keras, and TFLite when quantised) on the evaluation set
-  local i run kind sets set log_name
-  local -A set_words=([evaluate]=evaluation [valid]=validation)
+  local i run kind sets set log_name tag_opts
+  local -A set_words=([evaluate]=evaluation [valid]=validation) set_tags=([evaluate]=evaluate [valid]=train)
   sets=(evaluate)
   if has split; then sets+=(valid); fi
   if [ "$linear_probe" = true ] && run_stage "$n" "predict linear_probe on the evaluation set" \
@@ -600,9 +661,11 @@ stage_predict() {  # every model (Keras, and TFLite when quantised) on the evalu
         if [ -n "$kind" ] || [ "$set" != evaluate ]; then log_name+="_$set"; fi
         if run_stage "$n" "predict $run${kind:+ ($kind)} on the ${set_words[$set]} set" \
             "$exp/$run/scores_$set${kind:+_$kind}.h5"; then
+          tag_opts=()
+          if [ -n "${run_fusion[$i]}" ]; then tag_opts=(--tags "$tags_dir/${set_tags[$set]}.h5"); fi
           "${gpu_cmd[@]}" "$exp/log/$log_name.log" \
             asctool predict --model "$exp/$run/$(model_file "${run_model[$i]}" "$kind")" \
-            --features "$inputs_dir/$set.h5" \
+            --features "$inputs_dir/$set.h5" "${tag_opts[@]}" \
             --out "$exp/$run/scores_$set${kind:+_$kind}.h5" "${force_opt[@]}"
         fi
       done
