@@ -150,14 +150,15 @@ def uniform_duration(paths: Sequence[str], where: str | os.PathLike) -> float:
             f"{where}: --duration auto needs clips of one length, but they last from {lengths[shortest]:.3f} s "
             f"({os.path.normpath(paths[shortest])}) to {lengths[longest]:.3f} s ({os.path.normpath(paths[longest])}) (give --duration SECONDS: "
             "longer clips are cut, shorter ones zero-padded when they lack at most --pad-tolerance of it; "
-            f"e.g. --duration {_short_seconds(lengths[longest])} --pad-tolerance 1 pads every clip to the longest)"
+            f"e.g. --duration {_whole_seconds(lengths[longest])} --pad-tolerance 1 pads every clip; give every "
+            "manifest of the data set the same)"
         )
     return round(first, 6)
 
 
-def _short_seconds(seconds: float) -> str:
-    """``seconds`` as a short number for a message (3 decimals at most, no trailing zeros)."""
-    return f"{round(seconds, 3):g}"
+def _whole_seconds(seconds: float) -> int:
+    """``seconds`` rounded up to whole seconds (within :data:`AUTO_TOLERANCE`): a length to suggest."""
+    return max(1, math.ceil(seconds - AUTO_TOLERANCE))
 
 
 def adjustment_line(counts: Mapping[str, int], n_clips: int, config: Mapping[str, Any],

@@ -468,7 +468,7 @@ def test_duration_auto_refuses_clips_of_two_lengths(tmp_path):
     result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "auto", "--resample")
     _one_line_error(result, "m.tsv", "--duration auto needs clips of one length", "from 4.000 s (",
                     "c.wav) to 5.000 s (", "a.wav)", "give --duration SECONDS",
-                    "e.g. --duration 5 --pad-tolerance 1 pads every clip to the longest")
+                    "e.g. --duration 5 --pad-tolerance 1 pads every clip; give every manifest of the data set the same")
     _no_leftovers(tmp_path, "f.h5")
 
 
@@ -483,7 +483,11 @@ def test_duration_auto_names_the_shortest_and_longest_clip_of_all(tmp_path):
         f"Error: {manifest}: --duration auto needs clips of one length, but they last from 1.250 s "
         f"({tmp_path / 'c.wav'}) to 4.000 s ({tmp_path / 'a.wav'}) (give --duration SECONDS: longer clips are cut, "
         "shorter ones zero-padded when they lack at most --pad-tolerance of it; e.g. --duration 4 "
-        "--pad-tolerance 1 pads every clip to the longest)")
+        "--pad-tolerance 1 pads every clip; give every manifest of the data set the same)")
+    files = {"a": (_tone(6.912, 16000), 16000), "b": (_tone(2.5, 16000), 16000)}   # a whole number of seconds
+    result = _invoke("--manifest", _manifest(tmp_path, files, name="n.tsv"), "--out", tmp_path / "f.h5",
+                     "--duration", "auto")
+    assert result.exit_code == 1 and "e.g. --duration 7 --pad-tolerance 1" in result.stderr
 
 
 def test_pad_tolerance_pads_short_clips_without_a_yaml_file(tmp_path):
