@@ -75,3 +75,22 @@ def test_a_label_map_file_is_accepted_as_labels(tmp_path):
     bad, _ = _run(tmp_path, recipe, "--work-dir", "w", "--data-root", "db", "--labels", "nomap.tsv")
     assert bad.returncode == 2 and ("--labels must be scene, coarse or a label map file (TSV scene<TAB>label, as "
                                     "asctool train --labels), not 'nomap.tsv'") in bad.stderr
+
+
+def test_data_without_an_evaluation_set_stops_at_prepare_with_one_line(tmp_path):
+    """(found on a folder-per-class set) the recipe ran on until featurize failed with
+    "fold1_evaluate.tsv: file not found"; it stops after prepare and says what to do."""
+    from test_recipe_folds import FAKE
+
+    fake = tmp_path / "bin" / "asctool"   # a prepare that writes a training manifest only (class folders)
+    fake.parent.mkdir()
+    fake.write_text(FAKE.replace("""printf 'id\\tpath\\nc1\\tx\\n' > "$out/${setup}_evaluate.tsv\"""", ":"))
+    fake.chmod(0o755)
+    assert "_evaluate.tsv" not in fake.read_text()
+    (tmp_path / "db").mkdir()
+    done, calls = _run(tmp_path, _recipe(tmp_path), "--work-dir", "w", "--nj", "1", "--data-root", "db")
+    assert done.returncode == 1
+    assert [c.split()[0] for c in calls] == ["prepare"]
+    assert ("db has no evaluation set (prepare wrote no w/data/fold1_evaluate.tsv); a metadata CSV needs --fold K "
+            "or --folds, a folder per class an evaluation set held out with asctool split (docs/own-data.md)"
+            ) in done.stderr

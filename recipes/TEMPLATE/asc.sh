@@ -462,6 +462,9 @@ stage_prepare() {
     "${cpu_cmd[@]}" "$exp/log/prepare.log" \
       asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" "${fold_opt[@]}" --force
   fi
+  if in_range "$n" && [ ! -f "$eval_tsv" ]; then   # e.g. a folder per class: nothing to evaluate on
+    log "$data_root has no evaluation set (prepare wrote no $eval_tsv); a metadata CSV needs --fold K or --folds, a folder per class an evaluation set held out with asctool split (docs/own-data.md)"; exit 1
+  fi
 }
 
 stage_split() {  # validation from the training side: whole locations, the draw of train --valid-split
