@@ -4,10 +4,31 @@ The stand-in (tests/test_recipe_folds.py) records the command lines; `results` i
 """
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
-from test_recipe_folds import FOLD_ACC, RECIPES, _run  # noqa: E402  (tests/ is on sys.path)
+from test_recipe_folds import FAKE, FOLD_ACC  # noqa: E402  (tests/ is on sys.path)
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+
+
+def _run(tmp_path: Path, recipe: Path, *args: str, fake: str = FAKE):
+    """Run ``recipe`` with the stand-in asctool ``fake`` first on PATH; (result, recorded command lines)."""
+    script = tmp_path / "bin" / "asctool"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(fake)
+    script.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    calls.unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{script.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls),
+           "ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    return done, calls.read_text().splitlines() if calls.exists() else []
 
 
 def _recipe(tmp_path: Path) -> Path:
@@ -80,15 +101,10 @@ def test_a_label_map_file_is_accepted_as_labels(tmp_path):
 def test_data_without_an_evaluation_set_stops_at_prepare_with_one_line(tmp_path):
     """(found on a folder-per-class set) the recipe ran on until featurize failed with
     "fold1_evaluate.tsv: file not found"; it stops after prepare and says what to do."""
-    from test_recipe_folds import FAKE
-
-    fake = tmp_path / "bin" / "asctool"   # a prepare that writes a training manifest only (class folders)
-    fake.parent.mkdir()
-    fake.write_text(FAKE.replace("""printf 'id\\tpath\\nc1\\tx\\n' > "$out/${setup}_evaluate.tsv\"""", ":"))
-    fake.chmod(0o755)
-    assert "_evaluate.tsv" not in fake.read_text()
+    fake = FAKE.replace("""printf 'id\\tpath\\nc1\\tx\\n' > "$out/${setup}_evaluate.tsv\"""", ":")
+    assert "_evaluate.tsv" not in fake   # a prepare that writes a training manifest only (class folders)
     (tmp_path / "db").mkdir()
-    done, calls = _run(tmp_path, _recipe(tmp_path), "--work-dir", "w", "--nj", "1", "--data-root", "db")
+    done, calls = _run(tmp_path, _recipe(tmp_path), "--work-dir", "w", "--nj", "1", "--data-root", "db", fake=fake)
     assert done.returncode == 1
     assert [c.split()[0] for c in calls] == ["prepare"]
     assert ("db has no evaluation set (prepare wrote no w/data/fold1_evaluate.tsv); a metadata CSV needs --fold K "
