@@ -154,16 +154,18 @@ def _check_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _check_featurize_value(ctx: click.Context, param: click.Parameter, value):
-    """--duration SECONDS|auto and --resample [HZ]: a usage error (exit 2) for anything else."""
+    """--duration SECONDS|auto, --pad-tolerance X and --resample [HZ]: a usage error (exit 2) for anything else."""
     if value is None:
         return None
     from .errors import ConfigError
-    from .stages.featurize import parse_duration, parse_resample
+    from .stages.featurize import parse_duration, parse_pad_tolerance, parse_resample
 
+    parse = {"duration": parse_duration, "pad_tolerance": parse_pad_tolerance}.get(param.name, parse_resample)
     try:
-        return parse_duration(value) if param.name == "duration" else parse_resample(value)
+        return parse(value)
     except ConfigError as exc:
-        raise click.BadParameter(str(exc).removeprefix(f"--{param.name} "), ctx=ctx, param=param) from None
+        raise click.BadParameter(str(exc).removeprefix(f"--{param.name.replace('_', '-')} "), ctx=ctx,
+                                 param=param) from None
 
 
 @cli.command()
@@ -174,6 +176,7 @@ def _check_featurize_value(ctx: click.Context, param: click.Parameter, value):
 @click.option("--dtype", type=click.Choice(["float16", "float32"]), default="float16", help="Stored precision.")
 @click.option("--resample", is_flag=False, flag_value="preset", default=None, metavar="[HZ]", callback=_check_featurize_value, help="Resample clips of another rate instead of failing: to the front end's rate, or to HZ (which becomes the front end's rate).")
 @click.option("--duration", default=None, metavar="SECONDS|auto", callback=_check_featurize_value, help="Clip length of the front end (default the preset's or config's); auto: the one length of every clip of the manifest.")
+@click.option("--pad-tolerance", default=None, metavar="FRACTION", callback=_check_featurize_value, help="Zero-pad clips that lack at most this fraction of the duration (default the preset's, 0.1; 1: any shorter clip).")
 @click.option("--nj", default=1, type=click.IntRange(min=1), help="Worker processes.")
 @click.option("--shard", default=None, metavar="K/N", callback=_check_shard, help="Process only shard K of N (1-based, contiguous blocks of the manifest).")
 @click.option("--combine", "combine", multiple=True, type=INPUT_FILE, help="Combine these shard files into --out (virtual dataset, no copy) instead of featurizing.")
@@ -181,8 +184,8 @@ def _check_featurize_value(ctx: click.Context, param: click.Parameter, value):
 @click.option("--classes", "classes_path", type=INPUT_FILE, default=None,
               help="The data set's own classes, one per line (default: the DCASE scenes or the 3 coarse "
                    "classes); recorded in --out for train.")
-def featurize(manifest_path, out, preset, config_path, dtype, resample, duration, nj, shard, combine, force,
-              classes_path) -> None:
+def featurize(manifest_path, out, preset, config_path, dtype, resample, duration, pad_tolerance, nj, shard, combine,
+              force, classes_path) -> None:
     """Compute model-input features (log-mel + deltas) for every clip of a manifest.
 
     Writes FEATS.h5 with exactly what a model consumes (preset 1a: 128x423x3,
@@ -195,7 +198,8 @@ def featurize(manifest_path, out, preset, config_path, dtype, resample, duration
 
     _echo_summary(run(
         manifest_path, out, preset=preset, config_path=config_path, dtype=dtype, resample=resample or False,
-        duration=duration, nj=nj, shard=shard, combine=combine, force=force, classes_path=classes_path,
+        duration=duration, pad_tolerance=pad_tolerance, nj=nj, shard=shard, combine=combine, force=force,
+        classes_path=classes_path,
     ))
 
 

@@ -146,6 +146,15 @@ def _find(obj, word: str) -> dict:
     return found
 
 
+def _mapped_note(labels: Sequence[Any]) -> str:
+    """The table note on systems scored against mapped labels (reports' ``labels``), or "" when there are none."""
+    if "coarse" in labels:
+        return " 3-class systems are scored against the coarse labels."
+    if any(labels):
+        return " Systems trained with a label map (--labels FILE) are scored against the labels it maps to."
+    return ""
+
+
 def _oracle_line(summary: Mapping[str, Any]) -> str:
     """A readable line from the oracle-gating figures of a fuse summary."""
     acc = summary.get("accuracy")
@@ -223,8 +232,8 @@ def results_markdown(rows: Sequence[tuple[str, Mapping[str, Any]]], *, title: st
             cells.append(f"{size['parameter_bytes'] / 1024:.1f}" if size and "parameter_bytes" in size else "")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Accuracies in %: micro = fraction of clips right, macro = mean of the per-class "
-              "accuracies (the DCASE ranking metric); log loss normalised (rows sum to 1). "
-              "3-class systems are scored against the coarse labels."]
+              "accuracies (the DCASE ranking metric); log loss normalised (rows sum to 1)."
+              + _mapped_note([report.get("labels") for _, report in rows])]
     if sizes:
         total = sum(size_bytes(info, size_rule, where=name) for name, info in sizes.items())
         files = sum(int(info["bytes"]) for info in sizes.values())
@@ -294,6 +303,8 @@ def fold_statistics(reports: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
             raise ConfigError(f"{name}: {len(per_fold)} reports for {len(folds)} folds")
         entry: dict[str, Any] = {"classes": len(per_fold[0].get("classes", [])),
                                  "n": sum(int(r.get("n", 0) or 0) for r in per_fold)}
+        if per_fold[0].get("labels"):
+            entry["labels"] = per_fold[0]["labels"]
         figures = [(key, lambda r, key=key, where=where: r.get(where, {}).get(key)) for key, where in _CV_FIGURES]
         groups = [g for g in GROUPS if all(g in r.get("groups", {}) for r in per_fold)]
         figures += [(f"group {g}", lambda r, g=g: r["groups"][g].get("accuracy")) for g in groups]
@@ -347,6 +358,6 @@ def folds_markdown(stats: Mapping[str, Mapping[str, Any]], folds: Sequence[str],
         values = entry.get("accuracy", {}).get("folds", [])
         lines.append("| " + " | ".join([name, *(f"{100 * v:.1f}" for v in values)]) + " |")
     lines += ["", "Accuracies in %: micro = fraction of clips right, macro = mean of the per-class accuracies; "
-              "log loss normalised (rows sum to 1); n = clips over all folds. 3-class systems are scored "
-              "against the coarse labels."]
+              "log loss normalised (rows sum to 1); n = clips over all folds."
+              + _mapped_note([entry.get("labels") for entry in stats.values()])]
     return "\n".join(lines) + "\n"

@@ -93,10 +93,15 @@ def split_by_location(locations: Sequence[str] | np.ndarray, labels: Sequence | 
     return np.isin(inverse, np.array(held, dtype=np.int64))
 
 
+#: How :func:`validation_split` tells the user of ``asctool split`` to keep the clips of a recording together.
+GROUP_HINT = "give --group-column to keep clips of one recording together"
+
+
 def validation_split(labels: Sequence | np.ndarray, fraction: float, seed: int, *,
                      locations: Sequence[str] | np.ndarray | None = None,
                      groups: Sequence[str] | np.ndarray | None = None,
-                     group_name: str = "group", where: str = "") -> tuple[np.ndarray, str]:
+                     group_name: str = "group", where: str = "",
+                     hint: str = GROUP_HINT) -> tuple[np.ndarray, str]:
     """The validation clips: whole groups, else whole locations, else stratified by class.
 
     The draw is :func:`split_by_location` on the clips' group keys: the value
@@ -124,6 +129,10 @@ def validation_split(labels: Sequence | np.ndarray, fraction: float, seed: int, 
         What ``groups`` is called in the warning (the column's name).
     where : str
         The data the warning names (a file).
+    hint : str
+        How to keep the clips of one recording together, said in the warning
+        when no clip has a key: the caller's option (:data:`GROUP_HINT`, the
+        ``asctool split`` one, by default; ``asctool train`` has no such option).
 
     Returns
     -------
@@ -158,8 +167,8 @@ def validation_split(labels: Sequence | np.ndarray, fraction: float, seed: int, 
     if missing.any() and mask.any():  # (an empty split is the caller's one-line error; no warning before it)
         prefix = f"{where}: " if where else ""
         if missing.all():
-            log.warning("%sno clip has a %s: the validation clips are drawn stratified by class "
-                        "(give --group-column to keep clips of one recording together)", prefix, what)
+            log.warning("%sno clip has a %s: the validation clips are drawn stratified by class (%s)",
+                        prefix, what, hint)
         else:
             log.warning("%s%d of %d clips have no %s: each of them is drawn on its own, stratified by class",
                         prefix, int(missing.sum()), len(keys), what)

@@ -23,6 +23,7 @@ from asctool.frontend import (
     match_channels,
     mel_filterbank,
     preset_config,
+    resolve_config,
     regression_delta,
 )
 
@@ -192,6 +193,10 @@ def test_short_clips_are_padded_within_tolerance_and_long_ones_cut():
     assert cut.shape == (1, 1000) and change == -200
     with pytest.raises(AudioError, match=r"clip\.wav: 8\.990 s long"):
         fit_duration(np.ones((1, 899), np.float32), 1000, pad_tolerance=0.1, sr=100, path="clip.wav")
+    # pad_tolerance 1 (featurize --pad-tolerance 1): any shorter clip is padded
+    short, change = fit_duration(np.ones((1, 3), np.float32), 1000, pad_tolerance=1.0, sr=100)
+    assert short.shape == (1, 1000) and change == 997 and short[0, :3].min() == 1 and short[0, 3:].max() == 0
+    assert resolve_config("1a", overrides={"pad_tolerance": 1.0})["pad_tolerance"] == 1.0
 
 
 def test_channel_rules():

@@ -59,3 +59,29 @@ def test_mean_std_is_the_sample_standard_deviation():
     mean, std = mean_std(values)
     assert mean == pytest.approx(statistics.mean(values)) and std == pytest.approx(statistics.stdev(values))
     assert mean_std([0.3]) == (0.3, None)
+
+
+def test_the_note_on_mapped_labels_follows_the_reports():
+    """(found on ESC-50-style data) "3-class systems are scored against the coarse labels" closed every table,
+    also one without any mapped system, and named 3 classes for a map of any size."""
+    from asctool.reporting import fold_statistics, folds_markdown
+
+    plain = {"n": 6, "classes": ["dog", "rain"], "overall": {"accuracy": 0.5, "macro_accuracy": 0.5, "log_loss": 0.7},
+             "groups": {}}
+    note = "Accuracies in %: micro = fraction of clips right, macro = mean of the per-class accuracies"
+    last = results_markdown([("cnn", plain)], title="T").splitlines()[-1]
+    assert last.startswith(note) and last.endswith("log loss normalised (rows sum to 1).")
+    mapped = {**plain, "labels": "map.tsv", "classes": ["animal", "weather", "other", "x", "y"]}
+    last = results_markdown([("cnn", plain), ("coarse_cnn", mapped)], title="T").splitlines()[-1]
+    assert last.endswith("(rows sum to 1). Systems trained with a label map (--labels FILE) are scored against "
+                         "the labels it maps to.")
+    dcase = {**plain, "labels": "coarse"}
+    assert results_markdown([("c", dcase)], title="T").splitlines()[-1].endswith(
+        " 3-class systems are scored against the coarse labels.")
+    stats = fold_statistics([("cnn", [plain, plain]), ("coarse_cnn", [mapped, mapped])], ["1", "2"])
+    assert stats["coarse_cnn"]["labels"] == "map.tsv" and "labels" not in stats["cnn"]
+    assert folds_markdown(stats, ["1", "2"], title="T").splitlines()[-1].endswith(
+        "n = clips over all folds. Systems trained with a label map (--labels FILE) are scored against the labels "
+        "it maps to.")
+    only_plain = folds_markdown(fold_statistics([("cnn", [plain, plain])], ["1", "2"]), ["1", "2"], title="T")
+    assert only_plain.splitlines()[-1].endswith("n = clips over all folds.")

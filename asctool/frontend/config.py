@@ -105,7 +105,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "channels": _int(1),
     "downmix": _bool,
     "duration": _float(0.0),
-    "pad_tolerance": _float(0.0, 1.0, low_open=False, high_open=True),
+    "pad_tolerance": _float(0.0, 1.0, low_open=False),  # 1: any shorter clip is padded
     "n_fft": _int(16),
     "win_length": _int(1),
     "hop_length": _int(1),

@@ -455,7 +455,7 @@ def fit_duration(
 
     Longer clips keep their first ``n_samples`` samples. Shorter clips are
     zero-padded at the end when they lack at most ``pad_tolerance`` of the
-    duration (0.1: up to 10 %); anything shorter is an error.
+    duration (0.1: up to 10 %; 1: any shorter clip); anything shorter is an error.
 
     Returns
     -------
@@ -475,7 +475,7 @@ def fit_duration(
         raise AudioError(
             f"{path}: {length / sr:.3f} s long, the front end needs {n_samples / sr:g} s "
             f"(shorter clips are zero-padded only down to {minimum / sr:.3f} s, pad_tolerance {pad_tolerance:g}; "
-            "asctool featurize --duration SECONDS|auto sets the length)"
+            "asctool featurize --duration SECONDS|auto sets the length, --pad-tolerance 1 pads any shorter clip)"
         )
     out = np.zeros((*y.shape[:-1], n_samples), dtype=y.dtype)
     out[..., :length] = y

@@ -25,8 +25,8 @@ from ..frontend import FrontEnd, fit_duration, match_channels, resolve_config
 from ..io import claim_outputs, locked_outputs
 from ..parallel import WorkerPool
 
-__all__ = ["run", "parse_shard", "shard_range", "parse_duration", "parse_resample", "uniform_duration",
-           "adjustment_line"]
+__all__ = ["run", "parse_shard", "shard_range", "parse_duration", "parse_resample", "parse_pad_tolerance",
+           "uniform_duration", "adjustment_line"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,29 @@ def parse_resample(value: bool | int | str | None) -> bool | int:
     return rate
 
 
+def parse_pad_tolerance(value: float | str | None) -> float | None:
+    """``--pad-tolerance FRACTION``: None (the preset's or config's) or a number in [0, 1].
+
+    The most a clip may lack of the front end's ``duration`` and still be
+    zero-padded to it (0.1: down to 90 %; 1: any shorter clip, as data sets of
+    clips of several lengths such as UrbanSound8K need).
+
+    Raises
+    ------
+    ConfigError
+        anything else (``--pad-tolerance must be a number from 0 to 1, got 'x'``).
+    """
+    if value is None:
+        return None
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        fraction = math.nan
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"--pad-tolerance must be a number from 0 to 1, got {value!r}")
+    return fraction
+
+
 #: Clips whose lengths differ by at most this (s) count as one length for ``--duration auto``.
 AUTO_TOLERANCE = 1e-3
 
@@ -110,24 +133,32 @@ def uniform_duration(paths: Sequence[str], where: str | os.PathLike) -> float:
     ------
     AudioError
         a clip differs from the first by more than :data:`AUTO_TOLERANCE`:
-        one line naming both files and their lengths; a missing or
-        unreadable file.
+        one line naming the shortest and the longest clip, their lengths and
+        the options that take them (``--duration``, ``--pad-tolerance``); a
+        missing or unreadable file.
     """
     if not paths:
         raise AudioError(f"{where}: no clips to take --duration auto from")
-    first_path, first = None, None
+    lengths = []
     for path in paths:
         info = audio_info(path)
-        seconds = info.frames / info.samplerate
-        if first is None:
-            first_path, first = path, seconds
-        elif abs(seconds - first) > AUTO_TOLERANCE:
-            raise AudioError(
-                f"{where}: --duration auto needs clips of one length, but {path} lasts {seconds:.3f} s and "
-                f"{first_path} {first:.3f} s (give --duration SECONDS: longer clips are cut, shorter ones "
-                "zero-padded within pad_tolerance)"
-            )
+        lengths.append(info.frames / info.samplerate)
+    first = lengths[0]
+    if max(abs(seconds - first) for seconds in lengths) > AUTO_TOLERANCE:
+        shortest, longest = int(np.argmin(lengths)), int(np.argmax(lengths))
+        raise AudioError(
+            f"{where}: --duration auto needs clips of one length, but they last from {lengths[shortest]:.3f} s "
+            f"({os.path.normpath(paths[shortest])}) to {lengths[longest]:.3f} s ({os.path.normpath(paths[longest])}) (give --duration SECONDS: "
+            "longer clips are cut, shorter ones zero-padded when they lack at most --pad-tolerance of it; "
+            f"e.g. --duration {_whole_seconds(lengths[longest])} --pad-tolerance 1 pads every clip; give every "
+            "manifest of the data set the same)"
+        )
     return round(first, 6)
+
+
+def _whole_seconds(seconds: float) -> int:
+    """``seconds`` rounded up to whole seconds (within :data:`AUTO_TOLERANCE`): a length to suggest."""
+    return max(1, math.ceil(seconds - AUTO_TOLERANCE))
 
 
 def adjustment_line(counts: Mapping[str, int], n_clips: int, config: Mapping[str, Any],
@@ -274,6 +305,7 @@ def run(
     dtype: str = "float16",
     resample: bool | int | str = False,
     duration: float | str | None = None,
+    pad_tolerance: float | str | None = None,
     nj: int = 1,
     shard: str | Sequence[int] | None = None,
     combine: Sequence[str | os.PathLike] = (),
@@ -297,7 +329,11 @@ def run(
         longer clips are cut, shorter ones zero-padded within
         ``pad_tolerance``), ``"auto"`` for the one length of every clip of
         the manifest (read from the headers; clips of different lengths are
-        an error naming one), or None for the preset's or config's
+        an error naming the shortest and the longest), or None for the
+        preset's or config's
+    pad_tolerance : the most a clip may lack of ``duration`` (a fraction, 0 to
+        1) and still be zero-padded to it (``--pad-tolerance``; 1: any shorter
+        clip); None for the preset's or config's (0.1)
     nj : worker processes (1: compute in this process)
     shard : ``"K/N"``: only the K-th of N contiguous blocks of the manifest
     combine : shard files to combine into ``out`` (virtual dataset) instead
@@ -320,8 +356,8 @@ def run(
             raise ConfigError("--shard cannot be used with --combine")
         if classes_path is not None:
             raise ConfigError("--classes is given when featurizing the shards; --combine keeps their classes")
-        if duration is not None or parse_resample(resample) not in (False, True):
-            raise ConfigError("--duration and --resample HZ are given when featurizing the shards; "
+        if duration is not None or pad_tolerance is not None or parse_resample(resample) not in (False, True):
+            raise ConfigError("--duration, --pad-tolerance and --resample HZ are given when featurizing the shards; "
                               "--combine keeps their front end")
         return _combine(combine, out, manifest_path=manifest_path, preset=preset, config_path=config_path,
                         force=force)
@@ -338,6 +374,9 @@ def run(
         overrides["sr"] = resample
     if isinstance(duration, float):
         overrides["duration"] = duration
+    pad_tolerance = parse_pad_tolerance(pad_tolerance)
+    if pad_tolerance is not None:
+        overrides["pad_tolerance"] = pad_tolerance
     config = resolve_config(preset, config_path, overrides=overrides)
     _check_output(out, force, [manifest_path, config_path])
 

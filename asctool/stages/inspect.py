@@ -36,6 +36,18 @@ def _counts(values) -> str:
     return ", ".join(f"{u or '(none)'}: {c}" for u, c in zip(uniq, counts)) or "-"
 
 
+def _location_count(values) -> str:
+    """How many recording locations the clips come from; clips without one ("") are not a location."""
+    if values is None:
+        return "-"
+    named = {str(v) for v in values} - {""}
+    missing = sum(1 for v in values if not str(v))
+    if not missing:
+        return str(len(named))
+    clips = f"{missing} clip{'s' if missing != 1 else ''}"
+    return f"{len(named)} ({clips} without a location)" if named else f"(none): {clips}"
+
+
 def _provenance_lines(attrs: Mapping[str, Any]) -> list[str]:
     lines = [
         f"schema_version: {attrs.get('schema_version')}",
@@ -78,7 +90,7 @@ def _describe_embeddings(path: Path) -> str:
         f"clips: {n}",
         f"scenes: {_counts(meta['scene'])}",
         f"devices: {_counts(meta['device'])}",
-        f"locations: {len(set(meta['location'])) if meta['location'] is not None else '-'}",
+        f"locations: {_location_count(meta['location'])}",
     ])
 
 
@@ -101,7 +113,7 @@ def run(path: str | os.PathLike) -> str:
                     f"clips: {len(f)}",
                     f"scenes: {_counts(f.scenes)}",
                     f"devices: {_counts(f.devices)}",
-                    f"locations: {len(set(f.locations))}",
+                    f"locations: {_location_count(f.locations)}",
                 ]
             return "\n".join(lines)
         if kind == KIND_SCORES:

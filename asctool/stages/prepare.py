@@ -101,7 +101,12 @@ def run(
                    "--fold-column": fold_column, "--filename-column": filename_column}
     given = [name for name, value in csv_options.items() if value is not None]
     if given and layout != "metadata":
-        raise ConfigError(f"{dataset_root}: {', '.join(given)} apply to a metadata CSV; this is a {layout} layout")
+        verb = "applies" if len(given) == 1 else "apply"
+        hint = {"folders": " (no folds: hold out an evaluation set with asctool split --valid-split FRACTION, "
+                           "docs/own-data.md)",
+                "tau": " (its folds are evaluation_setup/foldK_*.csv: --setup foldK)"}.get(layout, "")
+        raise ConfigError(f"{dataset_root}: {', '.join(given)} {verb} to a metadata CSV; this is a {layout} "
+                          f"layout{hint}")
     if setup is None:
         setup = (f"fold{fold}" if fold is not None else "all") if layout in ("metadata", "folders") else "fold1"
     check_name(setup, what="--setup", error=ManifestError)  # it names the split files and the manifests

@@ -264,8 +264,13 @@ def hold_out_locations(clips: ClipSet, locations: np.ndarray, fraction: float,
     -------
     (mask, held_out) : boolean mask of validation clips, and the held-out locations (sorted).
     """
-    mask, _ = splits.validation_split(clips.labels, fraction, seed, locations=locations)
+    mask, _ = splits.validation_split(clips.labels, fraction, seed, locations=locations, hint=TRAIN_GROUP_HINT)
     return mask, sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})
+
+
+#: ``asctool train`` has no ``--group-column``: the split stage does it, and train takes its output.
+TRAIN_GROUP_HINT = ("to keep clips of one recording together, split the manifest with asctool split "
+                    "--group-column COLUMN and give train the validation features with --valid")
 
 
 def hold_out_validation(clips: ClipSet, sources: Sequence[SourceInfo], fraction: float,
@@ -287,7 +292,8 @@ def hold_out_validation(clips: ClipSet, sources: Sequence[SourceInfo], fraction:
     per_source = [clip_locations(s) for s in sources]
     locations = np.concatenate(per_source)
     where = next((str(s.path) for s, locs in zip(sources, per_source) if (locs == splits.NO_GROUP).any()), "")
-    mask, kind = splits.validation_split(clips.labels, fraction, seed, locations=locations, where=where)
+    mask, kind = splits.validation_split(clips.labels, fraction, seed, locations=locations, where=where,
+                                         hint=TRAIN_GROUP_HINT)
     if kind == "stratified":
         return mask, {"valid_split_by": "class"}
     held = sorted(set(np.asarray(locations).astype(str)[mask].tolist()) - {splits.NO_GROUP})

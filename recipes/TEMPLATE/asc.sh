@@ -75,7 +75,7 @@ option stage 0 N "first stage"
 option stop_stage 100 M "last stage"
 option nj 4 N "parallel jobs (featurize shards, augment and synth workers)"
 option backend "" NAME "local or slurm (see recipes/cmd.sh) [\${ASCTOOL_BACKEND:-local}]"
-option data_root "" DIR "$data_about (empty: synthesized demo data)"
+option data_root "" DIR "$data_about$(has synth && printf ' (empty: synthesized demo data)')"
 option profile "" NAME "training profile, a section of the conf"
 option work_dir "exp/$system" DIR "folder for db/, data/ and exp/"
 option data_dir "" DIR "data folder [WORK_DIR/data]"
@@ -109,6 +109,7 @@ option force false "" "rerun stages whose outputs exist (passes --force to them)
 # settings a conf file gives (options too)
 setting preset "" NAME "front end of asctool featurize"
 option duration "" SECONDS "clip length of the front end: seconds or auto (featurize --duration) [the preset's]"
+option pad_tolerance "" FRACTION "zero-pad clips lacking at most this fraction of the duration; 1: any shorter clip (featurize --pad-tolerance) [the preset's]"
 option resample "" HZ "resample clips of another rate: preset (to the front end's rate) or a rate in Hz (featurize --resample)"
 setting groups "" LIST "model groups (empty: one unnamed group)"
 setting synth_opts "" ARGS "more asctool synth options for the demo data"
@@ -208,7 +209,7 @@ for i in "${!sys_keys[@]}"; do  # section keys: options declared above or at the
 done
 [ ${#profiles[@]} -gt 0 ] || profiles=(paper demo)
 opt_help[profile]="${profiles[*]}"
-opt_help[profile]="${opt_help[profile]// / or } [paper with --data-root, else demo]"
+opt_help[profile]="${opt_help[profile]// / or } [$(has synth && echo "paper with --data-root, else demo" || echo "${profiles[0]}")]"
 alias_list=()
 read -ra alias_list <<<"$aliases"
 for pair in "${alias_list[@]}"; do
@@ -264,6 +265,7 @@ fill_from_section() {  # fill_from_section NAME: the section's values, for optio
 }
 if [ -z "$profile" ]; then
   if [ -n "$data_root" ]; then profile=paper; else profile=demo; fi
+  has synth || profile="${profiles[0]}"   # a system for given data only: its conf's first profile
 fi
 if [[ " ${profiles[*]} " != *" $profile "* ]]; then
   die_usage "--profile must be ${opt_help[profile]%% \[*}, not '$profile'"
@@ -361,7 +363,7 @@ if has tag; then read -ra fusion_list <<<"$tag_fusions"; fi
 tags_dir="$data_dir/tags"   # tags/train.h5 (the whole training manifest: train_sub and valid), tags/evaluate.h5
 for g in "${group_list[@]}"; do
   g_label="$(gval "$g" labels)"
-  case "$g_label" in scene|coarse) ;; *) die_usage "--$(gkey "$g" labels | tr _ -) must be scene or coarse, not '$g_label'" ;; esac
+  case "$g_label" in scene|coarse) ;; *) [ -f "$g_label" ] || die_usage "--$(gkey "$g" labels | tr _ -) must be scene, coarse or a label map file (TSV scene<TAB>label, as asctool train --labels), not '$g_label'" ;; esac
   read -ra model_list <<<"$(gval "$g" models)"
   for model in "${model_list[@]}"; do
     [[ $model =~ ^[a-z][a-z0-9_]*$ ]] \
@@ -488,6 +490,9 @@ stage_prepare() {
     "${cpu_cmd[@]}" "$exp/log/prepare.log" \
       asctool prepare --dataset-root "$data_root" --out-dir "$data_dir" --setup "$setup" "${fold_opt[@]}" --force
   fi
+  if in_range "$n" && [ ! -f "$eval_tsv" ]; then   # e.g. a folder per class: nothing to evaluate on
+    log "$data_root has no evaluation set (prepare wrote no $eval_tsv); a metadata CSV needs --fold K or --folds, a folder per class an evaluation set held out with asctool split (docs/own-data.md)"; exit 1
+  fi
 }
 
 stage_split() {  # validation from the training side: whole locations, the draw of train --valid-split
@@ -527,6 +532,7 @@ stage_featurize() {  # --nj shards per set, then combined (virtual dataset)
   in_range "$n" || return 0
   set_classes_opt
   if [ -n "$duration" ]; then feat_opts+=(--duration "$duration"); fi
+  if [ -n "$pad_tolerance" ]; then feat_opts+=(--pad-tolerance "$pad_tolerance"); fi
   case "$resample" in
     '') ;;
     preset) feat_opts+=(--resample) ;;

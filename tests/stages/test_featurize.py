@@ -466,9 +466,60 @@ def test_duration_auto_refuses_clips_of_two_lengths(tmp_path):
     files = {"a": (_tone(5.0, 22050), 22050), "b": (_tone(5.0, 22050), 22050), "c": (_tone(4.0, 22050), 22050)}
     manifest = _manifest(tmp_path, files)
     result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "auto", "--resample")
-    _one_line_error(result, "m.tsv", "--duration auto needs clips of one length", "c.wav lasts 4.000 s",
-                    "a.wav 5.000 s", "give --duration SECONDS")
+    _one_line_error(result, "m.tsv", "--duration auto needs clips of one length", "from 4.000 s (",
+                    "c.wav) to 5.000 s (", "a.wav)", "give --duration SECONDS",
+                    "e.g. --duration 5 --pad-tolerance 1 pads every clip; give every manifest of the data set the same")
     _no_leftovers(tmp_path, "f.h5")
+
+
+def test_duration_auto_names_the_shortest_and_longest_clip_of_all(tmp_path):
+    """(found on UrbanSound8K-style data) the message gives the range over every clip, not the first two."""
+    files = {"a": (_tone(4.0, 22050), 22050), "b": (_tone(3.5, 22050), 22050), "c": (_tone(1.25, 22050), 22050),
+             "d": (_tone(4.0, 22050), 22050)}
+    manifest = _manifest(tmp_path, files)
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "auto")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {manifest}: --duration auto needs clips of one length, but they last from 1.250 s "
+        f"({tmp_path / 'c.wav'}) to 4.000 s ({tmp_path / 'a.wav'}) (give --duration SECONDS: longer clips are cut, "
+        "shorter ones zero-padded when they lack at most --pad-tolerance of it; e.g. --duration 4 "
+        "--pad-tolerance 1 pads every clip; give every manifest of the data set the same)")
+    files = {"a": (_tone(6.912, 16000), 16000), "b": (_tone(2.5, 16000), 16000)}   # a whole number of seconds
+    result = _invoke("--manifest", _manifest(tmp_path, files, name="n.tsv"), "--out", tmp_path / "f.h5",
+                     "--duration", "auto")
+    assert result.exit_code == 1 and "e.g. --duration 7 --pad-tolerance 1" in result.stderr
+
+
+def test_pad_tolerance_pads_short_clips_without_a_yaml_file(tmp_path):
+    """(found on UrbanSound8K-style data: slices shorter than 4 s) --pad-tolerance 1 pads any shorter clip."""
+    files = {"long": (_tone(4.0, 22050, seed=1), 22050), "short": (_tone(1.25, 22050, seed=2), 22050)}
+    manifest = _manifest(tmp_path, files)
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "4", "--resample")
+    _one_line_error(result, "short.wav: 1.250 s long, the front end needs 4 s",
+                    "--pad-tolerance 1 pads any shorter clip")
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "4", "--pad-tolerance",
+                     "0.5", "--resample")
+    _one_line_error(result, "short.wav: 1.250 s long", "down to 2.000 s, pad_tolerance 0.5")
+    _no_leftovers(tmp_path, "f.h5")
+    result = _invoke("--manifest", manifest, "--out", tmp_path / "f.h5", "--duration", "4", "--pad-tolerance", "1",
+                     "--resample", "--dtype", "float32")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["padded"], summary["cut"], summary["resampled"]) == (1, 0, 2)
+    with open_features(tmp_path / "f.h5") as f:
+        assert f.config["pad_tolerance"] == 1.0 and f.config["duration"] == 4.0
+        config = f.config
+        got = f.features[1]
+    front = FrontEnd(config)
+    y, _ = read_audio(tmp_path / "short.wav", sr=44100, resample_to=True)
+    padded = np.zeros((1, 4 * 44100), np.float32)
+    padded[:, :y.shape[1]] = y
+    np.testing.assert_array_equal(got, front(padded))
+    for value, needle in [("1.5", "a number from 0 to 1, got '1.5'"), ("x", "a number from 0 to 1")]:
+        result = _invoke("--manifest", manifest, "--out", tmp_path / "g.h5", "--pad-tolerance", value)
+        assert result.exit_code == 2 and needle in result.stderr, result.output
+    result = _invoke("--out", tmp_path / "c.h5", "--combine", tmp_path / "x.h5", "--pad-tolerance", "1")
+    _one_line_error(result, "--combine keeps their front end")
 
 
 def test_duration_and_resample_usage_errors(tmp_path):

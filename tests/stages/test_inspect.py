@@ -1,6 +1,7 @@
 """The inspect stage: descriptions of features, scores, manifests and models."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from asctool import artifacts
@@ -33,3 +34,18 @@ def test_inspect_tags(tmp_path):
     text = inspect(path)
     assert "tags: shape (2, 2) dtype float32" in text and "tag names: dog, siren" in text
     assert '"pooling": "max"' in text and "highest mean tags: siren 0.800, dog 0.300" in text
+
+
+def test_inspect_counts_no_location_for_clips_without_one(tmp_path):
+    """(found on ESC-50-style data) clips without a location were "locations: 1" (the empty string counted)."""
+    def write(name, locations):
+        with artifacts.FeaturesWriter(tmp_path / name, n=len(locations), feature_shape=(4, 5, 3),
+                                      config={"sr": 44100, "n_mels": 4}, ids=[f"c{i}" for i in range(len(locations))],
+                                      scenes=["dog"] * len(locations), locations=locations) as writer:
+            for i in range(len(locations)):
+                writer.write(i, np.zeros((4, 5, 3), np.float32))
+        return inspect(tmp_path / name).splitlines()
+
+    assert "locations: (none): 3 clips" in write("none.h5", ["", "", ""])
+    assert "locations: 2 (1 clip without a location)" in write("some.h5", ["p-x-1", "", "p-x-2"])
+    assert "locations: 2" in write("all.h5", ["p-x-1", "p-x-1", "p-x-2"])

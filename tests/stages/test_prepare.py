@@ -6,7 +6,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from asctool.cli import cli
@@ -481,4 +483,19 @@ def test_layout_detection_and_option_errors(tmp_path):
     root = _tiny_root(tmp_path)
     result = CliRunner().invoke(cli, ["prepare", "--dataset-root", str(root), "--out-dir", str(tmp_path / "o2"),
                                       "--fold", "1"])
-    assert result.exit_code == 1 and "--fold apply to a metadata CSV; this is a tau layout" in result.output
+    assert result.exit_code == 1 and ("--fold applies to a metadata CSV; this is a tau layout (its folds are "
+                                      "evaluation_setup/foldK_*.csv: --setup foldK)") in result.output
+
+
+def test_fold_on_class_folders_says_how_to_hold_out_an_evaluation_set(tmp_path):
+    """(found on a folder-per-class set) --fold there: the one line says what to do instead, in English."""
+    root = tmp_path / "db"
+    for name in ("dog/a.wav", "dog/b.wav", "rain/c.wav", "rain/d.wav"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(root / name), np.zeros(800, np.float32), 16000)
+    result = CliRunner().invoke(cli, ["prepare", "--dataset-root", str(root), "--out-dir", str(tmp_path / "o"),
+                                      "--fold", "1", "--label-column", "x"])
+    assert result.exit_code == 1 and result.output.strip() == (
+        f"Error: {root}: --fold, --label-column apply to a metadata CSV; this is a folders layout (no folds: hold "
+        "out an evaluation set with asctool split --valid-split FRACTION, docs/own-data.md)")
+    assert not (tmp_path / "o").exists()
