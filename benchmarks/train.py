@@ -208,7 +208,8 @@ CONVERGENCE_SYSTEMS: dict[str, tuple[list[str], str]] = {
 }
 #: Options the systems get in ``--quick`` mode (appended: the last value of an option wins; 2 s clips
 #: have 79 frames, less than the recipe's crop).
-QUICK_OPTIONS = {"cpu": ["--max-epochs", "2"], "demo": ["--epochs", "1"], "recipe-demo": ["--epochs", "1", "--crop", "64"]}
+QUICK_OPTIONS = {"cpu": ["--max-epochs", "2"], "demo": ["--epochs", "1"],
+                 "recipe-demo": ["--epochs", "1", "--crop", "64"]}
 #: ``asctool synth`` options of the data: the demo's (``clips_per_class`` of the recipe's demo section)
 #: or, with ``--quick``, 2 s clips of 4 devices.
 QUICK_SYNTH = ["--clips-per-class", "4", "--duration", "2", "--devices", "a,b,s1,s4"]
@@ -421,6 +422,14 @@ def summarise_convergence(rows: list[dict]) -> dict:
     return summary
 
 
+def effective_options(options: Sequence[str]) -> list[str]:
+    """``--key value`` pairs with a repeated option collapsed to its last value (as click reads them)."""
+    chosen: dict[str, str] = {}
+    for key, value in zip(options[::2], options[1::2]):
+        chosen[key] = value
+    return [token for pair in chosen.items() for token in pair]
+
+
 def render_convergence(summary: dict, settings: dict) -> str:
     """The Markdown table of :func:`summarise_convergence` (accuracy in %, mean ± std over seeds)."""
     lines = ["| system | seeds | micro % | " + " | ".join(f"{g} %" for g in GROUPS)
@@ -429,7 +438,7 @@ def render_convergence(summary: dict, settings: dict) -> str:
              "|---|---|---|" + "---|" * len(GROUPS) + "---|---|---|---|---|"]
     names = {"logreg": "linear probe (`--model logreg`)", "recipe-demo": "demo recipe settings"}
     for system, entry in summary.items():
-        options = " ".join(o for o in settings["systems"][system] if o not in ("--model", "MODEL"))
+        options = " ".join(o for o in effective_options(settings["systems"][system]) if o not in ("--model", "MODEL"))
         label = f"{names.get(system, system)}: `{options}`" if system != "logreg" else names[system]
         epochs = ", ".join(f"{run} ({model}) of {most}" for run, model, most in entry["epochs"]) or "-"
         lines.append(f"| {label} | {len(entry['seeds'])} | {mean_std(entry['accuracy']['all'])} | "
@@ -547,8 +556,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(table)
     if "convergence" in results:
         print("\n" + results["convergence"]["table"])
-    print(json.dumps({k: v for k, v in results.items() if k != "convergence"}, indent=1, default=str),
-          file=sys.stderr)
+    if results.keys() - {"convergence"}:
+        print(json.dumps({k: v for k, v in results.items() if k != "convergence"}, indent=1, default=str),
+              file=sys.stderr)
     if args.write_doc:
         command = "python benchmarks/train.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:])
                                                           if not a.startswith("--write-doc") and a != args.note
