@@ -5,7 +5,8 @@
   reports;
 - :func:`group_accuracies`: accuracy overall and per device group;
 - :func:`clip_statistics`: the linear probe's input, each clip's mean and standard
-  deviation over time of every band of channel 0 (the log-mel) of a features file;
+  deviation over time of every band of channel 0 (the log-mel) of a features file,
+  and :func:`logmel_probe`, the probe itself (scikit-learn);
 - :func:`mean_std`: "mean ± std" (sample standard deviation) of fractions, in %;
 - :func:`asctool_command` and :func:`timed`: run an ``asctool`` command in a child
   process, as a user would, and measure its wall and CPU time.
@@ -25,8 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["GROUPS", "group_accuracies", "clip_statistics", "read_all", "mean_std", "asctool_command", "timed",
-           "ChildFailed"]
+__all__ = ["GROUPS", "group_accuracies", "clip_statistics", "logmel_probe", "read_all", "mean_std",
+           "asctool_command", "timed", "ChildFailed"]
 
 
 def _groups() -> dict[str, tuple[str, ...]]:
@@ -84,6 +85,30 @@ def clip_statistics(path: Path, mask: np.ndarray | None = None) -> tuple[np.ndar
     if mask is None:
         return stats, scenes, devices
     return stats[mask], scenes[mask], devices[mask]
+
+
+def logmel_probe(train_path: Path, evaluate_path: Path, *, exclude_ids=frozenset(), c: float = 0.1) -> dict[str, float]:
+    """The linear probe of issue 14: accuracy per device group (:func:`group_accuracies`) on ``evaluate_path``.
+
+    A multinomial logistic regression (scikit-learn ``LogisticRegression``,
+    L-BFGS, ``C = c``) on standardised :func:`clip_statistics` (log-mel band
+    mean and std, channel 0 only), fitted on the clips of ``train_path`` whose
+    id is not in ``exclude_ids`` (a validation split). ``asctool train --model
+    logreg`` fits the same regression on the statistics of every channel (the
+    deltas too).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from asctool.artifacts import open_features
+
+    with open_features(train_path) as f:
+        keep = ~np.isin(np.asarray(f.ids).astype(str), sorted(exclude_ids))
+    x_train, y_train, _ = clip_statistics(train_path, keep)
+    x_eval, y_eval, devices = clip_statistics(evaluate_path)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x_train, y_train)
+    return group_accuracies(model.predict(x_eval) == y_eval, devices)
 
 
 def mean_std(values: Sequence[float], *, scale: float = 100.0, digits: int = 1) -> str:

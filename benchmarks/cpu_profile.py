@@ -43,9 +43,9 @@ import numpy as np
 if str(Path(__file__).resolve().parent) not in sys.path:  # the shared helpers (_common.py) when imported
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import clip_statistics, group_accuracies, mean_std, read_all  # noqa: E402
+from _common import group_accuracies, logmel_probe, mean_std, read_all  # noqa: E402
 
-__all__ = ["VARIANTS", "PATIENCES", "probe_accuracy", "run_variant", "table", "main"]
+__all__ = ["VARIANTS", "PATIENCES", "run_variant", "table", "main"]
 
 #: Variant name -> changes to the cpu profile (train keyword arguments, or ``augment_params``).
 VARIANTS: dict[str, dict] = {
@@ -59,22 +59,6 @@ VARIANTS: dict[str, dict] = {
     "augment=strong mixup": {"augment_params": {"mixup_alpha": 1.0}},
     "demo profile": {"profile": "demo"},
 }
-
-def probe_accuracy(train_path: Path, valid_ids: set[str], evaluate_path: Path) -> dict[str, float]:
-    """Accuracy of the linear probe fitted on the training clips not in ``valid_ids``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from asctool.artifacts import open_features
-
-    with open_features(train_path) as f:
-        keep = ~np.isin(np.asarray(f.ids).astype(str), sorted(valid_ids))
-    x_train, y_train, _ = clip_statistics(train_path, keep)
-    x_eval, y_eval, devices = clip_statistics(evaluate_path)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    model.fit(x_train, y_train)
-    return group_accuracies(model.predict(x_eval) == y_eval, devices)
 
 
 PATIENCES = (4, 8, 16, None)
@@ -172,7 +156,7 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
             "n_train": summary["n_train"], "n_valid": summary["n_valid"], "selection": selection,
             "evaluate_by_epoch": {str(e): by_epoch[e] for e in sorted(by_epoch)},
             "val_accuracy": [row["val_accuracy"] for row in history],
-            "probe": probe_accuracy(train_path, valid_ids, evaluate_path)}
+            "probe": logmel_probe(train_path, evaluate_path, exclude_ids=valid_ids)}
 
 
 def table(rows: list[dict], patience: int = 8, rule: str = "cycle_ends") -> str:

@@ -50,7 +50,7 @@ DOC = REPO / "docs" / "performance.md"
 if str(REPO / "benchmarks") not in sys.path:  # the shared helpers (_common.py) when imported, not run
     sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _common import GROUPS, asctool_command, mean_std, timed  # noqa: E402
+from _common import GROUPS, asctool_command, logmel_probe, mean_std, timed  # noqa: E402
 
 
 def write_features(path: Path, n: int, shape: tuple[int, int, int], *, seed: int = 0,
@@ -205,6 +205,7 @@ CONVERGENCE_SYSTEMS: dict[str, tuple[list[str], str]] = {
     "demo": (["--model", "MODEL", "--profile", "demo"], "`--profile demo`: 6 epochs"),
     "recipe-demo": (["--model", "MODEL", "--profile", "demo"], "the demo recipe's training settings"),
     "logreg": (["--model", "logreg"], "linear probe: `--model logreg` on clip log-mel mean/std"),
+    "logmel-probe": ([], "the issue's linear probe: log-mel (channel 0) mean/std only, scikit-learn in process"),
 }
 #: Options the systems get in ``--quick`` mode (appended: the last value of an option wins; 2 s clips
 #: have 79 frames, less than the recipe's crop).
@@ -308,6 +309,15 @@ def train_and_score(system: str, seed: int, folder: Path, evaluate: Path, settin
     epoch ``model.keras`` holds and the wall seconds of the epochs up to it.
     """
     options = [settings["model"] if o == "MODEL" else o for o in settings["systems"][system]]
+    if system == "logmel-probe":
+        usage, start, load = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), os.getloadavg()[0]
+        accuracy = logmel_probe(folder / "train.h5", evaluate)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+        return {"system": system, "seed": seed, "options": options, "accuracy": accuracy,
+                "train": {"wall_s": round(time.perf_counter() - start, 2), "cpu_s": round(cpu, 2),
+                          "load_start": round(load, 2), "load_end": round(os.getloadavg()[0], 2)},
+                "predict": {"wall_s": None, "cpu_s": None}}
     run = folder / system
     valid = [] if system == "logreg" else ["--valid", str(folder / "valid.h5")]
     train = timed(asctool_command("-q", "train", "--train", str(folder / "train.h5"), *valid, *options,
@@ -433,13 +443,15 @@ def effective_options(options: Sequence[str]) -> list[str]:
 def render_convergence(summary: dict, settings: dict) -> str:
     """The Markdown table of :func:`summarise_convergence` (accuracy in %, mean ± std over seeds)."""
     lines = ["| system | seeds | micro % | " + " | ".join(f"{g} %" for g in GROUPS)
-             + " | minus probe (points) | epochs run (restored) of max | train wall s | train CPU s "
+             + " | minus `logreg` probe (points) | epochs run (restored) of max | train wall s | train CPU s "
              "| wall s to restored epoch |",
              "|---|---|---|" + "---|" * len(GROUPS) + "---|---|---|---|---|"]
-    names = {"logreg": "linear probe (`--model logreg`)", "recipe-demo": "demo recipe settings"}
+    names = {"logreg": "linear probe (`--model logreg`)", "recipe-demo": "demo recipe settings",
+             "logmel-probe": "linear probe, log-mel only"}
     for system, entry in summary.items():
-        options = " ".join(o for o in effective_options(settings["systems"][system]) if o not in ("--model", "MODEL"))
-        label = f"{names.get(system, system)}: `{options}`" if system != "logreg" else names[system]
+        pairs = effective_options(settings["systems"][system])
+        options = " ".join(f"{k} {v}" for k, v in zip(pairs[::2], pairs[1::2]) if k != "--model")
+        label = f"{names.get(system, system)}: `{options}`" if options else names.get(system, system)
         epochs = ", ".join(f"{run} ({model}) of {most}" for run, model, most in entry["epochs"]) or "-"
         lines.append(f"| {label} | {len(entry['seeds'])} | {mean_std(entry['accuracy']['all'])} | "
                      + " | ".join(mean_std(entry["accuracy"].get(g, [])) for g in GROUPS)

@@ -63,6 +63,23 @@ def test_timed_measures_child_cpu_and_names_a_failure(common):
         common.timed([sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"])
 
 
+def test_clip_statistics_and_the_logmel_probe(common, tmp_path):
+    import h5py
+    from helpers import CLASSES, make_features
+
+    train = make_features(tmp_path / "train.h5", 40, seed=0)
+    evaluate = make_features(tmp_path / "evaluate.h5", 20, seed=1)
+    stats, scenes, devices = common.clip_statistics(train)
+    with h5py.File(train, "r") as f:
+        x = f["features"][()][..., 0].astype(np.float32)
+    assert stats.shape == (40, 64) and list(scenes[:4]) == list(CLASSES) and set(devices) == {"a"}
+    assert np.allclose(stats, np.concatenate([x.mean(axis=2), x.std(axis=2)], axis=1), atol=1e-5)
+    assert common.logmel_probe(train, evaluate) == {"all": 1.0, "A": 1.0}
+    # without any training clip of "tram" the probe cannot name it: 5 of the 20 clips are wrong
+    trams = {f"tram-lyon-{i % 5}-0{i}-a" for i in range(3, 40, 4)}
+    assert common.logmel_probe(train, evaluate, exclude_ids=trams) == {"all": 0.75, "A": 0.75}
+
+
 def test_recipe_demo_options_follow_the_conf(bench, tmp_path):
     conf = tmp_path / "system.yaml"
     conf.write_text("preset: 1a\ndemo:\n  batch_size: 8   # a comment\n  crop: 96\n  epochs: 10\n"
