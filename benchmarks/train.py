@@ -36,6 +36,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -356,7 +357,14 @@ def convergence_settings(args: argparse.Namespace) -> dict:
     if args.quick:
         for name, extra in QUICK_OPTIONS.items():
             systems[name] += extra
-    chosen = [s.strip() for s in args.systems.split(",") if s.strip()]
+    for spec in args.extra or ():
+        name, sep, options = spec.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or name in systems:
+            raise SystemExit(f"--extra {spec!r}: give NAME=OPTIONS with a new NAME of letters, digits, '.', '_', '-'")
+        systems[name] = ["--model", "MODEL", *shlex.split(options)]
+        if len(systems[name]) % 2:
+            raise SystemExit(f"--extra {spec!r}: OPTIONS must be --option value pairs")
+    chosen = [s.strip() for s in args.systems.split(",") if s.strip()] + [e.partition("=")[0] for e in args.extra or ()]
     unknown = [s for s in chosen if s not in systems]
     if unknown:
         raise SystemExit(f"--systems: unknown {', '.join(unknown)}; known: {', '.join(systems)}")
@@ -519,6 +527,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                       help="training seeds; each draws its own validation split (default 0,1,2; --quick: 0)")
     conv.add_argument("--systems", default=",".join(CONVERGENCE_SYSTEMS),
                       help=f"comma-separated subset of {', '.join(CONVERGENCE_SYSTEMS)}")
+    conv.add_argument("--extra", action="append", metavar="NAME=OPTIONS",
+                      help="one more CNN system (repeatable): NAME and its asctool train options, e.g. "
+                           "'cpu-62=--profile cpu --max-epochs 62' (an ablation of the cpu profile)")
     conv.add_argument("--clips-per-class", type=int, default=None,
                       help="asctool synth --clips-per-class (default: the demo recipe's)")
     conv.add_argument("--synth-seed", type=int, default=0, help="asctool synth --seed of the data")
