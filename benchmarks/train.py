@@ -237,14 +237,18 @@ def recipe_demo_options(conf: Path = RECIPE_CONF) -> tuple[list[str], int]:
 
 
 def _git_commit() -> str | None:
+    """The last commit that changed ``asctool/`` or ``recipes/`` (the synth, the stages, the recipe's conf),
+    with ``+changes`` when the working tree differs there; None outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
     try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "asctool", "recipes"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = git("log", "-1", "--format=%h", "--", "asctool", "recipes")
+        dirty = git("status", "--porcelain", "--", "asctool", "recipes")
     except (OSError, subprocess.CalledProcessError):
         return None
-    return head + ("+changes" if dirty else "")
+    return commit + ("+changes" if dirty else "")
 
 
 def _prepare_data(work: Path, settings: dict) -> dict:
@@ -385,6 +389,7 @@ def run_convergence(args: argparse.Namespace) -> dict:
     (:func:`render_convergence`).
     """
     settings = convergence_settings(args)
+    commit = _git_commit()
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="asctool-converge-"))
     work.mkdir(parents=True, exist_ok=True)
     data_timings = _prepare_data(work, settings)
@@ -408,7 +413,7 @@ def run_convergence(args: argparse.Namespace) -> dict:
               for s, opts in settings["systems"].items()}
     rows = [r for r in rows if (r["system"], tuple(r["options"])) in wanted and r["seed"] in settings["seeds"]]
     summary = summarise_convergence(rows)
-    result = {"settings": settings, "commit": _git_commit(), "data_timings": data_timings,
+    result = {"settings": settings, "code_commit": commit, "data_timings": data_timings,
               "work_dir": str(work), "runs": rows, "summary": summary}
     (work / "convergence.json").write_text(json.dumps(result, indent=1))
     table = render_convergence(summary, settings)

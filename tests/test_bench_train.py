@@ -140,6 +140,19 @@ def test_unknown_parts_and_systems_are_refused(bench):
         bench.main(["--only", "convergence", "--systems", "cpu,svm"])
 
 
+def test_extra_systems_and_quick_settings(bench):
+    args = bench.parse_args(["--only", "convergence", "--quick", "--systems", "cpu,logreg",
+                             "--extra", "cpu-62=--profile cpu --max-epochs 62"])
+    settings = bench.convergence_settings(args)
+    assert settings["seeds"] == [0] and settings["data"]["synth"] == bench.QUICK_SYNTH
+    assert settings["systems"] == {"cpu": ["--model", "MODEL", "--profile", "cpu", "--max-epochs", "2"],
+                                   "logreg": ["--model", "logreg"],
+                                   "cpu-62": ["--model", "MODEL", "--profile", "cpu", "--max-epochs", "62"]}
+    for bad in ("cpu=--width 0.5", "../x=--width 0.5", "w=--width", "nothing"):
+        with pytest.raises(SystemExit, match="--extra"):
+            bench.convergence_settings(bench.parse_args(["--extra", bad]))
+
+
 def test_cpu_profile_table_after_the_move_to_common():
     cpu_profile = _load("cpu_profile")
     pick = {"epochs_run": 30, "model_epoch": 14, "cnn": {"all": 0.5, "s4-s6": 0.4}, "seconds": 100.0}
