@@ -18,11 +18,16 @@ featurize``, in ``--work-dir`` or a scratch folder), per seed one validation spl
 by location, and on it ``asctool train`` with ``--profile cpu`` (early stopping),
 ``--profile demo``, the demo recipe's settings and the linear probe
 (``--model logreg``: logistic regression on each clip's log-mel mean and std),
-each followed by ``asctool predict`` and ``asctool score`` on the evaluation set:
-wall and CPU time of training (to the epoch early stopping stopped at), the epoch
-restored, and accuracy overall (micro) and per device group, as mean ± std over
-the seeds (see :func:`run_convergence`). ``--quick``: a tiny version for the
-smoke test.
+each followed by ``asctool predict`` and ``asctool score`` on the evaluation set,
+plus the log-mel-only probe in process: wall and CPU time of training (to the
+epoch early stopping stopped at), the epoch restored, and accuracy overall
+(micro) and per device group, as mean ± std over the seeds (see
+:func:`run_convergence`). ``--extra NAME=OPTIONS`` adds a CNN row (an ablation
+of the cpu profile); ``--quick``: a tiny version for the smoke test. The measured
+table and its command: docs/performance.md, "Training on a CPU"::
+
+    nice -n 15 python benchmarks/train.py --only convergence --work-dir WORK \
+        --systems cpu,demo,recipe-demo,logreg,logmel-probe --extra "cpu-62=--profile cpu --max-epochs 62"
 
 Run ``python benchmarks/train.py --help``; ``main()`` is importable. Prints a
 table and, with ``--write-doc``, replaces the "Training" section of
