@@ -34,12 +34,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VARIANTS", "PATIENCES", "probe_accuracy", "run_variant", "table", "main"]
+if str(Path(__file__).resolve().parent) not in sys.path:  # the shared helpers (_common.py) when imported
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import group_accuracies, logmel_probe, mean_std, read_all  # noqa: E402
+
+__all__ = ["VARIANTS", "PATIENCES", "run_variant", "table", "main"]
 
 #: Variant name -> changes to the cpu profile (train keyword arguments, or ``augment_params``).
 VARIANTS: dict[str, dict] = {
@@ -53,53 +59,6 @@ VARIANTS: dict[str, dict] = {
     "augment=strong mixup": {"augment_params": {"mixup_alpha": 1.0}},
     "demo profile": {"profile": "demo"},
 }
-GROUPS = {"A": ("a",), "B&C": ("b", "c"), "s1-s3": ("s1", "s2", "s3"), "s4-s6": ("s4", "s5", "s6")}
-
-
-def _clip_statistics(path: Path, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean and std over time of channel 0, scenes, devices) of the clips of a features file."""
-    from asctool.artifacts import open_features
-
-    x = _read_all(path).astype(np.float32)
-    with open_features(path) as f:
-        scenes, devices = np.asarray(f.scenes).astype(str), np.asarray(f.devices).astype(str)
-    stats = np.concatenate([x[..., 0].mean(axis=2), x[..., 0].std(axis=2)], axis=1)
-    if mask is None:
-        return stats, scenes, devices
-    return stats[mask], scenes[mask], devices[mask]
-
-
-def _read_all(path: Path) -> np.ndarray:
-    import h5py
-
-    with h5py.File(path, "r") as handle:
-        return handle["features"][()]
-
-
-def probe_accuracy(train_path: Path, valid_ids: set[str], evaluate_path: Path) -> dict[str, float]:
-    """Accuracy of the linear probe fitted on the training clips not in ``valid_ids``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from asctool.artifacts import open_features
-
-    with open_features(train_path) as f:
-        keep = ~np.isin(np.asarray(f.ids).astype(str), sorted(valid_ids))
-    x_train, y_train, _ = _clip_statistics(train_path, keep)
-    x_eval, y_eval, devices = _clip_statistics(evaluate_path)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
-    model.fit(x_train, y_train)
-    return _accuracies(model.predict(x_eval) == y_eval, devices)
-
-
-def _accuracies(correct: np.ndarray, devices: np.ndarray) -> dict[str, float]:
-    out = {"all": float(correct.mean())}
-    for name, group in GROUPS.items():
-        sel = np.isin(devices, group)
-        if sel.any():
-            out[name] = float(correct[sel].mean())
-    return out
 
 
 PATIENCES = (4, 8, 16, None)
@@ -141,7 +100,7 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
     profile = {**saved[0], "best_at_cycle_ends": False}
     if params is not None:
         profile["augment_params"] = {**saved[0]["augment_params"], **params}
-    x = _read_all(evaluate_path).astype(np.float32)
+    x = read_all(evaluate_path).astype(np.float32)
     with open_features(evaluate_path) as f:
         scenes, devices = np.asarray(f.scenes).astype(str), np.asarray(f.devices).astype(str)
     exported: list[dict] = []
@@ -150,7 +109,7 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
 
     def measure(model) -> dict:
         predicted = np.asarray(classes)[model.predict(x, batch_size=32, verbose=0).argmax(axis=1)]
-        return _accuracies(predicted == scenes, devices)
+        return group_accuracies(predicted == scenes, devices)
 
     def export(model, path, metadata):
         saved[1](model, path, metadata)
@@ -197,12 +156,7 @@ def run_variant(name: str, seed: int, train_path: Path, evaluate_path: Path, wor
             "n_train": summary["n_train"], "n_valid": summary["n_valid"], "selection": selection,
             "evaluate_by_epoch": {str(e): by_epoch[e] for e in sorted(by_epoch)},
             "val_accuracy": [row["val_accuracy"] for row in history],
-            "probe": probe_accuracy(train_path, valid_ids, evaluate_path)}
-
-
-def _pm(values) -> str:
-    values = 100 * np.asarray(values, dtype=float)
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values.mean():.1f}"
+            "probe": logmel_probe(train_path, evaluate_path, exclude_ids=valid_ids)}
 
 
 def table(rows: list[dict], patience: int = 8, rule: str = "cycle_ends") -> str:
@@ -225,8 +179,9 @@ def table(rows: list[dict], patience: int = 8, rule: str = "cycle_ends") -> str:
         cnn = [q["cnn"]["all"] for q in runs]
         probe = [r["probe"]["all"] for r in got]
         epochs = ", ".join(f"{q['epochs_run']} ({q['model_epoch']})" for q in runs)
-        lines.append(f"| {name} | {len(got)} | {_pm(cnn)} | {_pm(probe)} | "
-                     f"{_pm(np.subtract(cnn, probe))} | {_pm([q['cnn'].get('s4-s6', np.nan) for q in runs])} | "
+        lines.append(f"| {name} | {len(got)} | {mean_std(cnn)} | {mean_std(probe)} | "
+                     f"{mean_std(np.subtract(cnn, probe))} | "
+                     f"{mean_std([q['cnn'].get('s4-s6', np.nan) for q in runs])} | "
                      f"{epochs} | {np.mean([q['seconds'] for q in runs]):.0f} |")
     base = [r for r in rows if r["variant"] == "base"]
     if base:
@@ -236,7 +191,7 @@ def table(rows: list[dict], patience: int = 8, rule: str = "cycle_ends") -> str:
             for rule_name, label in (("cycle_ends", "cycle ends"), ("any_epoch", "any epoch")):
                 runs = [pick(r, rule_name, p) for r in base]
                 shown = p if p is not None else f"none ({base[0]['epochs']} epochs)"
-                lines.append(f"| {shown} | {label} | {_pm([q['cnn']['all'] for q in runs])} | "
+                lines.append(f"| {shown} | {label} | {mean_std([q['cnn']['all'] for q in runs])} | "
                              + ", ".join(f"{q['epochs_run']} ({q['model_epoch']})" for q in runs)
                              + f" | {np.mean([q['seconds'] for q in runs]):.0f} |")
     return "\n".join(lines)
