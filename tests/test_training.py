@@ -95,7 +95,7 @@ def test_profiles():
     assert resolve_profile("paper", "fcnn") == {"epochs": 254, "batch_size": 32, "width": 1.0, "bn_momentum": 0.99,
                                                 "augment_auto_off": [], "early_stopping": False, "patience": 0,
                                                 "best_at_cycle_ends": False, "valid_split": None, "crop": None,
-                                                "augment_params": {}}
+                                                "augment_params": {}, "min_steps": None}
     assert resolve_profile("paper", "resnet")["epochs"] == 126
     demo = resolve_profile("demo", "fcnn")
     assert demo["epochs"] == 6 and demo["width"] < 0.3 and 16 <= demo["batch_size"] <= 32
@@ -109,6 +109,8 @@ def test_profiles():
     assert cpu["epochs"] in cycle_ends(cpu["epochs"]) and demo["width"] < cpu["width"] < 1
     assert resolve_profile("cpu", "fcnn", early_stopping=False, patience=3)["early_stopping"] is False
     assert resolve_profile("cpu", "fcnn", patience=3)["patience"] == 3
+    assert cpu["min_steps"] == 800 and demo["min_steps"] is None
+    assert resolve_profile("cpu", "fcnn", epochs=10)["min_steps"] is None   # --epochs is the budget as given
     with pytest.raises(ConfigError, match="patience"):
         resolve_profile("cpu", "fcnn", patience=-1)
 
@@ -431,3 +433,15 @@ def test_classes_recorded_in_a_features_file_are_the_known_ones(tmp_path):
     assert classes == list(own) and list(clips.labels) == [0, 1, 2]
     with pytest.raises(ConfigError, match=r"own\.h5: clip f1 \(row 2\): unknown label 'forest'"):
         make_clip_set([source], None, None, labels_name="scene", known=["beach", "cave"])
+
+
+def test_epochs_for_steps_gives_at_least_the_steps_within_the_cap():
+    from asctool.training.schedule import epochs_for_steps
+
+    assert epochs_for_steps(30, 6, 800) == 134          # ceil(800 / 6): 30 epochs would be 180 steps
+    assert 134 * 6 >= 800 > 133 * 6
+    assert epochs_for_steps(30, 100, 800) == 30         # 3,000 steps already: the profile's budget stands
+    assert epochs_for_steps(30, 1, 800) == 254          # the cap
+    assert epochs_for_steps(300, 1, 800) == 300         # never below the profile's budget
+    with pytest.raises(ValueError, match="positive"):
+        epochs_for_steps(30, 0, 800)

@@ -30,7 +30,7 @@ from ..runs import RUN_FILES, check_run_dir, log_to, write_json
 from ..training.batch_augment import parse_augment
 from ..training.data import clip_ids, hold_out_validation, join_tags, make_clip_set, read_sources
 from ..training.pipeline import steps_per_epoch
-from ..training.schedule import Schedule, cycle_ends
+from ..training.schedule import Schedule, cycle_ends, epochs_for_steps
 from ..training.trainer import fit, parse_model_options, resolve_profile
 
 __all__ = ["run"]
@@ -356,6 +356,12 @@ def run(
                         auto_crop=resolved["crop"], params=resolved["augment_params"])
     batch = min(resolved["batch_size"], len(clips))
     spe = steps_per_epoch(len(clips), batch)
+    if resolved["min_steps"]:   # the cpu profile's budget in steps (docs/train.md, "Profiles")
+        budget = epochs_for_steps(resolved["epochs"], spe, resolved["min_steps"])
+        if budget != resolved["epochs"]:
+            log.info("profile %s: %d steps per epoch, so up to %d epochs (at least %d SGD steps; --epochs N sets "
+                     "the budget)", profile, spe, budget, resolved["min_steps"])
+        resolved["epochs"] = budget
     schedule = Schedule(end_epoch=resolved["epochs"])   # the last cycle ends with the run
     snap_epochs = set(cycle_ends(resolved["epochs"], schedule)) if snapshots else set()
 

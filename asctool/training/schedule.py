@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["Schedule", "cycles", "cycle_starts", "cycle_ends", "learning_rate"]
+__all__ = ["Schedule", "cycles", "cycle_starts", "cycle_ends", "learning_rate", "epochs_for_steps"]
 
 
 @dataclass(frozen=True)
@@ -156,3 +156,39 @@ def learning_rate(step: int, steps_per_epoch: int, schedule: Schedule = Schedule
     length = (stop - start) * steps_per_epoch
     t = min(step - start * steps_per_epoch, length - 1) / length
     return schedule.lr_min + 0.5 * (schedule.lr_max - schedule.lr_min) * (1.0 + math.cos(math.pi * t))
+
+
+def epochs_for_steps(epochs: int, steps_per_epoch: int, min_steps: int, *, max_epochs: int = 254) -> int:
+    """The epoch budget that gives a run at least ``min_steps`` SGD steps.
+
+    A profile sized in epochs gives a set of 100 clips (6 steps of 16) a few
+    hundred steps and a set of 10,000 clips tens of thousands; the ``cpu``
+    profile therefore states its budget in steps too (docs/train.md, "Profiles";
+    the evidence: docs/performance.md, "Training on a CPU").
+
+    Parameters
+    ----------
+    epochs : int
+        The profile's epoch budget (kept when it already gives ``min_steps``).
+    steps_per_epoch : int
+        Batches per epoch (> 0).
+    min_steps : int
+        The fewest SGD steps the budget must allow (> 0).
+    max_epochs : int
+        Upper bound of the result (default 254, the reference's longest run).
+
+    Returns
+    -------
+    int
+        ``min(max(epochs, ceil(min_steps / steps_per_epoch)), max(epochs, max_epochs))``.
+
+    Raises
+    ------
+    ValueError
+        A non-positive argument.
+    """
+    if epochs < 1 or steps_per_epoch < 1 or min_steps < 1 or max_epochs < 1:
+        raise ValueError(f"epochs, steps_per_epoch, min_steps and max_epochs must be positive, got "
+                         f"{epochs}, {steps_per_epoch}, {min_steps}, {max_epochs}")
+    needed = -(-min_steps // steps_per_epoch)
+    return min(max(epochs, needed), max(epochs, max_epochs))

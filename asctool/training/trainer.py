@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: Training profiles: ``paper`` is the reference system, ``demo`` a smoke test on a CPU,
 #: ``cpu`` training to convergence on a small data set on a CPU (docs/train.md, "Profiles").
 _NO_EARLY_STOP = {"early_stopping": False, "patience": 0, "best_at_cycle_ends": False, "valid_split": None,
-                  "crop": None, "augment_params": {}}
+                  "crop": None, "augment_params": {}, "min_steps": None}
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {"batch_size": 32, "epochs": 254, "width": 1.0, "bn_momentum": 0.99,
               "augment_auto_off": (), **_NO_EARLY_STOP},
@@ -63,7 +63,7 @@ PROFILES: dict[str, dict[str, Any]] = {
              "augment_auto_off": ("specaugment", "mixup"), **_NO_EARLY_STOP},
     "cpu": {"batch_size": 16, "epochs": 30, "width": 0.25, "bn_momentum": 0.9, "augment_auto_off": (),
             "early_stopping": True, "patience": 8, "best_at_cycle_ends": True, "valid_split": 0.2, "crop": 200,
-            "augment_params": {"freq_mask": 8, "time_mask": 20, "mixup_alpha": 0.2}},
+            "min_steps": 800, "augment_params": {"freq_mask": 8, "time_mask": 20, "mixup_alpha": 0.2}},
     # the DCASE 2020 Task 1a baseline's MLP (Adam 1e-3: asctool.training.frames.FRAME_PROFILES)
     "dcase2020-baseline": {"batch_size": 64, "epochs": 200, "width": 1.0, "bn_momentum": 0.99,
                            "augment_auto_off": (), **_NO_EARLY_STOP},
@@ -82,6 +82,9 @@ PROFILES: dict[str, dict[str, Any]] = {
 # valid_split: the validation fraction used when neither --valid nor --valid-split
 # is given (None: no validation). crop: the --augment auto crop in frames for any
 # input longer than it (None: the reference rule, 400 frames of 3-channel input).
+# min_steps: without --epochs, the epoch budget grows (up to 254) until it allows at
+# least this many SGD steps (schedule.epochs_for_steps): 30 epochs of 100 clips are
+# 180 steps, far from convergence (docs/performance.md, "Training on a CPU").
 # augment_params: batch-augmentation strengths (SpecAugment mask widths, mixup
 # alpha) replacing the registry's reference values. The cpu values and the
 # evidence for them: docs/train.md, "Profiles".
@@ -115,7 +118,9 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
     ``--augment auto`` leaves out: the profile's, then the model's),
     ``early_stopping``, ``patience`` (epochs), ``best_at_cycle_ends``
     (only cycle-end epochs may become ``model.keras``), ``valid_split`` (default
-    validation fraction or None), ``crop`` (the ``auto`` crop in frames, None
+    validation fraction or None), ``min_steps`` (the fewest SGD steps the epoch
+    budget must allow, None when ``epochs`` is given or the profile has none;
+    :func:`asctool.training.schedule.epochs_for_steps`), ``crop`` (the ``auto`` crop in frames, None
     for the reference rule) and ``augment_params`` (augmentation strengths).
 
     Raises
@@ -150,6 +155,8 @@ def resolve_profile(profile: str, model: str, *, epochs: int | None = None,
         "valid_split": values["valid_split"],
         "crop": values["crop"],
         "augment_params": dict(values["augment_params"]),
+        # an explicit --epochs is the budget as given
+        "min_steps": None if epochs is not None or values.get("min_steps") is None else int(values["min_steps"]),
     }
     if resolved["epochs"] < 1 or resolved["batch_size"] < 1 or not resolved["width"] > 0:
         raise ConfigError(f"epochs, batch size and width must be positive, got {resolved}")

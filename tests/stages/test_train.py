@@ -551,3 +551,22 @@ def test_shallow_refusals_write_nothing(tmp_path, one_line_error, tree, model, d
                                       "--out-dir", str(tmp_path / "run"), *extra])
     one_line_error(result, needle)
     assert tree(tmp_path) == before
+
+
+def test_cpu_profile_budget_in_steps_stretches_the_epochs_of_a_small_set(tmp_path, monkeypatch, caplog):
+    """Without --epochs the cpu profile allows at least min_steps SGD steps; --epochs is taken as given."""
+    from asctool.training import trainer
+
+    monkeypatch.setitem(trainer.PROFILES["cpu"], "epochs", 2)
+    monkeypatch.setitem(trainer.PROFILES["cpu"], "min_steps", 7)
+    path = make_features(tmp_path / "a.h5", 16)
+    with caplog.at_level("INFO", logger="asctool"):
+        summary = _train([path], "fcnn", tmp_path / "run", profile="cpu", batch_size=4, valid_split=0.25,
+                         early_stopping=False)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert summary["steps_per_epoch"] == 3 and config["epochs"] == 3 == config["schedule"]["end_epoch"]
+    assert summary["epochs_run"] == 3 and summary["steps"] == 9
+    assert any("up to 3 epochs (at least 7 SGD steps" in r.getMessage() for r in caplog.records)
+    summary = _train([path], "fcnn", tmp_path / "run2", profile="cpu", batch_size=4, valid_split=0.25,
+                     early_stopping=False, epochs=2)
+    assert summary["epochs_run"] == 2
