@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -262,7 +263,7 @@ def _fake_run(tmp_path: Path, recipe: Path, *args: str) -> tuple[subprocess.Comp
 # interrupted run of theirs left (synth, prepare, featurize shards, cam) or are always rebuilt
 # (results) pass --force. Since issue 14 the demo profile trains the 10-class resnet and fcnn for 30
 # epochs (fsfcnn left out), adds the linear probe (its training writes several files and always
-# passes --force) and the noaug group's fcnn, trained without the augmented copies for 50 epochs.
+# passes --force) and the noaug group's resnet, trained without the augmented copies for 50 epochs.
 CALLS_1A = """\
 augment spectrum-correction --manifest w/data/fold1_train.tsv --out-dir w/data/aug/spectrum-correction --out-manifest w/data/aug_spectrum-correction.tsv --exclude-locations w/data/fold1_evaluate.tsv --devices a --nj 2 --seed 0
 cam --model w/exp/coarse_resnet/model.keras --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --ids c1,c2 --out-dir w/exp/cam --force
@@ -284,9 +285,9 @@ predict --model w/exp/coarse_resnet/model.keras --features w/data/feats/evaluate
 predict --model w/exp/fine_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fcnn/scores_evaluate.h5
 predict --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_resnet/scores_evaluate.h5
 predict --model w/exp/linear_probe/model.json --features w/data/feats/evaluate.h5 --out w/exp/linear_probe/scores_evaluate.h5
-predict --model w/exp/noaug_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/noaug_fcnn/scores_evaluate.h5
+predict --model w/exp/noaug_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/noaug_resnet/scores_evaluate.h5
 prepare --dataset-root w/db --out-dir w/data --setup fold1 --force
-results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json noaug_fcnn=w/exp/noaug_fcnn/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json linear_probe=w/exp/linear_probe/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json --force
+results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json noaug_resnet=w/exp/noaug_resnet/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json linear_probe=w/exp/linear_probe/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json --force
 score w/exp/coarse_ensemble/scores_evaluate.h5 --labels coarse --json w/exp/coarse_ensemble/report_evaluate.json
 score w/exp/coarse_fcnn/scores_evaluate.h5 --labels coarse --json w/exp/coarse_fcnn/report_evaluate.json
 score w/exp/coarse_resnet/scores_evaluate.h5 --labels coarse --json w/exp/coarse_resnet/report_evaluate.json
@@ -294,11 +295,11 @@ score w/exp/fine_ensemble/scores_evaluate.h5 --json w/exp/fine_ensemble/report_e
 score w/exp/fine_fcnn/scores_evaluate.h5 --json w/exp/fine_fcnn/report_evaluate.json
 score w/exp/fine_resnet/scores_evaluate.h5 --json w/exp/fine_resnet/report_evaluate.json
 score w/exp/linear_probe/scores_evaluate.h5 --json w/exp/linear_probe/report_evaluate.json
-score w/exp/noaug_fcnn/scores_evaluate.h5 --json w/exp/noaug_fcnn/report_evaluate.json
+score w/exp/noaug_resnet/scores_evaluate.h5 --json w/exp/noaug_resnet/report_evaluate.json
 score w/exp/two_stage/scores_evaluate.h5 --json w/exp/two_stage/report_evaluate.json
 synth --out-dir w/db --clips-per-class 8 --nj 2 --seed 0 --force
-train --train w/data/feats/train.h5 --model fcnn --labels scene --out-dir w/exp/noaug_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 50 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --model logreg --out-dir w/exp/linear_probe --force
+train --train w/data/feats/train.h5 --model resnet --labels scene --out-dir w/exp/noaug_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 50 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels coarse --out-dir w/exp/coarse_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 30 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model resnet --labels coarse --out-dir w/exp/coarse_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8 --option base_filters=24
@@ -580,7 +581,7 @@ def test_recipe_group_augmented_and_epochs(tmp_path):
     # augmented true: the augmented sets again; the paper profile: its three models, no noaug runs
     _, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "v", "--nj", "1",
                          "--noaug-augmented", "true", "--stop-stage", "4")
-    noaug = [c for c in calls if "--out-dir v/exp/noaug_fcnn" in c]
+    noaug = [c for c in calls if "--out-dir v/exp/noaug_resnet" in c]
     assert len(noaug) == 1 and aug.replace("w/", "v/") in noaug[0] and "--epochs 50 " in noaug[0]
     _, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "p", "--data-root", "db", "--nj", "1",
                          "--stop-stage", "4")
@@ -597,3 +598,19 @@ def test_recipe_group_augmented_and_epochs(tmp_path):
     conf.write_text(conf.read_text().replace("noaug_augmented: false", "noaug_augmented: maybe"))
     bad, calls = _fake_run(tmp_path, recipes / "dcase2020_1a.sh", "--work-dir", "x")
     assert bad.returncode == 2 and "--noaug-augmented must be true or false, not 'maybe'" in bad.stderr and not calls
+
+
+def test_make_demo_prints_the_seed_spread_of_docs_results():
+    """`make demo` ends by printing the block of docs/results.md between the seed-spread markers:
+    the 3-seed table, labelled as measured once, with its date and command."""
+    root = RECIPES.parent
+    makefile = (root / "Makefile").read_text()
+    target = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    sed = [line.strip() for line in target.splitlines() if "sed -n" in line]
+    assert len(sed) == 1 and "docs/results.md" in sed[0]
+    done = subprocess.run(sed[0].lstrip("@"), shell=True, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "<!--" not in text and "measured once" in text and "seeds 0, 1, 2" in text
+    assert "| fine_ensemble |" in text and "| linear_probe |" in text and "| noaug_resnet |" in text
+    assert re.search(r"20\d\d-\d\d-\d\d", text) and "--seed" in text
