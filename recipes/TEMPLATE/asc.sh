@@ -181,6 +181,7 @@ for i in "${!sys_keys[@]}"; do
       case "${sys_values[$i]}" in
         *' '*) opt_arg[$key]=LIST ;;
         *=*) opt_arg[$key]=KEY=VALUE ;;
+        true|false) opt_arg[$key]=BOOL ;;
         *) opt_arg[$key]=VALUE ;;
       esac
     fi
