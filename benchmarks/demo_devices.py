@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", type=Path, required=True, help="a finished demo recipe run")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--model", default="resnet")
-    parser.add_argument("--epochs", type=int, default=7, help="epochs of the variant with every augmented set")
+    parser.add_argument("--epochs", type=int, default=30,
+                        help="epochs of the variant with every augmented set (the demo's fine_epochs)")
     parser.add_argument("--methods", default="spectrum-correction,reverb-drc",
                         help="augmented sets (aug_METHOD.h5) to compare")
     parser.add_argument("--train-option", action="append", default=["--batch-size=8", "--crop=128",

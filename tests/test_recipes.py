@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,9 @@ def test_conf_files_read_as_yaml_reads_them(conf):
     for line in done.stdout.splitlines():
         section, key, value, _ = line.split("\t")
         (by_shell.setdefault(section, {}) if section else by_shell)[key] = value
-    def text(value):  # noqa: E306
+    def text(value):  # noqa: E306  (a YAML boolean is the word the recipe compares with: true, false)
+        if isinstance(value, bool):
+            return str(value).lower()
         return {k: text(v) for k, v in value.items()} if isinstance(value, dict) else "" if value is None else str(value)
     assert by_shell == text(yaml.safe_load(conf.read_text()))
 
@@ -250,12 +253,14 @@ def _fake_run(tmp_path: Path, recipe: Path, *args: str) -> tuple[subprocess.Comp
 # sorted (the featurize shards run in parallel); results_table.py became `asctool results`. Since
 # every stage refuses existing outputs without --force (issue 9), the stages that may find what an
 # interrupted run of theirs left (synth, prepare, featurize shards, cam) or are always rebuilt
-# (results) pass --force.
+# (results) pass --force. Since issue 14 the demo profile trains the 10-class resnet and fcnn for 30
+# epochs (fsfcnn left out), adds the linear probe (its training writes several files and always
+# passes --force) and the noaug group's resnet, trained without the augmented copies for 50 epochs.
 CALLS_1A = """\
 augment spectrum-correction --manifest w/data/fold1_train.tsv --out-dir w/data/aug/spectrum-correction --out-manifest w/data/aug_spectrum-correction.tsv --exclude-locations w/data/fold1_evaluate.tsv --devices a --nj 2 --seed 0
 cam --model w/exp/coarse_resnet/model.keras --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --ids c1,c2 --out-dir w/exp/cam --force
 ensemble w/exp/coarse_resnet/scores_evaluate.h5 w/exp/coarse_fcnn/scores_evaluate.h5 --method mean --labels coarse --out w/exp/coarse_ensemble/scores_evaluate.h5
-ensemble w/exp/fine_resnet/scores_evaluate.h5 w/exp/fine_fcnn/scores_evaluate.h5 w/exp/fine_fsfcnn/scores_evaluate.h5 --method mean --out w/exp/fine_ensemble/scores_evaluate.h5
+ensemble w/exp/fine_resnet/scores_evaluate.h5 w/exp/fine_fcnn/scores_evaluate.h5 --method mean --out w/exp/fine_ensemble/scores_evaluate.h5
 featurize --manifest w/data/aug_spectrum-correction.tsv --out w/data/feats/aug_spectrum-correction/shard.1.h5 --preset 1a --shard 1/2 --force
 featurize --manifest w/data/aug_spectrum-correction.tsv --out w/data/feats/aug_spectrum-correction/shard.2.h5 --preset 1a --shard 2/2 --force
 featurize --manifest w/data/fold1_evaluate.tsv --out w/data/feats/evaluate/shard.1.h5 --preset 1a --shard 1/2 --force
@@ -270,24 +275,27 @@ inspect w/data/feats/train.h5
 predict --model w/exp/coarse_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/coarse_fcnn/scores_evaluate.h5
 predict --model w/exp/coarse_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/coarse_resnet/scores_evaluate.h5
 predict --model w/exp/fine_fcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fcnn/scores_evaluate.h5
-predict --model w/exp/fine_fsfcnn/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_fsfcnn/scores_evaluate.h5
 predict --model w/exp/fine_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/fine_resnet/scores_evaluate.h5
+predict --model w/exp/linear_probe/model.json --features w/data/feats/evaluate.h5 --out w/exp/linear_probe/scores_evaluate.h5
+predict --model w/exp/noaug_resnet/model.keras --features w/data/feats/evaluate.h5 --out w/exp/noaug_resnet/scores_evaluate.h5
 prepare --dataset-root w/db --out-dir w/data --setup fold1 --force
-results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json fine_fsfcnn=w/exp/fine_fsfcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json --force
+results --out w/exp/RESULTS.md --title DCASE 2020 Task 1a, fold1 evaluation set, profile demo --published 1a --fusion-summary w/exp/two_stage/fuse.json fine_resnet=w/exp/fine_resnet/report_evaluate.json fine_fcnn=w/exp/fine_fcnn/report_evaluate.json coarse_resnet=w/exp/coarse_resnet/report_evaluate.json coarse_fcnn=w/exp/coarse_fcnn/report_evaluate.json noaug_resnet=w/exp/noaug_resnet/report_evaluate.json fine_ensemble=w/exp/fine_ensemble/report_evaluate.json coarse_ensemble=w/exp/coarse_ensemble/report_evaluate.json linear_probe=w/exp/linear_probe/report_evaluate.json two_stage=w/exp/two_stage/report_evaluate.json --force
 score w/exp/coarse_ensemble/scores_evaluate.h5 --labels coarse --json w/exp/coarse_ensemble/report_evaluate.json
 score w/exp/coarse_fcnn/scores_evaluate.h5 --labels coarse --json w/exp/coarse_fcnn/report_evaluate.json
 score w/exp/coarse_resnet/scores_evaluate.h5 --labels coarse --json w/exp/coarse_resnet/report_evaluate.json
 score w/exp/fine_ensemble/scores_evaluate.h5 --json w/exp/fine_ensemble/report_evaluate.json
 score w/exp/fine_fcnn/scores_evaluate.h5 --json w/exp/fine_fcnn/report_evaluate.json
-score w/exp/fine_fsfcnn/scores_evaluate.h5 --json w/exp/fine_fsfcnn/report_evaluate.json
 score w/exp/fine_resnet/scores_evaluate.h5 --json w/exp/fine_resnet/report_evaluate.json
+score w/exp/linear_probe/scores_evaluate.h5 --json w/exp/linear_probe/report_evaluate.json
+score w/exp/noaug_resnet/scores_evaluate.h5 --json w/exp/noaug_resnet/report_evaluate.json
 score w/exp/two_stage/scores_evaluate.h5 --json w/exp/two_stage/report_evaluate.json
 synth --out-dir w/db --clips-per-class 8 --nj 2 --seed 0 --force
+train --train w/data/feats/train.h5 --model logreg --out-dir w/exp/linear_probe --force
+train --train w/data/feats/train.h5 --model resnet --labels scene --out-dir w/exp/noaug_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 50 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels coarse --out-dir w/exp/coarse_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
-train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
-train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fsfcnn --labels scene --out-dir w/exp/fine_fsfcnn --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model fcnn --labels scene --out-dir w/exp/fine_fcnn --profile demo --seed 0 --valid-split 0.1 --epochs 30 --crop 128 --batch-size 8
 train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model resnet --labels coarse --out-dir w/exp/coarse_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8 --option base_filters=24
-train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model resnet --labels scene --out-dir w/exp/fine_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 14 --crop 128 --batch-size 8
+train --train w/data/feats/train.h5 --train w/data/feats/aug_spectrum-correction.h5 --model resnet --labels scene --out-dir w/exp/fine_resnet --profile demo --seed 0 --valid-split 0.1 --epochs 30 --crop 128 --batch-size 8
 """
 
 
@@ -314,7 +322,10 @@ def test_recipe_force_reaches_every_stage_that_writes(tmp_path):
     assert all(" --force" in c for c in writers), [c for c in writers if " --force" not in c]
     _, plain = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "v", "--nj", "1")
     for command in ("augment", "predict", "ensemble", "fuse", "score", "train"):
-        assert not any(c.startswith(command + " ") and "--force" in c for c in plain), command
+        assert not any(c.startswith(command + " ") and "--force" in c and "--model logreg" not in c
+                       for c in plain), command
+    # the linear probe has no --resume: its run folder is rebuilt whenever model.json is missing
+    assert "train --train v/data/feats/train.h5 --model logreg --out-dir v/exp/linear_probe --force" in plain
 
 
 def test_recipe_1b_commands_and_the_valid_fraction_alias(tmp_path):
@@ -524,11 +535,74 @@ def test_recipe_baseline_with_data_needs_openl3_weights(tmp_path):
 
 
 def test_recipe_linear_probe_row(tmp_path):
-    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "1",
-                            "--linear-probe", "true")
+    """1a's conf turns the probe on (a RESULTS.md row); --linear-probe false leaves every probe step out."""
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "1")
     assert done.returncode == 0, done.stderr
     assert "train --train w/data/feats/train.h5 --model logreg --out-dir w/exp/linear_probe --force" in calls
     assert ("predict --model w/exp/linear_probe/model.json --features w/data/feats/evaluate.h5 "
             "--out w/exp/linear_probe/scores_evaluate.h5") in calls
     assert "score w/exp/linear_probe/scores_evaluate.h5 --json w/exp/linear_probe/report_evaluate.json" in calls
     assert "linear_probe=w/exp/linear_probe/report_evaluate.json" in [c for c in calls if c.startswith("results")][0]
+    off, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "1",
+                           "--linear-probe", "false")
+    assert off.returncode == 0, off.stderr
+    assert calls and not any("linear_probe" in c for c in calls)
+
+
+def test_recipe_group_augmented_and_epochs(tmp_path):
+    """G_augmented false: the group's models train without the augmented sets; G_epochs: their own --epochs."""
+    aug = "--train w/data/feats/aug_spectrum-correction.h5 "
+    done, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "w", "--nj", "1",
+                            "--noaug-models", "resnet fcnn", "--noaug-epochs", "7", "--fine-epochs", "5",
+                            "--epochs", "3")
+    assert done.returncode == 0, done.stderr
+    trains = {c.split("--out-dir ")[1].split()[0]: c for c in calls if c.startswith("train ") and "logreg" not in c}
+    assert sorted(trains) == ["w/exp/coarse_fcnn", "w/exp/coarse_resnet", "w/exp/fine_fcnn", "w/exp/fine_resnet",
+                              "w/exp/noaug_fcnn", "w/exp/noaug_resnet"]
+    for run in ("noaug_resnet", "noaug_fcnn"):
+        assert trains[f"w/exp/{run}"].startswith(f"train --train w/data/feats/train.h5 --model {run[6:]} --labels "
+                                                 f"scene --out-dir w/exp/{run} --profile demo --seed 0 "
+                                                 "--valid-split 0.1 --epochs 7 --crop 128")
+    for run in ("fine_resnet", "fine_fcnn", "coarse_resnet", "coarse_fcnn"):
+        assert aug in trains[f"w/exp/{run}"]
+        assert f"--epochs {5 if run.startswith('fine') else 3} " in trains[f"w/exp/{run}"]
+    assert "Stage 4: train noaug_fcnn (fcnn, labels scene, without the augmented copies, 7 epochs)" in done.stderr
+    assert not any(c.startswith("ensemble ") and "noaug" in c for c in calls)   # rows only
+    results = [c for c in calls if c.startswith("results ")][0]
+    assert "noaug_resnet=w/exp/noaug_resnet/report_evaluate.json" in results
+    # augmented true: the augmented sets again; the paper profile: its three models, no noaug runs
+    _, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "v", "--nj", "1",
+                         "--noaug-augmented", "true", "--stop-stage", "4")
+    noaug = [c for c in calls if "--out-dir v/exp/noaug_resnet" in c]
+    assert len(noaug) == 1 and aug.replace("w/", "v/") in noaug[0] and "--epochs 50 " in noaug[0]
+    _, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "p", "--data-root", "db", "--nj", "1",
+                         "--stop-stage", "4")
+    runs = sorted(c.split("--out-dir p/exp/")[1].split()[0] for c in calls if c.startswith("train "))
+    assert runs == ["coarse_fcnn", "coarse_resnet", "fine_fcnn", "fine_fsfcnn", "fine_resnet", "linear_probe"]
+    assert not any("--epochs" in c for c in calls)
+    # bad values: a usage error naming the option, nothing run
+    bad, calls = _fake_run(tmp_path, RECIPES / "dcase2020_1a.sh", "--work-dir", "x", "--fine-epochs", "0")
+    assert bad.returncode == 2 and "--fine-epochs must be an integer >= 1, not '0'" in bad.stderr and not calls
+    # (the command line and --config take only true/false for a key whose conf value is one; a conf can say more)
+    recipes = tmp_path / "recipes"
+    shutil.copytree(RECIPES, recipes)
+    conf = recipes / "conf" / "dcase2020_1a.yaml"
+    conf.write_text(conf.read_text().replace("noaug_augmented: false", "noaug_augmented: maybe"))
+    bad, calls = _fake_run(tmp_path, recipes / "dcase2020_1a.sh", "--work-dir", "x")
+    assert bad.returncode == 2 and "--noaug-augmented must be true or false, not 'maybe'" in bad.stderr and not calls
+
+
+def test_make_demo_prints_the_seed_spread_of_docs_results():
+    """`make demo` ends by printing the block of docs/results.md between the seed-spread markers:
+    the 3-seed table, labelled as measured once, with its date and command."""
+    root = RECIPES.parent
+    makefile = (root / "Makefile").read_text()
+    target = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    sed = [line.strip() for line in target.splitlines() if "sed -n" in line]
+    assert len(sed) == 1 and "docs/results.md" in sed[0]
+    done = subprocess.run(sed[0].lstrip("@"), shell=True, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "<!--" not in text and "measured once" in text and "seeds 0, 1, 2" in text
+    assert "| fine_ensemble |" in text and "| linear_probe |" in text and "| noaug_resnet |" in text
+    assert re.search(r"20\d\d-\d\d-\d\d", text) and "--seed" in text

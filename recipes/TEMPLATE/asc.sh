@@ -38,9 +38,11 @@
 #
 # Models come in groups (the conf's "groups", e.g. "fine coarse"; empty: one unnamed
 # group). Group G has the settings G_models (run folders exp/G_MODEL), G_labels (scene or
-# coarse), G_ensembles ("DIR:METHOD[:fit] ...", ":fit" = fitted on validation scores)
-# and, per model, G_MODEL_option (KEY=VALUE for asctool train --option). The unnamed
-# group's are models, labels, ensembles and MODEL_option (run folders exp/MODEL).
+# coarse), G_ensembles ("DIR:METHOD[:fit] ...", ":fit" = fitted on validation scores),
+# optionally G_augmented (false: train on the training set alone, without the augmented
+# copies) and G_epochs (the group's own --epochs), and, per model, G_MODEL_option
+# (KEY=VALUE for asctool train --option). The unnamed group's are models, labels,
+# ensembles, augmented, epochs and MODEL_option (run folders exp/MODEL).
 set -Eeuo pipefail
 
 : "${system:?}" "${title:?}" "${about:?}" "${data_about:?}" "${stages:?}" "${aliases?}"
@@ -162,7 +164,7 @@ done
 group_keys=" "
 if [ -z "$groups" ]; then group_list=(""); else read -ra group_list <<<"$groups"; fi
 for g in "${group_list[@]}"; do
-  for key in models labels ensembles; do group_keys+="$(gkey "$g" "$key") "; done
+  for key in models labels ensembles augmented epochs; do group_keys+="$(gkey "$g" "$key") "; done
 done
 is_option() {
   [[ " ${opt_names[*]} " == *" $1 "* ]]
@@ -190,6 +192,7 @@ for i in "${!sys_keys[@]}"; do
       case "${sys_values[$i]}" in
         *' '*) opt_arg[$key]=LIST ;;
         *=*) opt_arg[$key]=KEY=VALUE ;;
+        true|false) opt_arg[$key]=BOOL ;;
         *) opt_arg[$key]=VALUE ;;
       esac
     fi
@@ -357,13 +360,17 @@ if [ -z "$groups" ]; then group_list=(""); else read -ra group_list <<<"$groups"
 for g in "${group_list[@]}"; do
   [ -z "$g" ] || [[ $g =~ ^[A-Za-z][A-Za-z0-9_]*$ ]] || die_usage "--groups: '$g' is not a name (letters, digits, _)"
 done
-run_names=() run_model=() run_label=() run_opts=() run_group=() run_fusion=()
+run_names=() run_model=() run_label=() run_opts=() run_group=() run_fusion=() run_aug=() run_epochs=()
 fusion_list=(none)
 if has tag; then read -ra fusion_list <<<"$tag_fusions"; fi
 tags_dir="$data_dir/tags"   # tags/train.h5 (the whole training manifest: train_sub and valid), tags/evaluate.h5
 for g in "${group_list[@]}"; do
   g_label="$(gval "$g" labels)"
   case "$g_label" in scene|coarse) ;; *) [ -f "$g_label" ] || die_usage "--$(gkey "$g" labels | tr _ -) must be scene, coarse or a label map file (TSV scene<TAB>label, as asctool train --labels), not '$g_label'" ;; esac
+  g_aug="$(gval "$g" augmented)"
+  case "$g_aug" in ''|true|false) ;; *) die_usage "--$(gkey "$g" augmented | tr _ -) must be true or false, not '$g_aug'" ;; esac
+  g_epochs="$(gval "$g" epochs)"
+  if [ -n "$g_epochs" ]; then check_int "$(gkey "$g" epochs)" "$g_epochs" 1; fi
   read -ra model_list <<<"$(gval "$g" models)"
   for model in "${model_list[@]}"; do
     [[ $model =~ ^[a-z][a-z0-9_]*$ ]] \
@@ -380,6 +387,8 @@ for g in "${group_list[@]}"; do
       run_opts+=("$(gval "$g" "${model}_option")")
       run_group+=("$g")
       run_fusion+=("${mode#none}")
+      run_aug+=("${g_aug:-true}")
+      run_epochs+=("$g_epochs")
     done
   done
 done
@@ -461,12 +470,14 @@ read -ra synth_args <<<"$synth_opts"
 #     (augment; train takes --resume).
 force_opt=()
 if [ "$force" = true ]; then force_opt=(--force); fi
-train_opts=(--profile "${train_profile:-$profile}" --seed "$seed")
-if ! has split && [ -n "$valid_split" ]; then train_opts+=(--valid-split "$valid_split"); fi
-if [ -n "$epochs" ]; then train_opts+=(--epochs "$epochs"); fi
-if [ -n "$width" ]; then train_opts+=(--width "$width"); fi
-if [ -n "$crop" ]; then train_opts+=(--crop "$crop"); fi
-if [ -n "$batch_size" ]; then train_opts+=(--batch-size "$batch_size"); fi
+set_train_opts() {  # set_train_opts EPOCHS: train_opts, the asctool train options of a run
+  train_opts=(--profile "${train_profile:-$profile}" --seed "$seed")
+  if ! has split && [ -n "$valid_split" ]; then train_opts+=(--valid-split "$valid_split"); fi
+  if [ -n "$1" ]; then train_opts+=(--epochs "$1"); fi
+  if [ -n "$width" ]; then train_opts+=(--width "$width"); fi
+  if [ -n "$crop" ]; then train_opts+=(--crop "$crop"); fi
+  if [ -n "$batch_size" ]; then train_opts+=(--batch-size "$batch_size"); fi
+}
 
 # ---- the stages (each uses $n, its number) ----
 set_classes_opt() {  # classes_opt: --classes FILE when prepare wrote the data's own class set (not DCASE's)
@@ -601,10 +612,10 @@ stage_tag() {  # a tag vector per clip: the training manifest (with a split: tra
 }
 
 stage_train() {  # validation: the split's valid set, else held-out training locations
-  local i run set inputs model_opts resume_opt
+  local i run set inputs aug_inputs=() valid_inputs=() run_inputs model_opts resume_opt train_opts note
   inputs=(--train "$inputs_dir/$train_set.h5")
-  for set in "${aug_sets[@]}"; do inputs+=(--train "$inputs_dir/$set.h5"); done
-  if has split; then inputs+=(--valid "$inputs_dir/valid.h5"); fi
+  for set in "${aug_sets[@]}"; do aug_inputs+=(--train "$inputs_dir/$set.h5"); done
+  if has split; then valid_inputs=(--valid "$inputs_dir/valid.h5"); fi
   if [ "$linear_probe" = true ] && run_stage "$n" "train linear_probe (logreg on clip log-mel statistics)" \
       "$exp/linear_probe/model.json"; then
     "${cpu_cmd[@]}" "$exp/log/train_linear_probe.log" \
@@ -612,7 +623,15 @@ stage_train() {  # validation: the split's valid set, else held-out training loc
   fi
   for i in "${!run_names[@]}"; do
     run="${run_names[$i]}"
-    if run_stage "$n" "train $run (${run_model[$i]}, labels ${run_label[$i]})" "$exp/$run/$(model_file "${run_model[$i]}")"; then
+    run_inputs=("${inputs[@]}" "${aug_inputs[@]}" "${valid_inputs[@]}")
+    note=""
+    if [ "${run_aug[$i]}" = false ] && [ ${#aug_sets[@]} -gt 0 ]; then   # G_augmented: false
+      run_inputs=("${inputs[@]}" "${valid_inputs[@]}")
+      note=", without the augmented copies"
+    fi
+    if [ -n "${run_epochs[$i]}" ]; then note+=", ${run_epochs[$i]} epochs"; fi
+    set_train_opts "${run_epochs[$i]:-$epochs}"
+    if run_stage "$n" "train $run (${run_model[$i]}, labels ${run_label[$i]}$note)" "$exp/$run/$(model_file "${run_model[$i]}")"; then
       model_opts=()
       if [ -n "${run_opts[$i]}" ]; then model_opts=(--option "${run_opts[$i]}"); fi
       if [ -n "${run_fusion[$i]}" ]; then model_opts+=(--tags "$tags_dir/train.h5" --tag-fusion "${run_fusion[$i]}"); fi
@@ -623,7 +642,7 @@ stage_train() {  # validation: the split's valid set, else held-out training loc
         resume_opt=(--resume)   # an interrupted run continues from its last epoch
       fi
       "${gpu_cmd[@]}" "$exp/log/train_$run.log" \
-        asctool train "${inputs[@]}" --model "${run_model[$i]}" --labels "${run_label[$i]}" \
+        asctool train "${run_inputs[@]}" --model "${run_model[$i]}" --labels "${run_label[$i]}" \
         --out-dir "$exp/$run" "${train_opts[@]}" "${model_opts[@]}" "${resume_opt[@]}"
     fi
   done
