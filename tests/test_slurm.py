@@ -27,9 +27,12 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm-localhost.sh"
 RECIPE = ROOT / "recipes" / "dcase2020_1a.sh"
+#: The demo profile's augmentation (recipes/conf/dcase2020_1a.yaml), named here so that the test does
+#: not follow the profile: its set is featurized after evaluate.
+AUGMENT = "spectrum-correction"
 #: The reduced demo: the stages, shards (--nj 2) and arrays of the demo, less data and training.
 REDUCED = ["--nj", "2", "--clips-per-class", "3", "--epochs", "2", "--fine-models", "fcnn",
-           "--coarse-models", "fcnn", "--cam-clips", "0"]
+           "--coarse-models", "fcnn", "--cam-clips", "0", "--augmentations", AUGMENT]
 RUN_TIMEOUT = 1200
 
 
@@ -112,7 +115,7 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
     assert (data / "feats" / "train.h5").is_file()   # the set before it was finished
     # per-task logs and Slurm's own files
     for name in ("featurize_train.1.log", "featurize_train.2.log", "q/featurize_train.sh",
-                 "q/featurize_train.1.out", "q/featurize_train.submit.log", "augment_noise.log"):
+                 "q/featurize_train.1.out", "q/featurize_train.submit.log", f"augment_{AUGMENT}.log"):
         assert (exp / "log" / name).is_file(), name
 
     # the clip repaired; the array of the next set is cancelled while it runs (the cluster's fault)
@@ -126,10 +129,10 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
         queue = subprocess.run(["squeue", "-h", "-o", "%A %j %T"], env=env, capture_output=True, text=True).stdout
         for line in queue.splitlines():
             job_id, name, state = line.split()
-            if name == "featurize_aug_noise" and state == "RUNNING":
+            if name == f"featurize_aug_{AUGMENT}" and state == "RUNNING":
                 job = job_id
         time.sleep(0.1)
-    assert job is not None, "the featurize array of aug_noise was never seen running"
+    assert job is not None, f"the featurize array of aug_{AUGMENT} was never seen running"
     subprocess.run(["scancel", job], env=env, check=True)
     out, err = resumed.communicate(timeout=RUN_TIMEOUT)
     assert "resubmitting task(s) 2 of featurize_evaluate" in err, err[-3000:]
@@ -137,7 +140,7 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
     assert f"Slurm job {job}" in err and "failed" in err
     # nothing corrupt: every features file there is whole; the cancelled set is not combined
     readable = _check_features_readable(data / "feats")
-    assert "evaluate.h5" in readable and not (data / "feats" / "aug_noise.h5").exists()
+    assert "evaluate.h5" in readable and not (data / "feats" / f"aug_{AUGMENT}.h5").exists()
 
     final = _recipe(work, env, backend="slurm")
     assert final.returncode == 0, final.stderr[-3000:]
