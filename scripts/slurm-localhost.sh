@@ -47,9 +47,11 @@ install() {
   [ "$(id -u)" -eq 0 ] || cannot "${missing[*]} missing and not root (apt-get install slurm-wlm munge needs root)"
   command -v apt-get >/dev/null 2>&1 || cannot "${missing[*]} missing and no apt-get on this machine"
   echo "slurm-localhost: installing slurm-wlm and munge (apt-get)" >&2
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; } \
+  # bounded: a mirror that does not answer must not hold a CI job (timeout's status 124 is a failure)
+  if ! { timeout 240 apt-get update -qq \
+         && DEBIAN_FRONTEND=noninteractive timeout 360 apt-get install -y -qq slurm-wlm munge; } \
       >"${TMPDIR:-/tmp}/slurm-localhost-apt.log" 2>&1; then
-    cannot "apt-get install slurm-wlm munge failed: $(tail -n 1 "${TMPDIR:-/tmp}/slurm-localhost-apt.log")"
+    cannot "apt-get install slurm-wlm munge failed or took over 10 min: $(tail -n 1 "${TMPDIR:-/tmp}/slurm-localhost-apt.log")"
   fi
   for tool in slurmctld slurmd sbatch munged; do
     command -v "$tool" >/dev/null 2>&1 || cannot "$tool still missing after apt-get install"

@@ -34,25 +34,44 @@ AUGMENT = "spectrum-correction"
 REDUCED = ["--nj", "2", "--clips-per-class", "3", "--epochs", "2", "--fine-models", "fcnn",
            "--coarse-models", "fcnn", "--cam-clips", "0", "--augmentations", AUGMENT]
 RUN_TIMEOUT = 1200
+#: Installing slurm-wlm and munge (apt-get, bounded by the script at 600 s) and starting the cluster.
+START_TIMEOUT = 900
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A started one-node cluster: the environment that points Slurm's commands at it."""
+    """A started one-node cluster: the environment that points Slurm's commands at it.
+
+    Skipped, with the script's reason, where Slurm and munge cannot be installed (exit
+    status 3) or the cluster does not start (exit status 1, or no idle node within the
+    time limit); whatever did start is stopped first.
+    """
     folder = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "ASCTOOL_SLURM_DIR": str(folder),
            # ports of their own, beside any cluster this machine already runs
            "ASCTOOL_SLURMCTLD_PORT": "6917", "ASCTOOL_SLURMD_PORT": "6918"}
-    started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=900)
-    if started.returncode == 3:
-        pytest.skip(f"no Slurm cluster here: {started.stderr.strip().splitlines()[-1]}")
+
+    def stop() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
+
+    try:
+        started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
+                                 timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop()
+        pytest.skip(f"no Slurm cluster here: scripts/slurm-localhost.sh start took over {START_TIMEOUT} s")
+    if started.returncode in (1, 3):
+        stop()
+        lines = started.stderr.strip().splitlines() or [f"exit status {started.returncode}"]
+        what = "cannot install Slurm" if started.returncode == 3 else "the cluster did not start"
+        pytest.skip(f"no Slurm cluster here ({what}): {lines[-1]}")
     assert started.returncode == 0, started.stderr
     env["SLURM_CONF"] = started.stdout.strip().removeprefix("export SLURM_CONF=")
     assert Path(env["SLURM_CONF"]).is_file()
     try:
         yield env
     finally:
-        stopped = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
+        stopped = stop()
         assert stopped.returncode == 0, stopped.stderr
         for name in ("slurmctld", "slurmd"):
             assert not (folder / f"{name}.pid").exists(), f"{name} still has its pid file"
