@@ -173,7 +173,7 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
 
 def test_multiworker_training_under_srun(cluster, tmp_path):
     """`srun -n 2 asctool train --distribute multiworker`: the workers find each other from Slurm's
-    variables (SlurmClusterResolver); the chief alone writes the run folder."""
+    variables (SLURM_STEP_NODELIST, ports from ASCTOOL_PORT_BASE); the chief alone writes the run folder."""
     import json
     import random
 
