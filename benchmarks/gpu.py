@@ -30,8 +30,9 @@ On a GPU machine the whole measurement is one command (docs/performance.md), e.g
 --require-gpu --json gpu.json``.
 
 Each setting runs in its own subprocess (the mixed-precision policy is global to
-a process), stopped after ``--setting-timeout`` seconds (default 900): a setting that
-hangs fails the benchmark with its name instead of holding the machine.
+a process), stopped after ``--setting-timeout`` seconds (default 900 for the full
+version, 3600 for the reduced one, whose float16 steps are slow on a CPU): a setting
+that hangs fails the benchmark with its name instead of holding the machine.
 """
 from __future__ import annotations
 
@@ -128,8 +129,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--require-gpu", action="store_true",
                         help="exit 1 when TensorFlow sees no GPU instead of running the reduced CPU version")
-    parser.add_argument("--setting-timeout", type=float, default=900.0,
-                        help="seconds one setting (one subprocess) may take (default 900)")
+    parser.add_argument("--setting-timeout", type=float, default=None,
+                        help="seconds one setting (one subprocess) may take (default 900; reduced: 3600)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--features", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -151,6 +152,7 @@ def main(argv=None) -> dict:
                          "pip install \"tensorflow[and-cuda]\"; see docs/performance.md)")
     reduced = args.reduced or not gpu
     plan = REDUCED if reduced else FULL
+    setting_timeout = args.setting_timeout or (3600.0 if reduced else 900.0)
     if reduced:
         print(f"REDUCED version ({'no GPU found' if not gpu else '--reduced'}): FCNN width {plan['width']}, "
               f"batches {plan['batches']}, {plan['steps']} timed steps; figures of this machine's CPU, "
@@ -165,11 +167,11 @@ def main(argv=None) -> dict:
                        "--precision", precision, "--width", str(plan["width"]), "--warmup", str(plan["warmup"]),
                        "--steps", str(plan["steps"])] + (["--xla"] if xla else [])
                 try:
-                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.setting_timeout,
+                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=setting_timeout,
                                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)})
                 except subprocess.TimeoutExpired:
                     raise SystemExit(f"benchmarks/gpu.py: batch {batch} {precision} xla={xla} took over "
-                                     f"{args.setting_timeout:g} s (--setting-timeout)") from None
+                                     f"{setting_timeout:g} s (--setting-timeout)") from None
                 if out.returncode != 0:
                     raise SystemExit(f"benchmarks/gpu.py: batch {batch} {precision} xla={xla} failed:\n"
                                      + out.stderr[-2000:])
