@@ -125,8 +125,8 @@ EOF
   mv "$conf.tmp" "$conf"
 }
 
-node_state() {
-  SLURM_CONF="$conf" sinfo -h -N -o '%T' 2>/dev/null | head -n 1
+node_state() {  # empty (status 0) while slurmctld does not answer yet: the callers retry
+  { SLURM_CONF="$conf" timeout 15 sinfo -h -N -o '%T' 2>/dev/null || true; } | head -n 1
 }
 
 show_logs() {
@@ -151,12 +151,16 @@ cmd_start() {
     alive "$dir/slurmctld.pid" || slurmctld -f "$conf" || { show_logs; die "slurmctld did not start"; }
     alive "$dir/slurmd.pid" || slurmd -f "$conf" || { show_logs; die "slurmd did not start"; }
   fi
-  local state="" i
-  for ((i = 0; i < wait_s * 2; i++)); do
+  local state="" name deadline=$((SECONDS + wait_s))
+  while :; do
     state="$(node_state)"
     case "$state" in
       idle|mixed|allocated) break ;;
     esac
+    for name in slurmctld slurmd; do   # a daemon that wrote its pid file and exited will not come up
+      if [ -s "$dir/$name.pid" ] && ! alive "$dir/$name.pid"; then show_logs; die "$name exited while starting"; fi
+    done
+    [ "$SECONDS" -lt "$deadline" ] || break
     sleep 0.5
   done
   case "$state" in
