@@ -217,9 +217,6 @@ def test_two_cpu_workers_train_like_one_and_resume(tmp_path):
     assert worst < 1e-3, worst
     np.testing.assert_allclose(_history(tmp_path / "multi" / "history.tsv"),
                                _history(tmp_path / "single" / "history.tsv"), rtol=1e-4)
-    epochs = [[line.split("\t")[0] for line in (tmp_path / run / "history.tsv").read_text().splitlines()]
-              for run in ("single", "multi")]
-    assert epochs[0] == epochs[1] == ["epoch", "1", "2"]   # numbered from 1 on both paths
 
     # killed in the second epoch (step 6 of 8; the chief has written epoch 1), then resumed
     kill = ("from asctool.stages.train import run\n"

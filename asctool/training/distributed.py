@@ -383,7 +383,7 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None))
 
-    state["history"] = [row for row in state["history"] if row["epoch"] <= first_epoch]   # numbered from 1
+    state["history"] = [row for row in state["history"] if row["epoch"] < first_epoch]
     has_valid = valid is not None
     if first_epoch < epochs:
         dataset = strategy.distribute_datasets_from_function(_input_function(
@@ -415,7 +415,7 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
                     losses.append(loss)
                     correct += float(right)
                     advance(1)
-                row = {"epoch": epoch + 1, "lr": learning_rate(epoch * spe, spe, schedule),   # from 1, as the trainer
+                row = {"epoch": epoch, "lr": learning_rate(epoch * spe, spe, schedule),
                        "loss": float(np.mean(losses)), "accuracy": correct / (spe * batch),
                        "val_loss": None, "val_accuracy": None}
                 message = (f"epoch {epoch + 1}/{epochs} lr {row['lr']:.5f} loss {row['loss']:.4f} "
@@ -427,7 +427,7 @@ def fit_multiworker(*, config, state, out_dir: Path, clips: ClipSet, valid: Clip
                             model, valid, batch_size=batch, num_classes=len(classes))
                         message += f" val_loss {row['val_loss']:.4f} val_accuracy {row['val_accuracy']:.4f}"
                         if state["best_val_accuracy"] is None or row["val_accuracy"] > state["best_val_accuracy"]:
-                            state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1)
+                            state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch)
                             _export_model(model, out_dir / "model.keras", metadata)
                             message += " (best)"
                     if done in snap_epochs:
