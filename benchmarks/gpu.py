@@ -22,9 +22,17 @@ warm-up steps, 64 clips. The reduced figures describe this CPU, not an accelerat
     python benchmarks/gpu.py                      # full on a GPU, reduced on a CPU
     python benchmarks/gpu.py --json out.json      # also the figures as JSON
     python benchmarks/gpu.py --reduced            # the reduced version anywhere
+    python benchmarks/gpu.py --require-gpu --json gpu.json   # the GPU run: exit 1 if
+                                                  # TensorFlow sees no GPU (no silent CPU run)
+
+On a GPU machine the whole measurement is one command (docs/performance.md), e.g.
+``python -m pip install -e . "tensorflow[and-cuda]" && python benchmarks/gpu.py
+--require-gpu --json gpu.json``.
 
 Each setting runs in its own subprocess (the mixed-precision policy is global to
-a process).
+a process), stopped after ``--setting-timeout`` seconds (default 900 for the full
+version, 3600 for the reduced one, whose float16 steps are slow on a CPU): a setting
+that hangs fails the benchmark with its name instead of holding the machine.
 """
 from __future__ import annotations
 
@@ -119,6 +127,10 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reduced", action="store_true", help="the reduced version even on a GPU")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--require-gpu", action="store_true",
+                        help="exit 1 when TensorFlow sees no GPU instead of running the reduced CPU version")
+    parser.add_argument("--setting-timeout", type=float, default=None,
+                        help="seconds one setting (one subprocess) may take (default 900; reduced: 3600)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--features", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -135,13 +147,18 @@ def main(argv=None) -> dict:
     from train import write_features   # benchmarks/train.py
 
     gpu = _has_gpu()
+    if args.require_gpu and not gpu:
+        raise SystemExit("benchmarks/gpu.py: --require-gpu: TensorFlow sees no GPU (is the CUDA build installed? "
+                         "pip install \"tensorflow[and-cuda]\"; see docs/performance.md)")
     reduced = args.reduced or not gpu
     plan = REDUCED if reduced else FULL
+    setting_timeout = args.setting_timeout or (3600.0 if reduced else 900.0)
     if reduced:
         print(f"REDUCED version ({'no GPU found' if not gpu else '--reduced'}): FCNN width {plan['width']}, "
               f"batches {plan['batches']}, {plan['steps']} timed steps; figures of this machine's CPU, "
               "not of an accelerator", file=sys.stderr)
     rows = []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         features = write_features(Path(tmp) / "train.h5", plan["clips"], SHAPE)
         for batch in plan["batches"]:
@@ -149,8 +166,12 @@ def main(argv=None) -> dict:
                 cmd = [sys.executable, __file__, "--child", "--features", str(features), "--batch", str(batch),
                        "--precision", precision, "--width", str(plan["width"]), "--warmup", str(plan["warmup"]),
                        "--steps", str(plan["steps"])] + (["--xla"] if xla else [])
-                out = subprocess.run(cmd, capture_output=True, text=True,
-                                     env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)})
+                try:
+                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=setting_timeout,
+                                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)})
+                except subprocess.TimeoutExpired:
+                    raise SystemExit(f"benchmarks/gpu.py: batch {batch} {precision} xla={xla} took over "
+                                     f"{setting_timeout:g} s (--setting-timeout)") from None
                 if out.returncode != 0:
                     raise SystemExit(f"benchmarks/gpu.py: batch {batch} {precision} xla={xla} failed:\n"
                                      + out.stderr[-2000:])
@@ -160,7 +181,9 @@ def main(argv=None) -> dict:
                       f"{row['samples_per_s']:8.1f} samples/s, step {row['step_ms']:8.1f} ms, input wait "
                       f"{row['input_wait_pct']:5.1f} %, predict {row['predict_clips_per_s']:7.1f} clips/s",
                       flush=True)
-    result = {"reduced": reduced, "gpu": gpu, "plan": plan, "shape": list(SHAPE), "rows": rows}
+    total_s = round(time.perf_counter() - started, 1)
+    print(f"{len(rows)} settings in {total_s} s ({'reduced, CPU' if reduced else 'full'})", file=sys.stderr)
+    result = {"reduced": reduced, "gpu": gpu, "plan": plan, "shape": list(SHAPE), "rows": rows, "total_s": total_s}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -47,9 +47,11 @@ install() {
   [ "$(id -u)" -eq 0 ] || cannot "${missing[*]} missing and not root (apt-get install slurm-wlm munge needs root)"
   command -v apt-get >/dev/null 2>&1 || cannot "${missing[*]} missing and no apt-get on this machine"
   echo "slurm-localhost: installing slurm-wlm and munge (apt-get)" >&2
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; } \
+  # bounded: a mirror that does not answer must not hold a CI job (timeout's status 124 is a failure)
+  if ! { timeout 240 apt-get update -qq \
+         && DEBIAN_FRONTEND=noninteractive timeout 360 apt-get install -y -qq slurm-wlm munge; } \
       >"${TMPDIR:-/tmp}/slurm-localhost-apt.log" 2>&1; then
-    cannot "apt-get install slurm-wlm munge failed: $(tail -n 1 "${TMPDIR:-/tmp}/slurm-localhost-apt.log")"
+    cannot "apt-get install slurm-wlm munge failed or took over 10 min: $(tail -n 1 "${TMPDIR:-/tmp}/slurm-localhost-apt.log")"
   fi
   for tool in slurmctld slurmd sbatch munged; do
     command -v "$tool" >/dev/null 2>&1 || cannot "$tool still missing after apt-get install"
@@ -123,8 +125,8 @@ EOF
   mv "$conf.tmp" "$conf"
 }
 
-node_state() {
-  SLURM_CONF="$conf" sinfo -h -N -o '%T' 2>/dev/null | head -n 1
+node_state() {  # empty (status 0) while slurmctld does not answer yet: the callers retry
+  { SLURM_CONF="$conf" timeout 15 sinfo -h -N -o '%T' 2>/dev/null || true; } | head -n 1
 }
 
 show_logs() {
@@ -149,12 +151,16 @@ cmd_start() {
     alive "$dir/slurmctld.pid" || slurmctld -f "$conf" || { show_logs; die "slurmctld did not start"; }
     alive "$dir/slurmd.pid" || slurmd -f "$conf" || { show_logs; die "slurmd did not start"; }
   fi
-  local state="" i
-  for ((i = 0; i < wait_s * 2; i++)); do
+  local state="" name deadline=$((SECONDS + wait_s))
+  while :; do
     state="$(node_state)"
     case "$state" in
       idle|mixed|allocated) break ;;
     esac
+    for name in slurmctld slurmd; do   # a daemon that wrote its pid file and exited will not come up
+      if [ -s "$dir/$name.pid" ] && ! alive "$dir/$name.pid"; then show_logs; die "$name exited while starting"; fi
+    done
+    [ "$SECONDS" -lt "$deadline" ] || break
     sleep 0.5
   done
   case "$state" in

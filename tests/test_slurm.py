@@ -27,29 +27,51 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm-localhost.sh"
 RECIPE = ROOT / "recipes" / "dcase2020_1a.sh"
+#: The demo profile's augmentation (recipes/conf/dcase2020_1a.yaml), named here so that the test does
+#: not follow the profile: its set is featurized after evaluate.
+AUGMENT = "spectrum-correction"
 #: The reduced demo: the stages, shards (--nj 2) and arrays of the demo, less data and training.
 REDUCED = ["--nj", "2", "--clips-per-class", "3", "--epochs", "2", "--fine-models", "fcnn",
-           "--coarse-models", "fcnn", "--cam-clips", "0"]
+           "--coarse-models", "fcnn", "--cam-clips", "0", "--augmentations", AUGMENT]
 RUN_TIMEOUT = 1200
+#: Installing slurm-wlm and munge (apt-get, bounded by the script at 600 s) and starting the cluster.
+START_TIMEOUT = 900
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A started one-node cluster: the environment that points Slurm's commands at it."""
+    """A started one-node cluster: the environment that points Slurm's commands at it.
+
+    Skipped, with the script's reason, where Slurm and munge cannot be installed (exit
+    status 3) or the cluster does not start (exit status 1, or no idle node within the
+    time limit); whatever did start is stopped first.
+    """
     folder = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "ASCTOOL_SLURM_DIR": str(folder),
            # ports of their own, beside any cluster this machine already runs
            "ASCTOOL_SLURMCTLD_PORT": "6917", "ASCTOOL_SLURMD_PORT": "6918"}
-    started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=900)
-    if started.returncode == 3:
-        pytest.skip(f"no Slurm cluster here: {started.stderr.strip().splitlines()[-1]}")
+
+    def stop() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
+
+    try:
+        started = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
+                                 timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stop()
+        pytest.skip(f"no Slurm cluster here: scripts/slurm-localhost.sh start took over {START_TIMEOUT} s")
+    if started.returncode in (1, 3):
+        stop()
+        lines = started.stderr.strip().splitlines() or [f"exit status {started.returncode}"]
+        what = "cannot install Slurm" if started.returncode == 3 else "the cluster did not start"
+        pytest.skip(f"no Slurm cluster here ({what}): {lines[-1]}")
     assert started.returncode == 0, started.stderr
     env["SLURM_CONF"] = started.stdout.strip().removeprefix("export SLURM_CONF=")
     assert Path(env["SLURM_CONF"]).is_file()
     try:
         yield env
     finally:
-        stopped = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=120)
+        stopped = stop()
         assert stopped.returncode == 0, stopped.stderr
         for name in ("slurmctld", "slurmd"):
             assert not (folder / f"{name}.pid").exists(), f"{name} still has its pid file"
@@ -112,7 +134,7 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
     assert (data / "feats" / "train.h5").is_file()   # the set before it was finished
     # per-task logs and Slurm's own files
     for name in ("featurize_train.1.log", "featurize_train.2.log", "q/featurize_train.sh",
-                 "q/featurize_train.1.out", "q/featurize_train.submit.log", "augment_noise.log"):
+                 "q/featurize_train.1.out", "q/featurize_train.submit.log", f"augment_{AUGMENT}.log"):
         assert (exp / "log" / name).is_file(), name
 
     # the clip repaired; the array of the next set is cancelled while it runs (the cluster's fault)
@@ -126,10 +148,10 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
         queue = subprocess.run(["squeue", "-h", "-o", "%A %j %T"], env=env, capture_output=True, text=True).stdout
         for line in queue.splitlines():
             job_id, name, state = line.split()
-            if name == "featurize_aug_noise" and state == "RUNNING":
+            if name == f"featurize_aug_{AUGMENT}" and state == "RUNNING":
                 job = job_id
         time.sleep(0.1)
-    assert job is not None, "the featurize array of aug_noise was never seen running"
+    assert job is not None, f"the featurize array of aug_{AUGMENT} was never seen running"
     subprocess.run(["scancel", job], env=env, check=True)
     out, err = resumed.communicate(timeout=RUN_TIMEOUT)
     assert "resubmitting task(s) 2 of featurize_evaluate" in err, err[-3000:]
@@ -137,7 +159,7 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
     assert f"Slurm job {job}" in err and "failed" in err
     # nothing corrupt: every features file there is whole; the cancelled set is not combined
     readable = _check_features_readable(data / "feats")
-    assert "evaluate.h5" in readable and not (data / "feats" / "aug_noise.h5").exists()
+    assert "evaluate.h5" in readable and not (data / "feats" / f"aug_{AUGMENT}.h5").exists()
 
     final = _recipe(work, env, backend="slurm")
     assert final.returncode == 0, final.stderr[-3000:]
@@ -151,7 +173,7 @@ def test_demo_recipe_on_slurm(cluster, tmp_path):
 
 def test_multiworker_training_under_srun(cluster, tmp_path):
     """`srun -n 2 asctool train --distribute multiworker`: the workers find each other from Slurm's
-    variables (SlurmClusterResolver); the chief alone writes the run folder."""
+    variables (SLURM_STEP_NODELIST, ports from ASCTOOL_PORT_BASE); the chief alone writes the run folder."""
     import json
     import random
 

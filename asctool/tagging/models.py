@@ -57,8 +57,8 @@ class OutputExtractor(ModelLayerExtractor):
             return super()._load_tflite()
         from ..embeddings.tflite import TensorRunner, load_interpreter
 
-        interpreter = load_interpreter(self.path)
-        runner = TensorRunner(interpreter, [interpreter.get_output_details()[0]["index"]])
+        interpreter, indices = load_interpreter(self.path)   # no tensor exposed: the model's own outputs
+        runner = TensorRunner(interpreter, indices[:1])
         rank = len(runner.input["shape"])
 
         def run(x: np.ndarray) -> np.ndarray:

@@ -488,7 +488,7 @@ set_classes_opt() {  # classes_opt: --classes FILE when prepare wrote the data's
 stage_synth() {
   if [ "$synthesize" = true ] \
       && run_stage "$n" "synthesize the demo dataset in $data_root${synth_opts:+ ($synth_opts)}" "$data_root/meta.csv"; then
-    "${cpu_cmd[@]}" "$exp/log/synth.log" \
+    "${cpu_cmd[@]}" --num-threads "$nj" "$exp/log/synth.log" \
       asctool synth --out-dir "$data_root" --clips-per-class "$clips_per_class" "${synth_args[@]}" \
       --nj "$nj" --seed "$seed" --force
   fi
@@ -530,7 +530,7 @@ stage_augment() {  # offline augmentation (sources checked against the evaluatio
           if [ -n "$rir_dir" ]; then method_opts+=(--rir-dir "$rir_dir"); else method_opts+=(--simulate-rooms "$simulate_rooms"); fi
           ;;
       esac
-      "${cpu_cmd[@]}" "$exp/log/augment_$method.log" \
+      "${cpu_cmd[@]}" --num-threads "$nj" "$exp/log/augment_$method.log" \
         asctool augment "$method" --manifest "$source_tsv" --out-dir "$data_dir/aug/$method" \
         --out-manifest "$out_tsv" --exclude-locations "$eval_tsv" "${method_opts[@]}" \
         --nj "$nj" --seed "$seed" "${classes_opt[@]}" "${force_opt[@]}"
@@ -570,7 +570,7 @@ stage_embed() {  # pretrained embeddings of every set
   if [ -n "$weights" ]; then weight_opts=(--weights "$weights"); fi
   for set in "${feature_sets[@]}"; do
     if run_stage "$n" "embed $set with extractor $extractor${extractor_opts:+ ($extractor_opts)}" "$inputs_dir/$set.h5"; then
-      "${gpu_cmd[@]}" "$exp/log/embed_$set.log" \
+      "${gpu_cmd[@]}" --num-threads "$nj" "$exp/log/embed_$set.log" \
         asctool embed --manifest "$(manifest_of "$set")" --extractor "$extractor" "${extractor_args[@]}" \
         "${weight_opts[@]}" --out "$inputs_dir/$set.h5" --nj "$nj" "${force_opt[@]}"
     fi
