@@ -7,11 +7,12 @@ so RESULTS.md is checked for the rows by device group and the paper's reference 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from helpers import run_with_fake_asctool  # noqa: E402  (tests/ is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -45,18 +46,8 @@ esac
 
 
 def _run(tmp_path: Path, *args: str, recipe: Path = RECIPE):
-    fake = tmp_path / "bin" / "asctool"
-    if not fake.exists():
-        fake.parent.mkdir()
-        fake.write_text(FAKE)
-        fake.chmod(0o755)
-    calls = tmp_path / "calls.txt"
-    calls.unlink(missing_ok=True)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls),
-           "ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    return done, calls.read_text().splitlines() if calls.exists() else []
+    return run_with_fake_asctool(tmp_path, recipe, FAKE, *args, timeout=300,
+                                 env={"ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)})
 
 
 COMMON = "--model small_fcnn --labels scene --profile demo --seed 0 --epochs 30 --width 0.5 --crop 128 --batch-size 8"
