@@ -359,8 +359,10 @@ def run(
     if resolved["min_steps"]:   # the cpu profile's budget in steps (docs/train.md, "Profiles")
         budget = epochs_for_steps(resolved["epochs"], spe, resolved["min_steps"])
         if budget != resolved["epochs"]:
+            if patience is None:   # the profile's patience stretches with its budget: the same share of the run
+                resolved["patience"] = -(-resolved["patience"] * budget // resolved["epochs"])
             log.info("profile %s: %d steps per epoch, so up to %d epochs (at least %d SGD steps; --epochs N sets "
-                     "the budget)", profile, spe, budget, resolved["min_steps"])
+                     "the budget), patience %d", profile, spe, budget, resolved["min_steps"], resolved["patience"])
         resolved["epochs"] = budget
     schedule = Schedule(end_epoch=resolved["epochs"])   # the last cycle ends with the run
     snap_epochs = set(cycle_ends(resolved["epochs"], schedule)) if snapshots else set()

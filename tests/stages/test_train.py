@@ -567,6 +567,22 @@ def test_cpu_profile_budget_in_steps_stretches_the_epochs_of_a_small_set(tmp_pat
     assert summary["steps_per_epoch"] == 3 and config["epochs"] == 3 == config["schedule"]["end_epoch"]
     assert summary["epochs_run"] == 3 and summary["steps"] == 9
     assert any("up to 3 epochs (at least 7 SGD steps" in r.getMessage() for r in caplog.records)
+    assert config["patience"] is None   # early stopping off here; the stretched patience is checked below
     summary = _train([path], "fcnn", tmp_path / "run2", profile="cpu", batch_size=4, valid_split=0.25,
                      early_stopping=False, epochs=2)
     assert summary["epochs_run"] == 2
+
+
+def test_cpu_profile_patience_stretches_with_the_budget(tmp_path, monkeypatch):
+    """A budget stretched from 2 to 6 epochs stretches the profile's patience by the same factor (1 -> 3)."""
+    from asctool.training import trainer
+
+    monkeypatch.setitem(trainer.PROFILES["cpu"], "epochs", 2)
+    monkeypatch.setitem(trainer.PROFILES["cpu"], "min_steps", 18)
+    monkeypatch.setitem(trainer.PROFILES["cpu"], "patience", 1)
+    path = make_features(tmp_path / "a.h5", 16)
+    _train([path], "fcnn", tmp_path / "run", profile="cpu", batch_size=4, valid_split=0.25)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["epochs"] == 6 and config["patience"] == 3
+    _train([path], "fcnn", tmp_path / "run2", profile="cpu", batch_size=4, valid_split=0.25, patience=1)
+    assert json.loads((tmp_path / "run2" / "config.json").read_text())["patience"] == 1   # as given
