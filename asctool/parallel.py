@@ -250,9 +250,19 @@ def _die_with_parent(owner: int, forked: bool) -> None:
     if (os.getppid() != owner) if forked else not _alive(owner):
         os._exit(1)
     if not pinned:
+        import signal
         import threading
 
-        threading.Thread(target=_watch_owner, args=(owner,), name="asctool-owner-watch", daemon=True).start()
+        # The watch thread must not take the stop signals: the kernel hands a process's
+        # SIGTERM to any thread that does not block it, and Python runs the handler in the
+        # main thread only at its next bytecode, so a task asleep in a system call (the
+        # main thread) would not be stopped. The thread inherits the mask set around start().
+        stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        try:
+            threading.Thread(target=_watch_owner, args=(owner,), name="asctool-owner-watch", daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _on_stop(signum: int, frame: Any) -> None:

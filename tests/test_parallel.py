@@ -298,3 +298,30 @@ def test_tasks_this_process_runs_beside_pinned_workers_use_one_blas_thread():
         assert [counts for counts, _ in pool.imap(_blas_in_task, range(1))] == [before]
     if not here:
         pytest.skip("the workers delivered before this process computed an item")
+
+
+def _thread_signal_masks(_) -> tuple[int, list[int]]:
+    """This worker's main thread and its other threads: their blocked-signal masks (/proc SigBlk)."""
+    main, others = 0, []
+    for task in Path("/proc/self/task").iterdir():
+        fields = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
+        mask = int(fields["SigBlk"], 16)
+        if int(task.name) == os.getpid():
+            main = mask
+        else:
+            others.append(mask)
+    return main, others
+
+
+@pytest.mark.skipif(not LINUX, reason="/proc and thread signal masks as on Linux")
+def test_only_the_main_thread_of_a_worker_takes_sigterm():
+    """The owner-watch thread blocks SIGTERM, so a SIGTERM always interrupts the task in the main thread.
+
+    (It once went to the watch thread now and then, and a task asleep in the main thread ran on.)
+    """
+    with WorkerPool(2, method="forkserver") as pool:   # a fork-server worker watches its owner from a thread
+        masks = list(pool.imap(_thread_signal_masks, range(2)))
+    term = 1 << (signal.SIGTERM - 1)
+    for main, others in masks:
+        assert not main & term, masks
+        assert others and all(mask & term for mask in others), masks
