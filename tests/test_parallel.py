@@ -226,6 +226,7 @@ def _slow_task_with_cleanup(item: tuple[int, str]) -> int:
     return value
 
 
+@pytest.mark.slow   # an open bug: in full-suite runs the workers sometimes ignore SIGTERM for 10 s (docs/reliability.md)
 @pytest.mark.skipif(not LINUX, reason="signals as on Linux")
 def test_an_error_in_the_consumer_stops_running_tasks_at_once_and_their_cleanup_runs(tmp_path):
     started = time.monotonic()
