@@ -193,3 +193,22 @@ def test_adversarial_resume_after_kill_matches(adv_run, tmp_path):
     for name in ("last.keras", "labellers.keras"):
         for a, b in zip(load_model(adv_run["run"] / name).get_weights(), load_model(tmp_path / "k" / name).get_weights()):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_feature_map_output_names_a_missing_or_flat_layer():
+    """The one lookup that the domain classifier and the tag fusions attach to (models.feature_map_output)."""
+    import keras
+
+    from asctool.models import build, feature_map_output
+
+    model = build("fcnn", 3, (16, None, 3), width=0.125)
+    assert feature_map_output(model, "fcnn").shape[-1] == model.get_layer("features_out").output.shape[-1]
+    inputs = keras.Input((4,))
+    flat = keras.Model(inputs, keras.layers.Dense(2, name="features_out")(inputs))
+    with pytest.raises(ConfigError, match=r"^model 'fcnn': feature map 'features_out' has shape \(None, 2\), "
+                                          r"expected \(batch, freq, time, channels\)$"):
+        feature_map_output(flat, "fcnn")
+    plain = keras.Model(inputs, keras.layers.Dense(2, name="other")(inputs))
+    with pytest.raises(ConfigError, match=r"^model 'fcnn': its registry entry names the feature map layer "
+                                          r"'features_out', which the model does not have$"):
+        feature_map_output(plain, "fcnn")

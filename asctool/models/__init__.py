@@ -16,7 +16,7 @@ from ..errors import ArtifactError
 from . import grl, layers  # noqa: F401  (register the custom layers)
 from . import fcnn, fsfcnn, fsfcnn_s, mlp, mobnet, rawnet, resnet, small_fcnn  # noqa: F401  (each registers one architecture)
 from .complexity import complexity, summary_table
-from .registry import available, build, check_options, parse_input_shape, register, spec
+from .registry import available, build, check_options, feature_map_output, parse_input_shape, register, spec
 
 __all__ = [
     "build",
@@ -28,6 +28,7 @@ __all__ = [
     "complexity",
     "summary_table",
     "parse_input_shape",
+    "feature_map_output",
 ]
 
 

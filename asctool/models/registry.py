@@ -29,7 +29,8 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import AsctoolError, ConfigError
 from ..registry import Registry
 
-__all__ = ["ModelSpec", "REGISTRY", "register", "build", "check_options", "available", "spec", "parse_input_shape"]
+__all__ = ["ModelSpec", "REGISTRY", "register", "build", "check_options", "available", "spec", "parse_input_shape",
+           "feature_map_output"]
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +281,38 @@ def build(name: str, num_classes: int, input_shape: Any, **options: Any):
         return entry.builder(classes, shape, **kwargs)
     except ValueError as exc:  # shape problems found while wiring the graph
         raise ConfigError(f"model {name!r} with input {shape}: {exc}") from None
+
+
+def feature_map_output(model: Any, name: str):
+    """The output tensor of the layer that the registry entry of ``name`` declares as its ``feature_map``.
+
+    Where a domain classifier (docs/adversarial.md) or a tag fusion
+    (docs/tag_fusion.md) attaches to a backbone built by :func:`build`.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model built by :func:`build` for the architecture ``name``.
+    name : str
+        Registry name of the architecture.
+
+    Returns
+    -------
+    KerasTensor [shape=(batch, freq', time', filters)]
+
+    Raises
+    ------
+    ConfigError
+        The model has no such layer, or its output is not 4-D.
+    """
+    entry = spec(name)
+    try:
+        feature = model.get_layer(entry.feature_map).output
+    except ValueError:
+        raise ConfigError(f"model {name!r}: its registry entry names the feature map layer "
+                          f"{entry.feature_map!r}, which the model does not have") from None
+    if len(feature.shape) != 4:
+        raise ConfigError(f"model {name!r}: feature map {entry.feature_map!r} has shape "
+                          f"{tuple(feature.shape)}, expected (batch, freq, time, channels)")
+    return feature
+

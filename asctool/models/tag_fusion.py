@@ -168,19 +168,11 @@ def build_fusion_model(model_name: str, num_classes: int, input_shape, num_tags:
     """
     import keras
 
-    from .registry import build, spec
+    from .registry import build, feature_map_output
 
     mode = parse_fusion(mode) if isinstance(mode, str) else mode
     backbone = build(model_name, num_classes, input_shape, **options)
-    entry = spec(model_name)
-    try:
-        feature = backbone.get_layer(entry.feature_map).output
-    except ValueError:
-        raise ConfigError(f"model {model_name!r}: its registry entry names the feature map layer "
-                          f"{entry.feature_map!r}, which the model does not have") from None
-    if len(feature.shape) != 4:
-        raise ConfigError(f"model {model_name!r}: feature map {entry.feature_map!r} has shape "
-                          f"{tuple(feature.shape)}, expected (batch, freq, time, channels)")
+    feature = feature_map_output(backbone, model_name)
     filters = int(feature.shape[-1])
     if mode.kind in ("attention", "both") and filters % mode.heads:
         raise ConfigError(f"--tag-fusion {mode}: the feature map of {model_name!r} has {filters} filters, "

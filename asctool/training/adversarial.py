@@ -274,22 +274,14 @@ def build_training_model(config: dict[str, Any], options: dict[str, Any]):
     """
     import keras
 
-    from ..models import build, spec
+    from ..models import build, feature_map_output
     from ..models.grl import GradientReversal
 
     setup = config["adversarial"]
     classes = len(config["classes"])
     freq, _, channels = config["input_shape"]
     backbone = build(config["model"], classes, (freq, None, channels), **options)
-    entry = spec(config["model"])
-    try:
-        feature = backbone.get_layer(entry.feature_map).output
-    except ValueError:
-        raise ConfigError(f"model {config['model']!r}: its registry entry names the feature map layer "
-                          f"{entry.feature_map!r}, which the model does not have") from None
-    if len(feature.shape) != 4:
-        raise ConfigError(f"model {config['model']!r}: feature map {entry.feature_map!r} has shape "
-                          f"{tuple(feature.shape)}, expected (batch, freq, time, channels)")
+    feature = feature_map_output(backbone, config["model"])
     outputs = [backbone.output]
     head = setup.get("head")
     if head is not None:
