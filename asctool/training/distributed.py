@@ -54,9 +54,9 @@ import numpy as np
 
 from ..errors import AsctoolError, ConfigError
 from ..runs import model_metadata, write_history
-from .batch_augment import AugmentConfig, apply_batch, draw_batch, param_signature
+from .batch_augment import AugmentConfig, apply_batch, param_signature
 from .data import ClipSet
-from .pipeline import BatchReader, epoch_batches, eval_batches
+from .pipeline import BatchReader, batch_draws, eval_batches
 from .schedule import Schedule, learning_rate
 
 __all__ = ["WorkerRole", "worker_role", "replica_rows", "shard_params", "fit_multiworker"]
@@ -205,18 +205,14 @@ def shard_params(params: Mapping[str, Mapping[str, np.ndarray]], rows: np.ndarra
 def _share_batches(clips: ClipSet, *, batch: int, seed: int, first_epoch: int, epochs: int,
                    augment: AugmentConfig, replicas: list[int], n_replicas: int):
     """Yield ``(x, labels, params)`` of each replica in ``replicas`` for every step, in step order."""
-    with BatchReader(clips) as reader:
-        for epoch in range(first_epoch, epochs):
-            batches, seeds = epoch_batches(len(clips), batch, seed, epoch)
-            for index, batch_seed in zip(batches, seeds):
-                # the single-worker order (pipeline.train_batches): file order, then the draws
-                index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
-                offset, params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
-                for replica in replicas:
-                    rows = replica_rows(len(index), replica, n_replicas)
-                    x = reader.read(clips.file_index[index[rows]], clips.row[index[rows]],
-                                    None if offset is None else offset[rows], augment.crop)
-                    yield x, clips.labels[index[rows]], shard_params(params, rows, len(index))
+    with BatchReader(clips) as reader:   # the single-worker batches (pipeline.batch_draws), split by replica
+        for index, offset, params in batch_draws(clips, batch_size=batch, seed=seed, first_epoch=first_epoch,
+                                                 epochs=epochs, augment=augment):
+            for replica in replicas:
+                rows = replica_rows(len(index), replica, n_replicas)
+                x = reader.read(clips.file_index[index[rows]], clips.row[index[rows]],
+                                None if offset is None else offset[rows], augment.crop)
+                yield x, clips.labels[index[rows]], shard_params(params, rows, len(index))
 
 
 def _input_function(clips: ClipSet, *, batch: int, seed: int, first_epoch: int, epochs: int,

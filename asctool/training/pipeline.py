@@ -27,7 +27,7 @@ import numpy as np
 from .batch_augment import AugmentConfig, apply_batch, draw_batch, param_signature
 from .data import ClipSet
 
-__all__ = ["BatchReader", "steps_per_epoch", "epoch_batches", "train_batches", "eval_batches",
+__all__ = ["BatchReader", "steps_per_epoch", "epoch_batches", "batch_draws", "train_batches", "eval_batches",
            "train_dataset", "eval_dataset"]
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,24 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.nd
     return perm, seeds
 
 
+def batch_draws(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                augment: AugmentConfig) -> Iterator[tuple[np.ndarray, np.ndarray | None, dict]]:
+    """Yield ``(index, offset, params)`` for every step of epochs ``first_epoch..epochs-1``.
+
+    ``index`` are the batch's clips (positions in ``clips``) in file order
+    (order within a batch does not matter: it is read in file order),
+    ``offset`` and ``params`` its crop offsets and augmentation parameters
+    (:func:`draw_batch`). One worker (:func:`train_batches`) and several
+    (``training.distributed``) draw the same batches from this.
+    """
+    for epoch in range(first_epoch, epochs):
+        batches, seeds = epoch_batches(len(clips), batch_size, seed, epoch)
+        for index, batch_seed in zip(batches, seeds):
+            index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
+            offset, params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
+            yield index, offset, params
+
+
 def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
                   augment: AugmentConfig) -> Iterator[tuple[np.ndarray, np.ndarray, dict]]:
     """Yield ``(features, labels, params)`` for every step of epochs ``first_epoch..epochs-1``.
@@ -148,17 +166,13 @@ def train_batches(clips: ClipSet, *, batch_size: int, seed: int, first_epoch: in
     the features are already cropped to its crop offsets.
     """
     with BatchReader(clips) as reader:
-        for epoch in range(first_epoch, epochs):
-            batches, seeds = epoch_batches(len(clips), batch_size, seed, epoch)
-            for index, batch_seed in zip(batches, seeds):
-                # order within a batch does not matter: read it in file order
-                index = index[np.lexsort((clips.row[index], clips.file_index[index]))]
-                offset, params = draw_batch(batch_seed, (len(index), *clips.feature_shape), augment)
-                x = reader.read(clips.file_index[index], clips.row[index], offset, augment.crop)
-                if clips.tags is None:
-                    yield x, clips.labels[index], params
-                else:   # tag vectors ride along (train --tags)
-                    yield x, clips.labels[index], params, clips.tags[index]
+        for index, offset, params in batch_draws(clips, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
+                                                 epochs=epochs, augment=augment):
+            x = reader.read(clips.file_index[index], clips.row[index], offset, augment.crop)
+            if clips.tags is None:
+                yield x, clips.labels[index], params
+            else:   # tag vectors ride along (train --tags)
+                yield x, clips.labels[index], params, clips.tags[index]
 
 
 def eval_batches(clips: ClipSet, *, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
