@@ -126,22 +126,29 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _validate_raw(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """A raw-waveform configuration (:data:`RAW_KEYS`): pre-emphasis coefficient in [0, 1)."""
-    unknown = [k for k in raw if k not in RAW_KEYS]
+def _checked_keys(raw: Mapping[str, Any], source: str, keys: Sequence[str], checks: Mapping[str, Any],
+                  kind: str = "") -> dict[str, Any]:
+    """``keys`` of ``raw``, each through its check, in ``keys`` order (ConfigError: unknown, missing, bad value)."""
+    unknown = [k for k in raw if k not in keys]
     if unknown:
-        raise ConfigError(f"{source}: unknown key {unknown[0]!r} for frontend raw (known keys: {', '.join(RAW_KEYS)})")
-    missing = [k for k in RAW_KEYS if k not in raw]
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}{kind} (known keys: {', '.join(keys)})")
+    missing = [k for k in keys if k not in raw]
     if missing:
         raise ConfigError(f"{source}: missing key {missing[0]!r}")
-    checks = {**_CHECKS, "frontend": _choice(("raw",)),
-              "preemphasis": _float(0.0, 1.0, low_open=False, high_open=True)}
     config: dict[str, Any] = {}
-    for key in RAW_KEYS:
+    for key in keys:
         try:
             config[key] = checks[key](raw[key])
         except ValueError as exc:
             raise ConfigError(f"{source}: key {key!r} {exc}, got {raw[key]!r}") from None
+    return config
+
+
+def _validate_raw(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A raw-waveform configuration (:data:`RAW_KEYS`): pre-emphasis coefficient in [0, 1)."""
+    checks = {**_CHECKS, "frontend": _choice(("raw",)),
+              "preemphasis": _float(0.0, 1.0, low_open=False, high_open=True)}
+    config = _checked_keys(raw, source, RAW_KEYS, checks, kind=" for frontend raw")
     if round(config["duration"] * config["sr"]) < 12:
         raise ConfigError(f"{source}: key 'duration' must give at least 12 samples, got {config['duration']!r}")
     return config
@@ -173,20 +180,7 @@ def validate_config(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: a front-end config must be a mapping of keys to values")
     if raw.get("frontend") == "raw":
         return _validate_raw(raw, source)
-    unknown = [k for k in raw if k not in _CHECKS]
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key {unknown[0]!r} (known keys: {', '.join(CONFIG_KEYS)})"
-        )
-    missing = [k for k in CONFIG_KEYS if k not in raw]
-    if missing:
-        raise ConfigError(f"{source}: missing key {missing[0]!r}")
-    config: dict[str, Any] = {}
-    for key in CONFIG_KEYS:
-        try:
-            config[key] = _CHECKS[key](raw[key])
-        except ValueError as exc:
-            raise ConfigError(f"{source}: key {key!r} {exc}, got {raw[key]!r}") from None
+    config = _checked_keys(raw, source, CONFIG_KEYS, _CHECKS)
 
     def bad(key: str, why: str) -> ConfigError:
         return ConfigError(f"{source}: key {key!r} {why}, got {config[key]!r}")
