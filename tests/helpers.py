@@ -238,6 +238,20 @@ def toy_recipe(tmp_path: Path, conf: str, stages: str) -> Path:
     return recipes / "toy.sh"
 
 
+#: The start of a stand-in ``asctool`` for :func:`run_with_fake_asctool`: records the command line in
+#: ``$FAKE_CALLS``, sets ``cmd`` (the subcommand) and ``opt[--name]`` (each option's value); the
+#: caller's text continues with ``case "$cmd" in ...``.
+FAKE_PRELUDE = r"""#!/usr/bin/env bash
+echo "$*" >> "$FAKE_CALLS"
+cmd="$1"; shift
+declare -A opt=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in --*) opt[${args[$i]}]="${args[$((i + 1))]:-}" ;; esac
+done
+"""
+
+
 def run_with_fake_asctool(tmp_path: Path, recipe: Path, fake: str, *args: str, env: dict | None = None,
                           timeout: int = 120):
     """Run ``bash recipe args`` in ``tmp_path`` with ``fake`` (a bash script) as the ``asctool`` on PATH.

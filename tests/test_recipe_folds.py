@@ -10,19 +10,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from helpers import run_with_fake_asctool, toy_recipe
+from helpers import FAKE_PRELUDE, run_with_fake_asctool, toy_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
-FAKE = r"""#!/usr/bin/env bash
-echo "$*" >> "$FAKE_CALLS"
-cmd="$1"; shift
-declare -A opt=()
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case "${args[$i]}" in --*) opt[${args[$i]}]="${args[$((i + 1))]:-}" ;; esac
-done
-case "$cmd" in
+FAKE = FAKE_PRELUDE + r"""case "$cmd" in
   synth) mkdir -p "${opt[--out-dir]}"; touch "${opt[--out-dir]}/meta.csv" ;;
   prepare) out="${opt[--out-dir]}"; setup="${opt[--setup]}"; mkdir -p "$out"
            printf 'id\tpath\n' > "$out/${setup}_train.tsv"

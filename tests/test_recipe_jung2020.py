@@ -12,21 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import run_with_fake_asctool  # noqa: E402  (tests/ is on sys.path)
+from helpers import FAKE_PRELUDE, run_with_fake_asctool  # noqa: E402  (tests/ is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 RECIPE = RECIPES / "jung2020_tagging.sh"
 
-FAKE = r"""#!/usr/bin/env bash
-echo "$*" >> "$FAKE_CALLS"
-cmd="$1"; shift
-declare -A opt=()
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case "${args[$i]}" in --*) opt[${args[$i]}]="${args[$((i + 1))]:-}" ;; esac
-done
-case "$cmd" in
+FAKE = FAKE_PRELUDE + r"""case "$cmd" in
   synth) mkdir -p "${opt[--out-dir]}"; touch "${opt[--out-dir]}/meta.csv" ;;
   prepare) out="${opt[--out-dir]}"; mkdir -p "$out"
            printf 'id\tpath\tscene\ttags\n' > "$out/fold1_train.tsv"
