@@ -4,13 +4,12 @@ The stand-in (tests/test_recipe_folds.py) records the command lines; `results` i
 """
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-from test_recipe_folds import FAKE, FOLD_ACC  # noqa: E402  (tests/ is on sys.path)
+from helpers import run_with_fake_asctool  # noqa: E402  (tests/ is on sys.path)
+from test_recipe_folds import FAKE, FOLD_ACC  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -18,17 +17,8 @@ RECIPES = REPO / "recipes"
 
 def _run(tmp_path: Path, recipe: Path, *args: str, fake: str = FAKE):
     """Run ``recipe`` with the stand-in asctool ``fake`` first on PATH; (result, recorded command lines)."""
-    script = tmp_path / "bin" / "asctool"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text(fake)
-    script.chmod(0o755)
-    calls = tmp_path / "calls.txt"
-    calls.unlink(missing_ok=True)
-    env = {**os.environ, "PATH": f"{script.parent}:{os.environ['PATH']}", "FAKE_CALLS": str(calls),
-           "ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(["bash", str(recipe), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    return done, calls.read_text().splitlines() if calls.exists() else []
+    return run_with_fake_asctool(tmp_path, recipe, fake, *args, timeout=300,
+                                 env={"ASCTOOL_PYTHON": sys.executable, "PYTHONPATH": str(REPO)})
 
 
 def _recipe(tmp_path: Path) -> Path:
