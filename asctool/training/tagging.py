@@ -44,7 +44,7 @@ from ..io import atomic_path
 from ..provenance import current_command
 from ..runs import RUN_FILES, embed_keras_metadata, log_to, write_json
 from ..tagging.metrics import mean_average_precision, multi_hot, tag_vocabulary
-from .trainer import _set_bn_momentum, should_stop
+from .trainer import set_bn_momentum, should_stop
 
 __all__ = ["train_tagger", "sigmoid_model", "refuse_scene_options", "TAGGING_HISTORY_COLUMNS"]
 
@@ -244,7 +244,7 @@ def train_tagger(
             log.info("resuming %s after epoch %d of %d", out_dir, state["epoch"], epochs)
         else:
             model = sigmoid_model(build(model_name, len(names), tuple(input_shape), **model_options))
-            _set_bn_momentum(model, bn_momentum)
+            set_bn_momentum(model, bn_momentum)
             model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
             log.info("tagger %s: %d tags, %d training clips, %d validation clips, %d epochs", model_name,
                      len(names), len(index), config["n_valid"], epochs)

@@ -231,9 +231,6 @@ def set_bn_momentum(model, momentum: float) -> None:
         stack.extend(getattr(layer, "layers", []))
 
 
-_set_bn_momentum = set_bn_momentum   # the name asctool/training/tagging.py imports
-
-
 def _seed_variables(model) -> list:
     """State variables of the model's random-seed generators (dropout)."""
     return [v for v in model.variables if "seed_generator_state" in v.path]
