@@ -183,3 +183,24 @@ def test_tflite_extractor_reads_a_tensor(tmp_path):
     assert got.shape == (1, 6)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     assert math.isclose(ex.hop, 0.1)
+
+
+@pytest.mark.parametrize("kind", ["keras", "tflite"])
+def test_a_model_layer_embedding_needs_a_layer_and_a_tagger_reads_the_output(tmp_path, kind):
+    """An embedding is a named layer: no --layer is refused before the model is read; the taggers'
+    extractor (output_default) takes the model's output instead."""
+    from asctool.embeddings.keras_model import ModelLayerExtractor
+
+    path = tmp_path / f"m.{kind}"
+    path.write_bytes(b"not read before the layer check")
+    with pytest.raises(ConfigError, match=rf"^extractor {kind} needs --layer NAME \(the "
+                                          rf"{'layer' if kind == 'keras' else 'tensor'} whose output is the embedding\)$"):
+        ModelLayerExtractor(kind, path, None, 16000, 1.0, None)
+    if kind == "keras":   # a real (tiny, metadata-free) model: its output per window
+        import keras
+
+        inputs = keras.Input((16000,))
+        keras.Model(inputs, keras.layers.Dense(3, activation="sigmoid", name="tags")(inputs)).save(path)
+        extractor = ModelLayerExtractor(kind, path, None, 16000, 1.0, None, output_default=True)
+        assert extractor.layer is None and extractor.describe()["layer"] == "(output)"
+        assert extractor.embed(np.zeros((2, 16000), np.float32)).shape == (2, 3)

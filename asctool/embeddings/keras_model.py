@@ -26,10 +26,14 @@ __all__ = ["ModelLayerExtractor"]
 
 
 class ModelLayerExtractor(Extractor):
-    """One layer (Keras) or tensor (TensorFlow Lite) of a user model, per window."""
+    """One layer (Keras) or tensor (TensorFlow Lite) of a user model, per window.
+
+    With ``output_default`` a missing ``layer`` means the model's own output
+    (the taggers of :mod:`asctool.tagging.models`); an embedding needs a layer.
+    """
 
     def __init__(self, kind: str, model: str | os.PathLike | None, layer: str | None, sample_rate: int | None,
-                 window: float | None, hop: float | None) -> None:
+                 window: float | None, hop: float | None, *, output_default: bool = False) -> None:
         from ..runs import read_model_metadata
 
         self.name = kind
@@ -37,10 +41,10 @@ class ModelLayerExtractor(Extractor):
         suffix = ".keras" if kind == "keras" else ".tflite"
         if self.path.suffix != suffix:
             raise ConfigError(f"{self.path}: extractor {kind} takes a {suffix} model")
-        if not layer:
+        if not layer and not output_default:
             raise ConfigError(f"extractor {kind} needs --layer NAME (the {'layer' if kind == 'keras' else 'tensor'} "
                               "whose output is the embedding)")
-        self.layer = layer
+        self.layer = layer or None   # None: the model's output
         metadata = read_model_metadata(self.path, required=False)
         self.frontend_config = None
         if metadata is not None:
@@ -76,7 +80,7 @@ class ModelLayerExtractor(Extractor):
         self._front = None
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "model": str(self.path), "model_sha256": self.sha256, "layer": self.layer,
+        return {**super().describe(), "model": str(self.path), "model_sha256": self.sha256, "layer": self.layer or "(output)",
                 "frontend": "asctool" if self.frontend_config is not None else "waveform"}
 
     def load(self) -> None:
@@ -98,9 +102,12 @@ class ModelLayerExtractor(Extractor):
 
         model = load_model(self.path)
         names = [lay.name for lay in model.layers]
-        if self.layer not in names:
+        if self.layer is None:
+            sub = model
+        elif self.layer not in names:
             raise ConfigError(f"{self.path}: no layer named {self.layer!r} (its last layers: {', '.join(names[-6:])})")
-        sub = keras.Model(model.inputs, model.get_layer(self.layer).output)
+        else:
+            sub = keras.Model(model.inputs, model.get_layer(self.layer).output)
         rank = len(model.inputs[0].shape)
 
         def run(x: np.ndarray) -> np.ndarray:
@@ -113,7 +120,8 @@ class ModelLayerExtractor(Extractor):
     def _load_tflite(self):
         from .tflite import TensorRunner, load_interpreter
 
-        interpreter, indices = load_interpreter(self.path, expose=[self.layer])
+        # no tensor exposed: the model's own outputs
+        interpreter, indices = load_interpreter(self.path, expose=[self.layer] if self.layer else [])
         runner = TensorRunner(interpreter, indices[:1])
         rank = len(runner.input["shape"])
 

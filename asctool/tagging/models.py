@@ -16,60 +16,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from ..embeddings.keras_model import ModelLayerExtractor
 from ..errors import ConfigError
 from ..runs import read_model_metadata
 from .registry import Tagger, read_tag_list, register
 
-__all__ = ["OutputExtractor", "keras_tagger", "tflite_tagger", "asctool_tagger"]
-
-
-class OutputExtractor(ModelLayerExtractor):
-    """A model's output (``layer`` None) or one of its layers (tensors), per window."""
-
-    def __init__(self, kind: str, model, layer: str | None, sample_rate, window, hop) -> None:
-        super().__init__(kind, model, layer or "(output)", sample_rate, window, hop)
-        self.layer = layer
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "layer": self.layer or "(output)"}
-
-    def _load_keras(self):
-        if self.layer:
-            return super()._load_keras()
-        from ..models import load_model
-
-        model = load_model(self.path)
-        rank = len(model.inputs[0].shape)
-
-        def run(x: np.ndarray) -> np.ndarray:
-            if self._front is None and rank == 3 and x.ndim == 2:
-                x = x[..., None]
-            return np.asarray(model.predict_on_batch(x), dtype=np.float32)
-        return run
-
-    def _load_tflite(self):
-        if self.layer:
-            return super()._load_tflite()
-        from ..embeddings.tflite import TensorRunner, load_interpreter
-
-        interpreter, indices = load_interpreter(self.path)   # no tensor exposed: the model's own outputs
-        runner = TensorRunner(interpreter, indices[:1])
-        rank = len(runner.input["shape"])
-
-        def run(x: np.ndarray) -> np.ndarray:
-            if self._front is None and rank == 3 and x.ndim == 2:
-                x = x[..., None]
-            return runner(np.ascontiguousarray(x, dtype=np.float32))[0]
-        return run
+__all__ = ["keras_tagger", "tflite_tagger", "asctool_tagger"]
 
 
 def _user_tagger(kind: str, model, labels, layer, sample_rate, window, hop, activation, pooling) -> Tagger:
-    extractor = OutputExtractor(kind, model, layer, sample_rate, window, hop)
+    extractor = ModelLayerExtractor(kind, model, layer, sample_rate, window, hop, output_default=True)
     if labels is None:
         raise ConfigError(f"tagger {kind} needs --labels FILE (the names of the model's outputs, one per line)")
     names = read_tag_list(labels, "label list")
@@ -116,6 +73,6 @@ def asctool_tagger(*, run: str | os.PathLike | None = None, hop: float | None = 
     if metadata.get("task") != "tagging":
         raise ConfigError(f"{path}: not a tagger (trained with --task {metadata.get('task', 'scene')}); "
                           "train one with asctool train --task tagging")
-    extractor = OutputExtractor("keras", path, None, None, None, hop)
+    extractor = ModelLayerExtractor("keras", path, None, None, None, hop, output_default=True)
     return Tagger("asctool", extractor, metadata["classes"], activation="none", pooling=pooling, weights=path,
                   options={"run": str(run), "model": metadata["model"], "hop": hop})
